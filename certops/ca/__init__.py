@@ -1,0 +1,1 @@
+"""CA backends behind one interface: manual, lab CA, ACME."""

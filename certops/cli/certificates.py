@@ -1,0 +1,5 @@
+"""`certops` sub-commands: certificates (not yet built)."""
+
+from __future__ import annotations
+
+from certops.cli._app import app  # noqa: F401

@@ -1,0 +1,1 @@
+"""CUCM adapters: certmgr REST, SOAP (Control Center, RisPort70, AXL) and the SSH CLI."""

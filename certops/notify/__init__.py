@@ -1,0 +1,1 @@
+"""Notifications: pure formatting of reports into Slack blocks, and the Slack sender."""

@@ -1,0 +1,1 @@
+"""X.509: reading what a CA returns, and the checks before every upload."""

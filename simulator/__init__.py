@@ -1,0 +1,1 @@
+"""A simulated CUCM cluster, written from shared/docs/cucm-interfaces.md (not from certops.cucm)."""

@@ -1,0 +1,53 @@
+"""The unit table says what Cisco's procedure says, per unit."""
+
+from __future__ import annotations
+
+import pytest
+
+from certops.units import UNITS, NodeRole, RestartVia, parse_version, unit, units_for_role
+
+
+def test_imp_nodes_hold_only_tomcat_and_ipsec_units() -> None:
+    assert units_for_role(NodeRole.IMP) == ["tomcat", "tomcat-ECDSA", "ipsec"]
+
+
+def test_cucm_nodes_are_scanned_for_every_identity_unit_but_itlrecovery() -> None:
+    assert set(units_for_role(NodeRole.SUBSCRIBER)) == {
+        "tomcat", "tomcat-ECDSA", "ipsec", "CAPF", "CallManager", "CallManager-ECDSA", "TVS",
+    }
+
+
+def test_callmanager_tvs_and_itlrecovery_share_one_exclusion_group() -> None:
+    groups = {name: spec.exclusion_group for name, spec in UNITS.items()}
+    assert groups["CallManager"] == groups["TVS"] == groups["ITLRecovery"] == "itl"
+    assert groups["tomcat"] is None and groups["ipsec"] is None
+
+
+def test_tomcat_and_haproxy_are_restarted_by_cli_only() -> None:
+    for spec in UNITS.values():
+        for r in spec.restarts:
+            if r.service in ("Cisco Tomcat", "Cisco HAProxy"):
+                assert r.via is RestartVia.CLI, (spec.name, r.service)
+
+
+def test_tomcat_restarts_on_cucm_12_5_are_tomcat_only() -> None:
+    names = [r.service for r in unit("tomcat").restarts_for(NodeRole.SUBSCRIBER, (12, 5))]
+    assert names == ["Cisco Tomcat"]
+    names14 = [r.service for r in unit("tomcat").restarts_for(NodeRole.PUBLISHER, (14, 0))]
+    assert names14 == ["Cisco Tomcat", "Cisco UDS Tomcat", "Cisco AXL Tomcat", "Cisco DRF Master", "Cisco DRF Local"]
+
+
+def test_capf_is_publisher_only_and_must_be_a_ca() -> None:
+    capf = unit("CAPF")
+    assert capf.nodes_with(NodeRole.PUBLISHER) and not capf.nodes_with(NodeRole.SUBSCRIBER)
+    assert capf.must_be_ca and "key_cert_sign" in capf.key_usage
+
+
+def test_unknown_unit_names_the_known_ones_and_case_matters() -> None:
+    with pytest.raises(KeyError, match="known units"):
+        unit("callmanager")
+
+
+@pytest.mark.parametrize(("text", "expected"), [("15.0", (15, 0)), ("12.5", (12, 5)), ("14.0.1.12900-5", (14, 0))])
+def test_versions_parse_to_major_minor(text: str, expected: tuple[int, int]) -> None:
+    assert parse_version(text) == expected
