@@ -127,6 +127,10 @@ class AcmeCaConfig(_Model):
 CaConfig = Annotated[LabCaConfig | ManualCaConfig | AcmeCaConfig, Field(discriminator="type")]
 
 
+DEFAULT_SERVICE_TLS_PORTS: dict[str, int] = {"CallManager": 5061, "CallManager-ECDSA": 5061, "TVS": 2445, "CAPF": 3804}
+"""Well-known CUCM ports where units other than tomcat are served over TLS [INF: not in the interface doc]."""
+
+
 class NodeConfig(_Model):
     """One node of a cluster."""
 
@@ -136,6 +140,11 @@ class NodeConfig(_Model):
     https_port: int = Field(default=443, ge=1, le=65535)
     soap_port: int = Field(default=8443, ge=1, le=65535)
     ssh_port: int = Field(default=22, ge=1, le=65535)
+    service_tls_ports: dict[str, int] = Field(
+        default_factory=dict,
+        description="TLS ports where a unit's certificate is served, for verification after renewal; "
+        "default CallManager 5061 (SIP TLS), TVS 2445, CAPF 3804; tomcat is served on https_port",
+    )
     os_admin: CredentialRef | None = Field(default=None, description="overrides the cluster's OS admin")
 
     @field_validator("fqdn")
@@ -156,6 +165,14 @@ class NodeConfig(_Model):
             if not _FQDN.match(v):
                 raise ValueError(f"{v!r} is neither an IP address nor a host name") from None
         return v
+
+    def tls_port_for(self, unit: str) -> int | None:
+        """Where ``unit``'s certificate is served over TLS, or None (ipsec: not served over TLS)."""
+        if unit in self.service_tls_ports:
+            return self.service_tls_ports[unit]
+        if unit.startswith("tomcat"):
+            return self.https_port
+        return DEFAULT_SERVICE_TLS_PORTS.get(unit)
 
     @property
     def connect_address(self) -> str:
