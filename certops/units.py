@@ -209,7 +209,10 @@ UNITS: dict[str, UnitSpec] = {
         risk=Risk.HIGH,
         preconditions=frozenset({Precondition.SECURITY_MODE_KNOWN, Precondition.PHONES_REGISTERED}),
         exclusion_group=None,
-        key_usage=frozenset({"digital_signature", "key_encipherment", "key_cert_sign"}),
+        # CUCM 15 Security Guide: "For any CAPF certificates, it should include ... Basic
+        # Constraints: CA:TRUE, pathlen:0; Key Usage: Digital Signature, Certificate Sign. In the
+        # CAPF certificates if these extensions are missing, there will be TLS connection failure."
+        key_usage=frozenset({"digital_signature", "key_cert_sign"}),
         extended_key_usage=frozenset({SERVER_AUTH}),
         must_be_ca=True,
         impact=(
