@@ -261,6 +261,48 @@ class ClusterConfig(_Model):
         raise KeyError(f"cluster {self.name!r} has no node {fqdn!r}; nodes: {', '.join(n.fqdn for n in self.nodes)}")
 
 
+class SlackConfig(_Model):
+    """Where Slack messages go. The token or webhook URL is named, never written here.
+
+    Give exactly one of a bot token (``token_env`` / ``token_secret_block``: chat.postMessage,
+    threads, the CSR as a file) or an incoming webhook URL (``webhook_url_env`` /
+    ``webhook_url_secret_block``: messages only).
+    """
+
+    token_env: str | None = Field(default=None, description="environment variable holding the bot token (xoxb-...)")
+    token_secret_block: str | None = Field(default=None, description="Prefect Secret block holding the bot token")
+    webhook_url_env: str | None = Field(default=None, description="environment variable holding a webhook URL")
+    webhook_url_secret_block: str | None = Field(default=None, description="Prefect Secret block holding a webhook URL")
+    channel: str | None = Field(default=None, description="channel ID or name for bot-token messages")
+    base_url: str | None = Field(default=None, description="Slack Web API base URL (tests, self-hosted proxies)")
+    mention: str | None = Field(default=None, description="who to mention on approvals and failures, e.g. <!here>")
+    ui_url: str | None = Field(default=None, description="Prefect UI base URL for links, e.g. http://prefect:4200")
+
+    @field_validator("token_env", "webhook_url_env")
+    @classmethod
+    def _env_names(cls, v: str | None) -> str | None:
+        if v is not None and not _ENV_NAME.match(v):
+            raise ValueError(f"{v!r} is not an environment variable name")
+        return v
+
+    @model_validator(mode="after")
+    def _one_source(self) -> SlackConfig:
+        sources = [self.token_env, self.token_secret_block, self.webhook_url_env, self.webhook_url_secret_block]
+        if sum(s is not None for s in sources) != 1:
+            raise ValueError(
+                "slack: give exactly one of token_env, token_secret_block, webhook_url_env, webhook_url_secret_block"
+            )
+        if (self.token_env or self.token_secret_block) and not self.channel:
+            raise ValueError("slack: a bot token needs a channel")
+        return self
+
+
+class NotificationsConfig(_Model):
+    """Where certops reports scans, approvals and renewals."""
+
+    slack: SlackConfig | None = None
+
+
 class Defaults(_Model):
     """Settings every cluster inherits unless it says otherwise."""
 
@@ -278,6 +320,7 @@ class Inventory(_Model):
     defaults: Defaults = Defaults()
     ca_backends: dict[str, CaConfig] = Field(default_factory=lambda: {"manual": ManualCaConfig()})
     clusters: list[ClusterConfig] = Field(min_length=1)
+    notifications: NotificationsConfig = NotificationsConfig()
 
     @model_validator(mode="after")
     def _references(self) -> Inventory:
