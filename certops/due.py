@@ -1,0 +1,239 @@
+"""Which certificates are due for renewal, how urgent they are, and what the scan may start.
+
+Pure: a ``CertificateReport`` and the inventory's renewal policy go in, a ``DuePlan`` comes out.
+
+Rules (from ``procedure.md``):
+
+- a certificate is due when its days left are at or below the unit's threshold (policy
+  ``threshold_days``, per-unit overrides ``per_unit_threshold_days``, default 30);
+- urgency: *expired* (not-after passed), *critical* (days left <= ``urgent_days``), *due*
+  (<= threshold), *ok*;
+- only the units in the policy's ``units`` count; self-signed certificates count only with
+  ``include_self_signed``; CAPF counts on the publisher only (a subscriber's CAPF is unused);
+- one renewal per (cluster, unit) covers every due node of that unit;
+- units of one exclusion group (CallManager, CallManager-ECDSA, TVS, ITLRecovery: the ITL) due
+  on the same cluster are never started together: the most urgent one starts, the others are
+  queued behind it (the next scan starts them once it has finished).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections import defaultdict
+from enum import StrEnum
+
+from pydantic import BaseModel, ConfigDict
+
+from certops.inventory import Inventory, RenewalPolicy
+from certops.models import CertificateInfo, CertificateReport, NodeFailure
+from certops.units import UNITS, NodeRole
+
+
+class Urgency(StrEnum):
+    """How soon a certificate needs attention, most urgent first."""
+
+    EXPIRED = "expired"
+    CRITICAL = "critical"
+    DUE = "due"
+    OK = "ok"
+
+    @property
+    def rank(self) -> int:
+        """0 for expired ... 3 for ok: sort key, most urgent first."""
+        return _RANK[self]
+
+
+_RANK = {Urgency.EXPIRED: 0, Urgency.CRITICAL: 1, Urgency.DUE: 2, Urgency.OK: 3}
+
+
+class _Value(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+def days_left(not_after: dt.datetime, now: dt.datetime) -> int:
+    """Whole days from ``now`` until ``not_after``; negative once expired (floor, like ``timedelta.days``)."""
+    return (not_after - now).days
+
+
+def urgency_of(not_after: dt.datetime, now: dt.datetime, *, threshold_days: int, urgent_days: int) -> Urgency:
+    """The urgency of a certificate expiring at ``not_after``, seen at ``now``."""
+    if not_after <= now:
+        return Urgency.EXPIRED
+    left = days_left(not_after, now)
+    if left <= urgent_days:
+        return Urgency.CRITICAL
+    if left <= threshold_days:
+        return Urgency.DUE
+    return Urgency.OK
+
+
+class CertificateStatus(_Value):
+    """One certificate on one node, judged against its cluster's policy."""
+
+    certificate: CertificateInfo
+    days_left: int
+    urgency: Urgency
+    threshold_days: int
+    counted: bool  # False when the policy leaves this certificate out (see ``skip_reason``)
+    skip_reason: str | None = None
+
+    @property
+    def cluster(self) -> str:
+        """The certificate's cluster."""
+        return self.certificate.cluster
+
+    @property
+    def node(self) -> str:
+        """The certificate's node."""
+        return self.certificate.node
+
+    @property
+    def unit(self) -> str:
+        """The certificate's unit."""
+        return self.certificate.unit
+
+    @property
+    def due(self) -> bool:
+        """True when this certificate should be renewed now."""
+        return self.counted and self.urgency is not Urgency.OK
+
+
+class RenewalCandidate(_Value):
+    """One renewal the scan may start: a unit on a cluster, covering its due nodes."""
+
+    cluster: str
+    unit: str
+    nodes: list[str]
+    days_left: int  # of the most urgent node
+    urgency: Urgency
+    earliest_not_after: dt.datetime
+    exclusion_group: str | None = None
+    queued_behind: str | None = None  # the unit of the same exclusion group that goes first
+
+    @property
+    def key(self) -> str:
+        """``cluster:unit``, the identity of a renewal."""
+        return f"{self.cluster}:{self.unit}"
+
+
+class DuePlan(_Value):
+    """The scan's verdict: every certificate's status, what to start now and what waits."""
+
+    generated_at: dt.datetime
+    statuses: list[CertificateStatus]  # sorted by days left, then cluster, unit, node
+    start: list[RenewalCandidate]  # most urgent first
+    queued: list[RenewalCandidate]  # wait for a unit of the same exclusion group
+    failures: list[NodeFailure]
+
+    def counts(self) -> dict[Urgency, int]:
+        """How many counted certificates fall in each urgency (every level present, maybe 0)."""
+        out = dict.fromkeys(Urgency, 0)
+        for s in self.statuses:
+            if s.counted:
+                out[s.urgency] += 1
+        return out
+
+    @property
+    def due(self) -> list[CertificateStatus]:
+        """The certificates that should be renewed, most urgent first."""
+        return [s for s in self.statuses if s.due]
+
+
+def _skip_reason(cert: CertificateInfo, policy: RenewalPolicy, role: NodeRole | None) -> str | None:
+    if role is None:
+        return f"node {cert.node} of cluster {cert.cluster} is not in the inventory"
+    if cert.unit not in policy.units:
+        return f"unit {cert.unit} is not in the renewal policy's units"
+    if cert.unit == "CAPF" and role is not NodeRole.PUBLISHER:
+        return "CAPF is renewed on the publisher only (a subscriber's CAPF is unused)"
+    spec = UNITS.get(cert.unit)
+    if spec is not None and not spec.nodes_with(role):
+        return f"unit {cert.unit} is not renewed on a {role.value} node"
+    if cert.self_signed and not policy.include_self_signed:
+        return "self-signed (the policy's include_self_signed is off)"
+    return None
+
+
+def judge(cert: CertificateInfo, inventory: Inventory, now: dt.datetime) -> CertificateStatus:
+    """The status of one certificate under its cluster's policy."""
+    try:
+        cluster = inventory.cluster(cert.cluster)
+    except KeyError:
+        policy = inventory.defaults.policy
+        role: NodeRole | None = None
+    else:
+        policy = inventory.policy_for(cluster)
+        try:
+            role = cluster.node(cert.node).role
+        except KeyError:
+            role = None
+    threshold = policy.threshold_for(cert.unit)
+    reason = _skip_reason(cert, policy, role)
+    return CertificateStatus(
+        certificate=cert,
+        days_left=days_left(cert.not_after, now),
+        urgency=urgency_of(cert.not_after, now, threshold_days=threshold, urgent_days=policy.urgent_days),
+        threshold_days=threshold,
+        counted=reason is None,
+        skip_reason=reason,
+    )
+
+
+def _unit_order(unit: str) -> int:
+    names = list(UNITS)
+    return names.index(unit) if unit in names else len(names)
+
+
+def select_due(report: CertificateReport, inventory: Inventory, now: dt.datetime | None = None) -> DuePlan:
+    """Judge every certificate in ``report`` and group the due ones into renewals.
+
+    ``now`` defaults to the report's ``generated_at``, so the same report always gives the same plan.
+    """
+    now = now or report.generated_at
+    statuses = sorted(
+        (judge(c, inventory, now) for c in report.certificates),
+        key=lambda s: (s.certificate.not_after, s.cluster, _unit_order(s.unit), s.node),
+    )
+    by_key: dict[tuple[str, str], list[CertificateStatus]] = defaultdict(list)
+    for s in statuses:
+        if s.due:
+            by_key[(s.cluster, s.unit)].append(s)
+    candidates = [
+        RenewalCandidate(
+            cluster=cluster,
+            unit=unit,
+            nodes=sorted({s.node for s in group}, key=lambda n: _node_order(inventory, cluster, n)),
+            days_left=min(s.days_left for s in group),
+            urgency=min((s.urgency for s in group), key=lambda u: u.rank),
+            earliest_not_after=min(s.certificate.not_after for s in group),
+            exclusion_group=UNITS[unit].exclusion_group if unit in UNITS else None,
+        )
+        for (cluster, unit), group in by_key.items()
+    ]
+    candidates.sort(key=lambda c: (c.earliest_not_after, c.cluster, _unit_order(c.unit)))
+    start: list[RenewalCandidate] = []
+    queued: list[RenewalCandidate] = []
+    first_in_group: dict[tuple[str, str], str] = {}
+    for c in candidates:
+        if c.exclusion_group is None:
+            start.append(c)
+            continue
+        slot = (c.cluster, c.exclusion_group)
+        if slot in first_in_group:
+            queued.append(c.model_copy(update={"queued_behind": first_in_group[slot]}))
+        else:
+            first_in_group[slot] = c.unit
+            start.append(c)
+    return DuePlan(generated_at=now, statuses=statuses, start=start, queued=queued, failures=list(report.failures))
+
+
+def _node_order(inventory: Inventory, cluster_name: str, node: str) -> tuple[int, str]:
+    """Publisher first, then the inventory's order (Cisco: publisher first, then subscribers)."""
+    try:
+        cluster = inventory.cluster(cluster_name)
+    except KeyError:
+        return (0, node)
+    for i, n in enumerate(cluster.nodes):
+        if n.fqdn == node.lower():
+            return (0 if n.role is NodeRole.PUBLISHER else 1 + i, node)
+    return (len(cluster.nodes) + 1, node)
