@@ -1,0 +1,380 @@
+"""The renewal plan: which nodes, in which order, which steps, which rules apply.
+
+Pure: it reads the inventory, the unit table (``certops.units``) and, when known, a snapshot of
+the cluster (``ClusterState``: security mode, SSO, DRF, activated services, expiry, claims held
+by other runs). The flow follows the plan; ``certops renew --dry-run`` prints ``render()``.
+
+Order (Cisco's procedure, ``procedure.md``): publisher first, then subscribers, then IM&P nodes.
+Per node: preflight, CSR on the node, signature, chain check, trust then identity upload. Then
+the CTL update on the publisher (mixed mode, units that need it), restarts node by node
+(publisher first, one node at a time), phone reset and re-registration, verification.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from enum import StrEnum
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from certops.errors import ConfigError
+from certops.inventory import ClusterConfig, Inventory, NodeConfig
+from certops.units import NodeRole, Precondition, RestartVia, UnitSpec, parse_version
+from certops.units import unit as unit_spec
+from certops.windows import describe as describe_window
+from certops.windows import window_decision
+
+_ROLE_ORDER = {NodeRole.PUBLISHER: 0, NodeRole.SUBSCRIBER: 1, NodeRole.IMP: 2}
+
+
+class _Value(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class ClusterState(_Value):
+    """What preflight learned about the cluster (every field optional: unknown = not read yet)."""
+
+    now: dt.datetime | None = None
+    security_mode: int | None = None  # 0 non-secure, 1 mixed
+    sso_enabled: bool | None = None
+    drf_running: bool | None = None
+    versions: dict[str, str] = Field(default_factory=dict)  # fqdn -> active version
+    activated_services: dict[str, list[str]] = Field(default_factory=dict)  # fqdn -> activated names
+    expiries: dict[str, dt.datetime] = Field(default_factory=dict)  # fqdn -> current not_after
+    claims: dict[str, str] = Field(default_factory=dict)  # exclusion key -> who holds it
+    phones_registered: int | None = None
+
+
+class StepKind(StrEnum):
+    """The kinds of step a renewal runs, in order."""
+
+    PREFLIGHT = "preflight"
+    GENERATE_CSR = "generate_csr"
+    SIGN = "sign"
+    CHECK_CHAIN = "check_chain"
+    UPLOAD_TRUST = "upload_trust"
+    UPLOAD_IDENTITY = "upload_identity"
+    CTL_UPDATE = "ctl_update"
+    RESTART = "restart"
+    RESET_PHONES = "reset_phones"
+    WAIT_REGISTRATION = "wait_registration"
+    VERIFY = "verify"
+
+
+class PlanStep(_Value):
+    """One step on one node (``node`` None: cluster-wide)."""
+
+    kind: StepKind
+    node: str | None
+    text: str
+    service: str | None = None
+    via: RestartVia | None = None
+
+
+class RuleCheck(_Value):
+    """A rule that applies to this renewal and what is known about it now."""
+
+    rule: str
+    text: str
+    status: str  # "ok", "blocked", "unknown", "applies"
+
+
+class PlannedNode(_Value):
+    """A node the renewal touches."""
+
+    fqdn: str
+    role: NodeRole
+    version: str
+
+
+class RenewalPlan(_Value):
+    """The ordered plan for one unit on one cluster."""
+
+    cluster: str
+    unit: str
+    ca_backend: str
+    nodes: list[PlannedNode]
+    steps: list[PlanStep]
+    rules: list[RuleCheck]
+    exclusion_key: str
+
+    @property
+    def blockers(self) -> list[RuleCheck]:
+        """Rules that stop the renewal as things stand."""
+        return [r for r in self.rules if r.status == "blocked"]
+
+    def steps_for(self, node: str) -> list[PlanStep]:
+        """The steps on ``node``, in order."""
+        return [s for s in self.steps if s.node == node]
+
+    def render(self) -> str:
+        """The dry-run text: every step per node in order, then the rules that apply."""
+        lines = [f"Renewal plan: {self.unit} on cluster {self.cluster} (CA backend: {self.ca_backend})"]
+        lines.append("Nodes, in order: " + ", ".join(f"{n.fqdn} ({n.role.value}, {n.version})" for n in self.nodes))
+        lines.append("")
+        lines.append("Steps:")
+        for i, step in enumerate(self.steps, 1):
+            where = step.node or "cluster"
+            lines.append(f"  {i:2d}. [{where}] {step.text}")
+        lines.append("")
+        lines.append("Rules:")
+        for r in self.rules:
+            lines.append(f"  - [{r.status}] {r.rule}: {r.text}")
+        if self.blockers:
+            lines.append("")
+            lines.append("BLOCKED: the renewal would not start as things stand (see the rules marked [blocked]).")
+        lines.append("")
+        lines.append("Dry run: nothing was changed.")
+        return "\n".join(lines)
+
+
+def exclusion_key(spec: UnitSpec) -> str:
+    """The lock key of a unit: its exclusion group, or the unit itself (one renewal per unit)."""
+    return spec.exclusion_group or spec.name
+
+
+def select_nodes(cluster: ClusterConfig, spec: UnitSpec, nodes: list[str] | None) -> list[NodeConfig]:
+    """The nodes that hold ``spec`` (restricted to ``nodes``), publisher, subscribers, IM&P.
+
+    Naming a node that is not in the cluster, or that does not hold the unit, is a ConfigError.
+    """
+    holding = [n for n in cluster.nodes if spec.nodes_with(n.role)]
+    if nodes:
+        problems: list[str] = []
+        chosen: list[NodeConfig] = []
+        for name in nodes:
+            try:
+                node = cluster.node(name)
+            except KeyError as exc:
+                problems.append(str(exc.args[0]))
+                continue
+            if not spec.nodes_with(node.role):
+                problems.append(
+                    f"node {node.fqdn} ({node.role.value}) does not hold the {spec.name} certificate "
+                    f"(scope: {spec.scope.value}); nodes that do: {', '.join(n.fqdn for n in holding)}"
+                )
+                continue
+            if node not in chosen:
+                chosen.append(node)
+        if problems:
+            raise ConfigError(
+                f"cannot renew {spec.name} on the nodes asked for in cluster {cluster.name}",
+                problems=problems,
+                hint="name only nodes that hold the unit, or leave --nodes out to renew every such node",
+            )
+        holding = chosen
+    if not holding:
+        raise ConfigError(f"no node of cluster {cluster.name} holds the {spec.name} certificate")
+    return sorted(holding, key=lambda n: (_ROLE_ORDER[n.role], cluster.nodes.index(n)))
+
+
+def plan_renewal(
+    inventory: Inventory,
+    cluster: str,
+    unit: str,
+    nodes: list[str] | None = None,
+    *,
+    state: ClusterState | None = None,
+) -> RenewalPlan:
+    """Plan the renewal of ``unit`` on ``cluster`` (optionally only ``nodes``).
+
+    ``state`` (from preflight) makes the plan precise: restarts only for activated services,
+    the CTL step only in mixed mode, rules marked ok/blocked. Without it, the plan lists what
+    would be checked and what applies "if" (dry run before any node was read).
+    """
+    try:
+        spec = unit_spec(unit)
+        cl = inventory.cluster(cluster)
+    except KeyError as exc:
+        raise ConfigError(str(exc.args[0])) from None
+    st = state or ClusterState()
+    chosen = select_nodes(cl, spec, nodes)
+    policy = inventory.policy_for(cl)
+    ca_name, ca_cfg = inventory.ca_for(cl)
+    planned = [PlannedNode(fqdn=n.fqdn, role=n.role, version=st.versions.get(n.fqdn, cl.version)) for n in chosen]
+    pub = cl.publisher.fqdn
+    steps: list[PlanStep] = []
+
+    def add(kind: StepKind, node: str | None, text: str, **kw: object) -> None:
+        steps.append(PlanStep(kind=kind, node=node, text=text, **kw))
+
+    # 1 preflight
+    checks = ["reachable", "active version", f"current {unit} certificate recorded"]
+    for n in planned:
+        add(StepKind.PREFLIGHT, n.fqdn, "preflight: " + ", ".join(checks))
+    if Precondition.SECURITY_MODE_KNOWN in spec.preconditions:
+        add(StepKind.PREFLIGHT, pub, "read Cluster Security Mode (AXL)")
+    if Precondition.SSO_DISABLED in spec.preconditions:
+        add(StepKind.PREFLIGHT, pub, "check SAML SSO is disabled (utils sso status)")
+    if Precondition.NO_DRF_JOB in spec.preconditions:
+        add(StepKind.PREFLIGHT, pub, "check no DRF backup/restore runs (re-checked before each change)")
+    if spec.reset_phones:
+        add(StepKind.PREFLIGHT, None, "count registered phones (baseline, RisPort70)")
+    # 2-4 CSR, signature, check
+    key = f"{spec.key_type.upper()}"
+    for n in planned:
+        add(
+            StepKind.GENERATE_CSR,
+            n.fqdn,
+            f"generate a {key} CSR for {unit} on the node (reuse a pending one this renewal made)",
+        )
+    for n in planned:
+        how = (
+            "a person signs it and pastes the chain (approval)"
+            if ca_cfg.type == "manual"
+            else f"submit to CA '{ca_name}' and poll"
+        )
+        add(StepKind.SIGN, n.fqdn, f"sign the CSR: {how}")
+    for n in planned:
+        add(
+            StepKind.CHECK_CHAIN,
+            n.fqdn,
+            "check the chain against the pending CSR (key, SANs, usages, issuers); nothing is uploaded until it passes",
+        )
+    for n in planned:
+        add(
+            StepKind.UPLOAD_TRUST,
+            n.fqdn,
+            f"upload root, then intermediate(s) to {spec.trust_store} (skip those present)",
+        )
+        add(StepKind.UPLOAD_IDENTITY, n.fqdn, f"upload the signed leaf to {unit} (skip if already installed)")
+    # 5 CTL
+    if spec.ctl_update_in_mixed_mode and st.security_mode != 0:
+        cond = "" if st.security_mode == 1 else " if the cluster is in mixed mode"
+        add(StepKind.CTL_UPDATE, pub, f"utils ctl update CTLFile on the publisher{cond}, before any restart")
+    # 6 restarts
+    for n in planned:
+        version = parse_version(n.version)
+        active = st.activated_services.get(n.fqdn)
+        for r in spec.restarts_for(n.role, version):
+            if active is not None and r.service not in active:
+                continue
+            only = "" if active is not None else " (if activated)"
+            via = "CLI 'utils service restart'" if r.via is RestartVia.CLI else "Control Center SOAP"
+            add(
+                StepKind.RESTART,
+                n.fqdn,
+                f"restart {r.service}{only} via {via}; wait until Started",
+                service=r.service,
+                via=r.via,
+            )
+    # 7 phones
+    if spec.reset_phones:
+        add(StepKind.RESET_PHONES, None, "reset all phones in throttled batches (AXL doDeviceReset)")
+        add(
+            StepKind.WAIT_REGISTRATION,
+            None,
+            "poll RisPort70 (within 15 requests/min) until the phone count is back to the baseline",
+        )
+    # 8 verify
+    for n in planned:
+        node_cfg = cl.node(n.fqdn)
+        port = node_cfg.tls_port_for(unit)
+        how = f"TLS handshake on port {port}" if port else "identity read back from the node"
+        add(StepKind.VERIFY, n.fqdn, f"verify the node serves the new certificate ({how}; fingerprint = uploaded leaf)")
+
+    rules = _rules(spec, st, inventory, cl, policy.sso_policy, chosen)
+    return RenewalPlan(
+        cluster=cl.name,
+        unit=unit,
+        ca_backend=f"{ca_name} ({ca_cfg.type})",
+        nodes=planned,
+        steps=steps,
+        rules=rules,
+        exclusion_key=exclusion_key(spec),
+    )
+
+
+def _rules(
+    spec: UnitSpec, st: ClusterState, inventory: Inventory, cl: ClusterConfig, sso_policy: str, chosen: list[NodeConfig]
+) -> list[RuleCheck]:
+    rules: list[RuleCheck] = []
+    key = exclusion_key(spec)
+    if spec.exclusion_group:
+        text = (
+            f"{spec.name} is in exclusion group '{spec.exclusion_group}' (CallManager, CallManager-ECDSA, TVS, "
+            "ITLRecovery): never two of them at once on one cluster, from the first CSR until the phones re-registered"
+        )
+    else:
+        text = f"one {spec.name} renewal at a time on cluster {cl.name}"
+    holder = st.claims.get(key)
+    rules.append(
+        RuleCheck(
+            rule="exclusion",
+            text=text + (f"; held now by {holder}" if holder else ""),
+            status="blocked" if holder else ("ok" if st.now else "applies"),
+        )
+    )
+    if Precondition.SSO_DISABLED in spec.preconditions:
+        if st.sso_enabled is None:
+            status, extra = "unknown", "checked in preflight"
+        elif st.sso_enabled:
+            status = "blocked" if sso_policy == "refuse" else "applies"
+            extra = (
+                "SSO is ENABLED: disable it first (and re-enable it after the renewal)"
+                if sso_policy == "refuse"
+                else "SSO is enabled: a person must confirm it is disabled (sso_policy=wait_for_person)"
+            )
+        else:
+            status, extra = "ok", "SSO is disabled"
+        rules.append(
+            RuleCheck(rule="sso", text=f"SAML SSO must be disabled for a tomcat renewal; {extra}", status=status)
+        )
+    if Precondition.NO_DRF_JOB in spec.preconditions:
+        if st.drf_running is None:
+            status, extra = "unknown", "checked in preflight and before each change (unknown counts as running)"
+        elif st.drf_running:
+            status, extra = "blocked", "a DRF backup/restore runs now: the renewal waits (bounded)"
+        else:
+            status, extra = "ok", "no DRF job runs"
+        rules.append(
+            RuleCheck(rule="drf", text=f"no ipsec renewal while a DRF backup or restore runs; {extra}", status=status)
+        )
+    if spec.ctl_update_in_mixed_mode or Precondition.SECURITY_MODE_KNOWN in spec.preconditions:
+        mode = {None: "unknown (read in preflight)", 0: "non-secure (0)", 1: "mixed mode (1)"}[st.security_mode]
+        ctl = (
+            "CTL update on the publisher before restarts"
+            if spec.ctl_update_in_mixed_mode
+            else "no CTL update for this unit"
+        )
+        rules.append(
+            RuleCheck(
+                rule="security_mode", text=f"Cluster Security Mode: {mode}; {ctl} in mixed mode", status="applies"
+            )
+        )
+    if spec.reset_phones:
+        base = "" if st.phones_registered is None else f" (baseline now: {st.phones_registered})"
+        rules.append(
+            RuleCheck(
+                rule="phones", text=f"all phones reset and re-registered before the run ends{base}", status="applies"
+            )
+        )
+    policy = inventory.policy_for(cl)
+    windows = cl.maintenance_windows
+    if not windows:
+        rules.append(
+            RuleCheck(rule="window", text="no maintenance window configured: changes may run at any time", status="ok")
+        )
+    else:
+        names = "; ".join(describe_window(w) for w in windows)
+        if st.now is None:
+            rules.append(
+                RuleCheck(
+                    rule="window",
+                    text=(
+                        f"uploads/restarts/phone resets only in {names} "
+                        f"(urgency override within {policy.urgent_days} d of expiry)"
+                    ),
+                    status="applies",
+                )
+            )
+        else:
+            expiries = [st.expiries[n.fqdn] for n in chosen if n.fqdn in st.expiries]
+            d = window_decision(
+                windows, st.now, earliest_expiry=min(expiries) if expiries else None, urgent_days=policy.urgent_days
+            )
+            rules.append(RuleCheck(rule="window", text=f"{names}: {d.reason}", status="ok" if d.allowed else "blocked"))
+    rules.append(
+        RuleCheck(rule="risk", text=f"risk {spec.risk.value}; if it goes wrong: {spec.impact}", status="applies")
+    )
+    return rules
