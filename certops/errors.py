@@ -108,6 +108,12 @@ class CucmError(CertopsError):
         super().__init__(f"{where}: {operation}: {message}", hint=hint)
         self.message = message
 
+    def __str__(self) -> str:
+        # ``message`` is the bare text; what a person sees always names the node, unit and operation.
+        base = super().__str__()
+        prefix = f"{self.node}" + (f" [{self.unit}]" if self.unit else "") + f": {self.operation}: "
+        return base if base.startswith(prefix) else prefix + base
+
 
 class CucmConnectionError(CucmError):
     """The node could not be reached or dropped the connection (safe to retry)."""
