@@ -1,0 +1,290 @@
+"""The Certificate Management REST API ("certmgr", CUCM 14+) of one node (cucm-interfaces.md §1).
+
+Base ``https://<node>/platformcom/api/v1/certmgr/config``, HTTP Basic with the **OS admin**.
+Per node: there is no cluster fan-out. Upload failures are mapped from the error body's text to
+the failure classes of §8 (CSR missing, key mismatch, SAN mismatch, CA not in trust store); a
+locked platform API (DRF backup running) becomes ``PlatformLocked``.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+import httpx
+from pydantic import SecretStr
+
+from certops.cucm._http import NodeHttp, error_text
+from certops.errors import (
+    CsrNotFound,
+    CucmApiError,
+    KeyMismatch,
+    PlatformLocked,
+    SanMismatch,
+    TrustChainMissing,
+)
+from certops.models import CsrRequest
+
+BASE_PATH = "/platformcom/api/v1/certmgr/config"
+
+
+@dataclass(frozen=True)
+class IdentityEntry:
+    """One identity of ``/snapshot/server``: the unit, its certificate PEM and a pending CSR if any."""
+
+    unit: str
+    certificate: str
+    csr: str | None = None
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """``GET /snapshot/server``: every identity and trust certificate on the node."""
+
+    server: str
+    identities: list[IdentityEntry]
+    trusts: dict[str, list[str]] = field(default_factory=dict)
+
+
+# (pattern on the lower-cased error text, error class, hint). Order matters: most specific first.
+_UPLOAD_FAILURES: list[tuple[re.Pattern[str], type[CucmApiError], str]] = [
+    (
+        re.compile(r"(backup|restore|drs|drf).*(lock|progress|running)|(lock|locked).*(platform|backup|drs|drf)"),
+        PlatformLocked,
+        "a DRF backup or restore holds the platform API; wait until it finishes (utils disaster_recovery status)",
+    ),
+    (
+        re.compile(r"san.*(does not|doesn't|do not|not) match|san mismatch"),
+        SanMismatch,
+        "the CA changed the SANs: have it sign exactly the CSR's SANs, or regenerate the CSR with the extra names",
+    ),
+    (
+        re.compile(r"public key.*(does not|doesn't|not) match|key mismatch|modulus"),
+        KeyMismatch,
+        "the certificate was signed from another CSR; sign the CSR pending on this node (never regenerate it "
+        "after it went to the CA)",
+    ),
+    (
+        re.compile(r"csr (does not|doesn't) exist|no csr|csr not found|csr.*not present"),
+        CsrNotFound,
+        "no CSR is pending for this unit on this node; generate one here and have it signed",
+    ),
+    (
+        re.compile(
+            r"(ca|root|issuer).*(certificate)?.*not.*(available|found|present).*trust|not in .*trust|trust.*missing"
+        ),
+        TrustChainMissing,
+        "upload the root and intermediate certificates to <unit>-trust before the identity certificate",
+    ),
+]
+
+
+def classify_error(response: httpx.Response, *, node: str, operation: str, unit: str | None) -> CucmApiError:
+    """Turn an error response into the most specific ``CucmApiError`` its text allows."""
+    text = error_text(response)
+    low = text.lower()
+    status = response.status_code
+    for pattern, cls, hint in _UPLOAD_FAILURES:
+        if pattern.search(low):
+            return cls(f"HTTP {status}: {text}", node=node, operation=operation, unit=unit, status=status, hint=hint)
+    if status == 423:
+        return PlatformLocked(
+            f"HTTP 423: {text}",
+            node=node,
+            operation=operation,
+            unit=unit,
+            status=status,
+            hint="the platform API is locked (a DRF backup or restore may be running); retry after it finishes",
+        )
+    hint: str | None = None
+    if operation == "upload_identity" and status == 400:
+        hint = "HTTP 400 on an identity upload usually means the CA chain is not in <unit>-trust (upload it first)"
+    elif operation == "upload_identity" and status >= 500:
+        hint = "HTTP 500 on an identity upload usually means a stale CSR: generate a fresh CSR and sign that"
+    return CucmApiError(f"HTTP {status}: {text}", node=node, operation=operation, unit=unit, status=status, hint=hint)
+
+
+def _pems_in(value: Any) -> list[str]:
+    """Every PEM certificate string anywhere inside a JSON value (shapes vary between releases)."""
+    out: list[str] = []
+    if isinstance(value, str):
+        if "-----BEGIN CERTIFICATE-----" in value:
+            out.append(value)
+    elif isinstance(value, dict):
+        for v in value.values():
+            out.extend(_pems_in(v))
+    elif isinstance(value, list):
+        for v in value:
+            out.extend(_pems_in(v))
+    return out
+
+
+class CertMgrClient:
+    """certmgr REST on one node. A context manager; domain verbs only.
+
+    ``transport`` replaces the network (``httpx.MockTransport`` in unit tests).
+    """
+
+    def __init__(
+        self,
+        *,
+        fqdn: str,
+        address: str,
+        port: int = 443,
+        username: str,
+        password: SecretStr,
+        verify: bool = True,
+        ca_bundle: Path | None = None,
+        timeout: float = 30.0,
+        transport: httpx.BaseTransport | None = None,
+    ) -> None:
+        self.fqdn = fqdn
+        self._http = NodeHttp(
+            fqdn=fqdn,
+            address=address,
+            port=port,
+            username=username,
+            password=password,
+            verify=verify,
+            ca_bundle=ca_bundle,
+            timeout=timeout,
+            transport=transport,
+            credential_kind="OS admin",
+        )
+
+    def __enter__(self) -> CertMgrClient:
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Close the connection pool."""
+        self._http.close()
+
+    # -- plumbing ---------------------------------------------------------------------------------
+
+    def _call(
+        self, method: str, path: str, *, operation: str, unit: str | None = None, **kwargs: Any
+    ) -> httpx.Response:
+        response = self._http.request(method, BASE_PATH + path, operation=operation, unit=unit, **kwargs)
+        if response.status_code >= 400:
+            raise classify_error(response, node=self.fqdn, operation=operation, unit=unit)
+        return response
+
+    def _json(self, response: httpx.Response, *, operation: str, unit: str | None = None) -> Any:
+        try:
+            return response.json()
+        except ValueError:
+            raise CucmApiError(
+                f"the response is not JSON (HTTP {response.status_code}, {len(response.content)} bytes)",
+                node=self.fqdn,
+                operation=operation,
+                unit=unit,
+                status=response.status_code,
+                hint="is this node CUCM 14 or later? certmgr REST does not exist on 12.5",
+            ) from None
+
+    # -- verbs ----------------------------------------------------------------------------------------
+
+    def snapshot(self) -> Snapshot:
+        """``GET /snapshot/server``: every identity (with its PEM and any pending CSR) and trust on the node."""
+        op = "snapshot"
+        data = self._json(self._call("GET", "/snapshot/server", operation=op), operation=op)
+        if not isinstance(data, dict) or not isinstance(data.get("identities"), list):
+            raise CucmApiError(
+                "the snapshot has no 'identities' list", node=self.fqdn, operation=op, hint="report this node's version"
+            )
+        identities = []
+        for item in data["identities"]:
+            if not isinstance(item, dict) or not item.get("service") or not item.get("certificate"):
+                continue
+            csr = item.get("csr")
+            identities.append(
+                IdentityEntry(
+                    unit=str(item["service"]),
+                    certificate=str(item["certificate"]),
+                    csr=str(csr) if isinstance(csr, str) and "BEGIN" in csr else None,
+                )
+            )
+        trusts: dict[str, list[str]] = {}
+        for item in data.get("trusts") or []:
+            if isinstance(item, dict) and item.get("service"):
+                trusts.setdefault(str(item["service"]), []).extend(_pems_in(item.get("certificate_data")))
+        return Snapshot(server=str(data.get("server", "")), identities=identities, trusts=trusts)
+
+    def get_csr(self, unit: str) -> str | None:
+        """``GET /csr?service=<unit>``: the pending CSR's PEM, or None when the node has none."""
+        op = "get_csr"
+        response = self._http.request("GET", BASE_PATH + "/csr", operation=op, unit=unit, params={"service": unit})
+        if response.status_code == 404:
+            return None
+        if response.status_code >= 400:
+            error = classify_error(response, node=self.fqdn, operation=op, unit=unit)
+            if isinstance(error, CsrNotFound):
+                return None
+            raise error
+        data = self._json(response, operation=op, unit=unit)
+        return _csr_from(data)
+
+    def generate_csr(self, request: CsrRequest) -> str:
+        """``POST /csr``: generate a CSR for ``request.unit`` (replacing any pending one); return its PEM."""
+        op = "generate_csr"
+        body: dict[str, Any] = {
+            "service": request.unit,
+            "distribution": request.distribution,
+            "commonName": request.common_name,
+            "keyType": request.key_type,
+            "keyLength": request.key_length,
+            "hashAlgorithm": request.hash_algorithm,
+        }
+        if request.alt_names:
+            body["altNames"] = list(request.alt_names)
+        data = self._json(self._call("POST", "/csr", operation=op, unit=request.unit, json=body), operation=op)
+        pem = _csr_from(data)
+        if pem is None:
+            raise CucmApiError(
+                "the node answered without a CSR", node=self.fqdn, operation=op, unit=request.unit, status=200
+            )
+        return pem
+
+    def upload_trust(self, unit: str, pems: list[str], description: str) -> None:
+        """``POST /trust/certificates``: CA certificates into ``<unit>-trust`` (root first)."""
+        body = {"service": [unit], "certificates": list(pems), "description": description}
+        self._call("POST", "/trust/certificates", operation="upload_trust", unit=unit, json=body)
+
+    def list_trust(self, unit: str) -> list[str]:
+        """``GET /trust/certificate?service=<unit>``: PEMs in ``<unit>-trust``."""
+        op = "list_trust"
+        response = self._call("GET", "/trust/certificate", operation=op, unit=unit, params={"service": unit})
+        return _pems_in(self._json(response, operation=op, unit=unit))
+
+    def upload_identity(self, unit: str, pems: list[str]) -> None:
+        """``POST /identity/certificates``: the signed leaf then its chain. Services are not restarted."""
+        body = {"service": unit, "certificates": list(pems)}
+        self._call("POST", "/identity/certificates", operation="upload_identity", unit=unit, json=body)
+
+
+def _csr_from(data: Any) -> str | None:
+    if isinstance(data, dict):
+        for key in ("csr", "csrData", "CSR"):
+            value = data.get(key)
+            if isinstance(value, str) and "BEGIN" in value:
+                return value
+        for value in data.values():
+            found = _csr_from(value)
+            if found:
+                return found
+    if isinstance(data, list):
+        for value in data:
+            found = _csr_from(value)
+            if found:
+                return found
+    if isinstance(data, str) and "BEGIN CERTIFICATE REQUEST" in data:
+        return data
+    return None
