@@ -87,9 +87,11 @@ def classify_error(response: httpx.Response, *, node: str, operation: str, unit:
     text = error_text(response)
     low = text.lower()
     status = response.status_code
-    for pattern, cls, hint in _UPLOAD_FAILURES:
+    for pattern, cls, class_hint in _UPLOAD_FAILURES:
         if pattern.search(low):
-            return cls(f"HTTP {status}: {text}", node=node, operation=operation, unit=unit, status=status, hint=hint)
+            return cls(
+                f"HTTP {status}: {text}", node=node, operation=operation, unit=unit, status=status, hint=class_hint
+            )
     if status == 423:
         return PlatformLocked(
             f"HTTP 423: {text}",
