@@ -1,0 +1,447 @@
+"""Loading the inventory YAML file, with every problem reported at its place.
+
+``load_inventory(path)`` returns a validated ``Inventory`` or raises ``ConfigError`` whose
+``problems`` lists **every** problem found, each with its YAML path
+(``clusters[0].nodes[1].fqdn``) and its line and column in the file. Unknown keys get a
+"did you mean" suggestion. Relative paths (``tls.ca_bundle``, ``ssh.known_hosts``, CA backend
+files) are resolved relative to the inventory file. Turning TLS verification or SSH host-key
+checking off is allowed but logged as a WARNING.
+
+``check_inventory(path)`` is what ``certops config check`` uses: the same, plus whether the
+referenced files exist and the password environment variables are set (warnings only: the check
+may run on another machine than the flows). It never reads or prints a secret's value.
+"""
+
+from __future__ import annotations
+
+import difflib
+import logging
+import os
+import re
+import types
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Annotated, Any, Union, get_args, get_origin
+
+import yaml
+from pydantic import BaseModel, ValidationError
+from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
+
+from certops.errors import ConfigError
+from certops.inventory import CredentialRef, Inventory
+
+log = logging.getLogger("certops.inventory")
+
+
+# -- a YAML loader without YAML 1.1's base-60 numbers ----------------------------------------------
+# "start: 22:00" must stay the string "22:00", not the integer 1320.
+
+
+class _Loader(yaml.SafeLoader):
+    pass
+
+
+_INT = "tag:yaml.org,2002:int"
+_FLOAT = "tag:yaml.org,2002:float"
+_Loader.yaml_implicit_resolvers = {
+    key: [(tag, rx) for tag, rx in resolvers if tag not in (_INT, _FLOAT)]
+    for key, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+}
+_Loader.add_implicit_resolver(
+    _INT,
+    re.compile(r"^(?:[-+]?0b[0-1_]+|[-+]?0[0-7_]+|[-+]?(?:0|[1-9][0-9_]*)|[-+]?0x[0-9a-fA-F_]+)$"),
+    list("-+0123456789"),
+)
+_Loader.add_implicit_resolver(
+    _FLOAT,
+    re.compile(
+        r"^(?:[-+]?(?:[0-9][0-9_]*)\.[0-9_]*(?:[eE][-+][0-9]+)?|\.[0-9][0-9_]*(?:[eE][-+][0-9]+)?"
+        r"|[-+]?\.(?:inf|Inf|INF)|\.(?:nan|NaN|NAN))$"
+    ),
+    list("-+0123456789."),
+)
+
+
+@dataclass
+class InventoryCheck:
+    """The outcome of reading an inventory: the inventory (when valid), problems and warnings."""
+
+    path: Path
+    inventory: Inventory | None
+    problems: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        """True when the inventory is valid (warnings allowed)."""
+        return self.inventory is not None and not self.problems
+
+
+def load_inventory(path: str | Path) -> Inventory:
+    """Read and validate the inventory at ``path``.
+
+    Raises ``ConfigError`` listing every problem with its YAML path and line/column. Logs a
+    WARNING for each place where TLS verification or SSH host-key checking is turned off.
+    """
+    result = _read(Path(path))
+    if result.problems or result.inventory is None:
+        raise ConfigError(
+            f"the inventory {result.path} has {len(result.problems)} problem(s)",
+            problems=result.problems,
+            hint=f"fix them and run: certops config check {result.path}",
+        )
+    for warning in result.warnings:
+        log.warning("%s", warning)
+    return result.inventory
+
+
+def check_inventory(path: str | Path, *, environ: dict[str, str] | None = None) -> InventoryCheck:
+    """Everything ``load_inventory`` checks, plus referenced files and password variables.
+
+    Missing referenced files (CA bundles, known_hosts) are problems; unset password variables and
+    Secret-block references are warnings (the check may run where the secrets are not).
+    """
+    env = os.environ if environ is None else environ
+    result = _read(Path(path))
+    inv = result.inventory
+    if inv is None:
+        return result
+    for place, file, what in _referenced_files(inv):
+        if file is None:
+            continue
+        if not file.exists():
+            result.problems.append(f"{place}: {what} {file} does not exist")
+        elif not os.access(file, os.R_OK):
+            result.problems.append(f"{place}: {what} {file} is not readable")
+    for place, ref in _credential_refs(inv):
+        if ref.password_env is not None and ref.password_env not in env:
+            result.warnings.append(
+                f"{place}: the password of user {ref.username!r} is read from ${ref.password_env}, "
+                "which is not set here (set it where certops runs)"
+            )
+        if ref.password_secret_block is not None:
+            result.warnings.append(
+                f"{place}: the password of user {ref.username!r} is in the Prefect Secret block "
+                f"{ref.password_secret_block!r}; only flows running under Prefect can read it"
+            )
+    for cluster in inv.clusters:
+        ssh = inv.ssh_for(cluster)
+        if ssh.host_key_check and ssh.known_hosts is None:
+            default = Path("~/.ssh/known_hosts").expanduser()
+            if not default.exists():
+                result.warnings.append(
+                    f"cluster {cluster.name!r}: ssh.known_hosts is not set and {default} does not exist; "
+                    "SSH host keys cannot be checked (add them with ssh-keyscan)"
+                )
+    return result
+
+
+def inventory_warnings(inv: Inventory) -> list[str]:
+    """Loud warnings for settings that weaken security (TLS verification or host-key checks off)."""
+    out: list[str] = []
+    if not inv.defaults.tls.verify:
+        out.append("defaults.tls.verify is false: TLS certificates of the nodes are NOT verified")
+    if not inv.defaults.ssh.host_key_check:
+        out.append("defaults.ssh.host_key_check is false: SSH host keys of the nodes are NOT checked")
+    for i, cluster in enumerate(inv.clusters):
+        if cluster.tls is not None and not cluster.tls.verify:
+            out.append(
+                f"clusters[{i}].tls.verify is false: TLS certificates of cluster {cluster.name!r} are NOT verified"
+            )
+        if cluster.ssh is not None and not cluster.ssh.host_key_check:
+            out.append(
+                f"clusters[{i}].ssh.host_key_check is false: SSH host keys of cluster {cluster.name!r} are NOT checked"
+            )
+    return out
+
+
+# -- reading ----------------------------------------------------------------------------------------
+
+
+def _read(path: Path) -> InventoryCheck:
+    result = InventoryCheck(path=path, inventory=None)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        result.problems.append(f"{path}: the inventory file does not exist")
+        return result
+    except IsADirectoryError:
+        result.problems.append(f"{path}: is a directory, not an inventory file")
+        return result
+    except PermissionError:
+        result.problems.append(f"{path}: the inventory file is not readable (permission denied)")
+        return result
+    except UnicodeDecodeError as exc:
+        result.problems.append(f"{path}: the inventory file is not UTF-8 text ({exc.reason} at byte {exc.start})")
+        return result
+    except OSError as exc:
+        result.problems.append(f"{path}: cannot read the inventory file: {exc.strerror or exc}")
+        return result
+
+    try:
+        root = yaml.compose(text, Loader=_Loader)
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else "unknown place"
+        what = " ".join(x for x in (exc.context, exc.problem) if x)
+        result.problems.append(f"{path} ({where}): YAML syntax error: {what}")
+        return result
+    except yaml.YAMLError as exc:
+        result.problems.append(f"{path}: YAML error: {exc}")
+        return result
+    if root is None:
+        result.problems.append(f"{path}: the inventory file is empty (it needs at least 'clusters:')")
+        return result
+    if not isinstance(root, MappingNode):
+        result.problems.append(f"{path} ({_mark(root)}): the inventory must be a mapping with a 'clusters:' key")
+        return result
+
+    result.problems.extend(_duplicate_keys(root, ""))
+    data = yaml.load(text, Loader=_Loader)  # noqa: S506  (_Loader is a SafeLoader)
+    _resolve_paths(data, path.parent)
+
+    reference_problems = _reference_problems(data, root)
+    try:
+        inv = Inventory.model_validate(data)
+    except ValidationError as exc:
+        for err in exc.errors():
+            loc = tuple(err["loc"])
+            if not loc and reference_problems:
+                continue  # Inventory._references reports only the first; _reference_problems has them all
+            result.problems.append(_describe(err, loc, root))
+        result.problems.extend(p for p in reference_problems if p not in result.problems)
+        return result
+    result.problems.extend(reference_problems)
+    if result.problems:
+        return result
+    result.inventory = inv
+    result.warnings.extend(inventory_warnings(inv))
+    return result
+
+
+def _mark(node: Node) -> str:
+    return f"line {node.start_mark.line + 1}, column {node.start_mark.column + 1}"
+
+
+def _duplicate_keys(node: Node, path: str) -> list[str]:
+    out: list[str] = []
+    if isinstance(node, MappingNode):
+        seen: dict[str, Node] = {}
+        for key, value in node.value:
+            name = key.value if isinstance(key, ScalarNode) else str(key)
+            sub = f"{path}.{name}" if path else str(name)
+            if name in seen:
+                out.append(f"{sub} ({_mark(key)}): the key {name!r} is given twice (first at {_mark(seen[name])})")
+            seen[name] = key
+            out.extend(_duplicate_keys(value, sub))
+    elif isinstance(node, SequenceNode):
+        for i, item in enumerate(node.value):
+            out.extend(_duplicate_keys(item, f"{path}[{i}]"))
+    return out
+
+
+def _resolve_paths(data: Any, base: Path) -> None:
+    """Make relative file paths absolute, relative to the inventory file's folder (in place)."""
+
+    def fix(mapping: Any, key: str) -> None:
+        if isinstance(mapping, dict) and isinstance(mapping.get(key), str) and mapping[key]:
+            p = Path(mapping[key]).expanduser()
+            mapping[key] = str(p if p.is_absolute() else (base / p).resolve())
+
+    if not isinstance(data, dict):
+        return
+    scopes = [data.get("defaults")]
+    clusters = data.get("clusters")
+    if isinstance(clusters, list):
+        scopes.extend(clusters)
+    for scope in scopes:
+        if isinstance(scope, dict):
+            fix(scope.get("tls"), "ca_bundle")
+            fix(scope.get("ssh"), "known_hosts")
+    backends = data.get("ca_backends")
+    if isinstance(backends, dict):
+        for backend in backends.values():
+            for key in ("directory", "ca_bundle", "account_key_path"):
+                fix(backend, key)
+
+
+def _reference_problems(data: Any, root: MappingNode) -> list[str]:
+    """Cross-references Inventory checks one at a time, all reported at once with their places."""
+    out: list[str] = []
+    if not isinstance(data, dict) or not isinstance(data.get("clusters"), list):
+        return out
+    defaults = data.get("defaults") if isinstance(data.get("defaults"), dict) else {}
+    assert isinstance(defaults, dict)
+    backends = data.get("ca_backends")
+    backend_names = set(backends) if isinstance(backends, dict) else {"manual"}
+    default_ca = defaults.get("ca", "manual")
+    names: dict[str, int] = {}
+    for i, cluster in enumerate(data["clusters"]):
+        if not isinstance(cluster, dict):
+            continue
+        name = cluster.get("name")
+        if isinstance(name, str):
+            if name in names:
+                out.append(_place(root, ("clusters", i, "name"), f"cluster name {name!r} is used twice"))
+            names[name] = i
+        ca = cluster.get("ca") or default_ca
+        if isinstance(ca, str) and ca not in backend_names:
+            loc: tuple[str | int, ...] = ("clusters", i, "ca") if cluster.get("ca") else ("defaults", "ca")
+            known = ", ".join(sorted(backend_names)) or "none"
+            out.append(
+                _place(
+                    root,
+                    loc,
+                    f"cluster {name!r} uses CA backend {ca!r}, which ca_backends does not define (defined: {known})",
+                )
+            )
+        for cred in ("os_admin", "app_user"):
+            if not cluster.get(cred) and not defaults.get(cred):
+                out.append(
+                    _place(
+                        root,
+                        ("clusters", i),
+                        f"cluster {name!r} has no {cred} credentials (set clusters[{i}].{cred} or defaults.{cred})",
+                    )
+                )
+    return out
+
+
+def _place(root: Node, loc: tuple[str | int, ...], message: str, *, key_mark: bool = False) -> str:
+    path, node, _ = _locate(root, loc, key_mark=key_mark)
+    return f"{path or '(top level)'} ({_mark(node)}): {message}"
+
+
+def _locate(root: Node, loc: tuple[Any, ...], *, key_mark: bool = False) -> tuple[str, Node, bool]:
+    """Follow a pydantic location through the YAML node tree: (yaml path, node for the mark, found)."""
+    node: Node = root
+    path = ""
+    found = True
+    for i, part in enumerate(loc):
+        last = i == len(loc) - 1
+        if isinstance(node, MappingNode) and isinstance(part, str):
+            match = next(((k, v) for k, v in node.value if isinstance(k, ScalarNode) and k.value == part), None)
+            if match is None:
+                if last:  # a missing key: name it, mark its parent
+                    path = f"{path}.{part}" if path else part
+                    found = False
+                continue  # a union tag pydantic adds to the location (e.g. ca backend "lab")
+            path = f"{path}.{part}" if path else part
+            node = match[0] if (last and key_mark) else match[1]
+        elif isinstance(node, SequenceNode) and isinstance(part, int) and 0 <= part < len(node.value):
+            path = f"{path}[{part}]"
+            node = node.value[part]
+        else:
+            found = False
+    return path, node, found
+
+
+def _describe(err: Any, loc: tuple[Any, ...], root: Node) -> str:
+    kind = err["type"]
+    msg = str(err["msg"])
+    if msg.startswith("Value error, "):
+        msg = msg[len("Value error, ") :]
+    if kind == "extra_forbidden":
+        key = str(loc[-1])
+        allowed = _fields_at(loc[:-1])
+        close = difflib.get_close_matches(key, allowed, n=1, cutoff=0.6) if allowed else []
+        if close:
+            msg = f"unknown key {key!r}; did you mean {close[0]!r}?"
+        else:
+            msg = f"unknown key {key!r}" + (f"; allowed here: {', '.join(allowed)}" if allowed else "")
+        return _place(root, loc, msg, key_mark=True)
+    if kind in ("union_tag_invalid", "union_tag_not_found"):
+        loc = (*loc, "type")
+        msg = msg.replace("Input tag", "CA backend type").replace("found using 'type' ", "")
+    elif kind == "missing":
+        msg = "this key is required"
+    else:
+        value = err.get("input")
+        if isinstance(value, str | int | float | bool) and repr(value) not in msg:
+            msg = f"{msg} (got {value!r})"
+    return _place(root, loc, msg)
+
+
+def _fields_at(loc: tuple[Any, ...]) -> list[str]:
+    """Names of the keys allowed at ``loc`` (for "did you mean"), by walking the model types."""
+    tp: Any = Inventory
+    for part in loc:
+        tp = _step(tp, part)
+        if tp is None:
+            return []
+    tp = _strip(tp)
+    if isinstance(tp, type) and issubclass(tp, BaseModel):
+        return list(tp.model_fields)
+    return []
+
+
+def _strip(tp: Any) -> Any:
+    while True:
+        origin = get_origin(tp)
+        if origin is Annotated:
+            tp = get_args(tp)[0]
+            continue
+        if origin in (Union, types.UnionType):
+            args = [a for a in get_args(tp) if a is not type(None)]
+            if len(args) == 1:
+                tp = args[0]
+                continue
+        return tp
+
+
+def _step(tp: Any, part: Any) -> Any:
+    tp = _strip(tp)
+    origin = get_origin(tp)
+    if isinstance(tp, type) and issubclass(tp, BaseModel):
+        info = tp.model_fields.get(str(part))
+        return info.annotation if info else None
+    if origin in (list, tuple) and isinstance(part, int):
+        return get_args(tp)[0]
+    if origin is dict:
+        return get_args(tp)[1]
+    if origin in (Union, types.UnionType):
+        for member in get_args(tp):
+            member = _strip(member)
+            if isinstance(member, type) and issubclass(member, BaseModel):
+                tag = member.model_fields.get("type")
+                if tag is not None and tag.default == part:
+                    return member
+        return None
+    return None
+
+
+# -- what config check looks at ------------------------------------------------------------------
+
+
+def _referenced_files(inv: Inventory) -> list[tuple[str, Path | None, str]]:
+    out: list[tuple[str, Path | None, str]] = [
+        ("defaults.tls.ca_bundle", inv.defaults.tls.ca_bundle, "CA bundle"),
+        ("defaults.ssh.known_hosts", inv.defaults.ssh.known_hosts, "known_hosts file"),
+    ]
+    for i, c in enumerate(inv.clusters):
+        if c.tls is not None:
+            out.append((f"clusters[{i}].tls.ca_bundle", c.tls.ca_bundle, "CA bundle"))
+        if c.ssh is not None:
+            out.append((f"clusters[{i}].ssh.known_hosts", c.ssh.known_hosts, "known_hosts file"))
+    for name, backend in inv.ca_backends.items():
+        bundle = getattr(backend, "ca_bundle", None)
+        if isinstance(bundle, Path):
+            out.append((f"ca_backends.{name}.ca_bundle", bundle, "CA bundle"))
+    return out
+
+
+def _credential_refs(inv: Inventory) -> list[tuple[str, CredentialRef]]:
+    out: list[tuple[str, CredentialRef]] = []
+    for key in ("os_admin", "app_user"):
+        ref = getattr(inv.defaults, key)
+        if ref is not None:
+            out.append((f"defaults.{key}", ref))
+    for i, c in enumerate(inv.clusters):
+        for key in ("os_admin", "app_user"):
+            ref = getattr(c, key)
+            if ref is not None:
+                out.append((f"clusters[{i}].{key}", ref))
+        for j, n in enumerate(c.nodes):
+            if n.os_admin is not None:
+                out.append((f"clusters[{i}].nodes[{j}].os_admin", n.os_admin))
+    return out
