@@ -1,0 +1,534 @@
+"""The checks before every identity upload.
+
+An identity upload replaces a node's certificate and there is no undo, so everything that can
+be checked before it is checked here. Each check maps to a reason Cisco gives for a failed or
+harmful upload (``procedure.md`` "Why an upload fails", ``cucm-interfaces.md`` §7-8, the CUCM
+Security Guide); ``docs/certificates.md`` lists them with their sources.
+
+``check_chain`` never raises on a bad certificate: it returns a ``CheckReport`` whose
+``problems`` say, one line each, what is wrong and what to do.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import ipaddress
+import itertools
+import json
+from collections.abc import Sequence
+from typing import Any
+
+from cryptography import x509
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
+from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
+from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+from pydantic import BaseModel, ConfigDict, Field
+
+from certops.errors import CertificateError
+from certops.units import CLIENT_AUTH, IPSEC_END_SYSTEM, SERVER_AUTH, UNITS
+from certops.x509.read import (
+    Chain,
+    build_chain,
+    describe,
+    fingerprint,
+    read_certificates,
+    read_csr,
+    signed_by,
+    to_pem,
+)
+
+DEFAULT_MIN_VALIDITY_DAYS = 30
+"""A signed certificate must stay valid at least this long, or the renewal is wasted."""
+
+RSA_MIN_BITS = 2048
+RSA_MAX_BITS = 4096  # Cisco: CUCM accepts keys up to 4096 bits
+EC_CURVES = {"secp256r1", "secp384r1", "secp521r1"}
+WEAK_HASHES = {"sha1", "md5"}
+
+_EKU_NAMES = {
+    SERVER_AUTH: "TLS Web Server Authentication",
+    CLIENT_AUTH: "TLS Web Client Authentication",
+    IPSEC_END_SYSTEM: "IPsec End System",
+    ExtendedKeyUsageOID.CODE_SIGNING.dotted_string: "Code Signing",
+    ExtendedKeyUsageOID.EMAIL_PROTECTION.dotted_string: "E-mail Protection",
+}
+_KU_NAMES = {
+    "digital_signature": "Digital Signature",
+    "content_commitment": "Non Repudiation",
+    "key_encipherment": "Key Encipherment",
+    "data_encipherment": "Data Encipherment",
+    "key_agreement": "Key Agreement",
+    "key_cert_sign": "Certificate Sign",
+    "crl_sign": "CRL Sign",
+}
+
+
+class Problem(BaseModel):
+    """One thing wrong with a signed certificate: a stable ``code`` and one line for a person."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    code: str
+    message: str  # what is wrong
+    hint: str  # what to do
+
+    def line(self) -> str:
+        """``message — hint`` on one line."""
+        return f"{self.message} — {self.hint}"
+
+
+class TrustUpload(BaseModel):
+    """A CA certificate that goes to ``<unit>-trust`` before the identity upload."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    role: str  # "root" or "intermediate"
+    subject: str
+    fingerprint_sha256: str
+    not_after: dt.datetime
+    pem: str
+
+
+class CheckReport(BaseModel):
+    """The verdict on one signed chain for one unit (and node)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    unit: str
+    trust_store: str
+    node: str | None = None
+    problems: list[Problem] = Field(default_factory=list)
+    notes: list[str] = Field(default_factory=list)  # worth knowing, not blocking
+    leaf_subject: str = ""
+    leaf_issuer: str = ""
+    leaf_serial: str = ""
+    leaf_fingerprint_sha256: str = ""
+    leaf_not_before: dt.datetime | None = None
+    leaf_not_after: dt.datetime | None = None
+    leaf_sans: list[str] = Field(default_factory=list)
+    leaf_pem: str = ""
+    chain_subjects: list[str] = Field(default_factory=list)  # leaf first
+    trust_uploads: list[TrustUpload] = Field(default_factory=list)  # root first
+    identity_pems: list[str] = Field(default_factory=list)  # leaf, then intermediates (upward)
+
+    @property
+    def ok(self) -> bool:
+        """True when nothing blocks the upload."""
+        return not self.problems
+
+    @property
+    def codes(self) -> list[str]:
+        """The problem codes, in the order found."""
+        return [p.code for p in self.problems]
+
+    def summary(self) -> str:
+        """A few lines for a person: the leaf, its chain, and what goes to the trust store."""
+        where = f"{self.node} " if self.node else ""
+        lines = [
+            f"{where}[{self.unit}] {'ready to upload' if self.ok else f'NOT ready: {len(self.problems)} problem(s)'}",
+            f"  subject:     {self.leaf_subject}",
+            f"  issuer:      {self.leaf_issuer}",
+            f"  serial:      {self.leaf_serial}",
+            f"  sha256:      {self.leaf_fingerprint_sha256}",
+        ]
+        if self.leaf_not_after is not None:
+            lines.append(f"  expires:     {self.leaf_not_after.isoformat()}")
+        if self.leaf_sans:
+            lines.append(f"  SANs:        {', '.join(self.leaf_sans)}")
+        lines.append(f"  chain:       {' <- '.join(reversed(self.chain_subjects))}")
+        if self.trust_uploads:
+            lines.append(f"  to {self.trust_store} first (in this order):")
+            lines += [f"    {i + 1}. {t.role}: {t.subject}" for i, t in enumerate(self.trust_uploads)]
+        lines += [f"  problem [{p.code}]: {p.line()}" for p in self.problems]
+        lines += [f"  note: {n}" for n in self.notes]
+        return "\n".join(lines)
+
+    def to_json(self) -> str:
+        """The report as JSON (``ok`` included)."""
+        data: dict[str, Any] = self.model_dump(mode="json")
+        data["ok"] = self.ok
+        return json.dumps(data, indent=2)
+
+
+# --- helpers --------------------------------------------------------------------------------
+
+
+def _ext(obj: x509.Certificate | x509.CertificateSigningRequest, cls: type[Any]) -> Any:
+    try:
+        return obj.extensions.get_extension_for_class(cls).value
+    except x509.ExtensionNotFound:
+        return None
+
+
+def _cn(name: x509.Name) -> str | None:
+    attrs = name.get_attributes_for_oid(NameOID.COMMON_NAME)
+    if not attrs:
+        return None
+    value = attrs[0].value
+    return value if isinstance(value, str) else value.decode("utf-8", "replace")
+
+
+def _sans(obj: x509.Certificate | x509.CertificateSigningRequest) -> set[str]:
+    san = _ext(obj, x509.SubjectAlternativeName)
+    if san is None:
+        return set()
+    out = {f"DNS:{n.lower().rstrip('.')}" for n in san.get_values_for_type(x509.DNSName)}
+    out |= {f"IP:{ipaddress.ip_address(ip)}" for ip in san.get_values_for_type(x509.IPAddress)}
+    return out
+
+
+def _spki(key: Any) -> bytes:
+    der: bytes = key.public_bytes(Encoding.DER, PublicFormat.SubjectPublicKeyInfo)
+    return der
+
+
+def _key_usage_names(cert: x509.Certificate) -> set[str]:
+    ku = _ext(cert, x509.KeyUsage)
+    if ku is None:
+        return set()
+    names = {"digital_signature", "content_commitment", "key_encipherment", "data_encipherment"}
+    names |= {"key_agreement", "key_cert_sign", "crl_sign"}
+    return {n for n in names if getattr(ku, n)}
+
+
+def _hash_name(cert: x509.Certificate) -> str | None:
+    try:
+        algo = cert.signature_hash_algorithm
+    except Exception:  # noqa: BLE001  (UnsupportedAlgorithm for unknown signature OIDs)
+        oid = cert.signature_algorithm_oid
+        name = (oid._name or oid.dotted_string).lower()
+        return "md5" if "md5" in name else "sha1" if "sha1" in name else name
+    return algo.name.lower() if algo is not None else None
+
+
+def _aware(t: dt.datetime) -> dt.datetime:
+    return t if t.tzinfo is not None else t.replace(tzinfo=dt.UTC)
+
+
+def _days(delta: dt.timedelta) -> str:
+    return f"{delta.total_seconds() / 86400:.1f} days"
+
+
+class _Collector:
+    def __init__(self) -> None:
+        self.problems: list[Problem] = []
+
+    def add(self, code: str, message: str, hint: str) -> None:
+        self.problems.append(Problem(code=code, message=message, hint=hint))
+
+
+# --- the check ------------------------------------------------------------------------------
+
+
+def check_chain(
+    csr_pem: str | bytes,
+    chain: Chain,
+    unit: str,
+    *,
+    node: str | None = None,
+    now: dt.datetime | None = None,
+    min_validity_days: int = DEFAULT_MIN_VALIDITY_DAYS,
+    expected_cn: str | None = None,
+) -> CheckReport:
+    """Check a signed ``chain`` against the CSR pending on the node, for ``unit``.
+
+    Returns a ``CheckReport``; ``report.ok`` is True only when the upload can go ahead. Raises
+    ``CertificateError`` only when the CSR is unreadable or ``unit`` is unknown.
+    """
+    if unit not in UNITS:
+        raise CertificateError(f"unknown certificate unit {unit!r}", hint=f"use one of: {', '.join(UNITS)}")
+    spec = UNITS[unit]
+    csr = read_csr(csr_pem.encode() if isinstance(csr_pem, str) else csr_pem)
+    now = _aware(now or dt.datetime.now(dt.UTC))
+    leaf = chain.leaf
+    c = _Collector()
+    notes: list[str] = []
+
+    # The CSR itself: a CSR whose signature does not verify was altered or is corrupt.
+    if not csr.is_signature_valid:
+        c.add(
+            "csr_signature_invalid",
+            "the CSR's own signature does not verify (altered or corrupt CSR)",
+            f"download the CSR for {unit} from the node again",
+        )
+
+    # Cisco: "public key mismatch" -- the CA signed an older or a different CSR.
+    if _spki(leaf.public_key()) != _spki(csr.public_key()):
+        c.add(
+            "key_mismatch",
+            "the certificate's public key is not the CSR's (the CA signed an older or a different CSR)",
+            "send the CSR pending on the node to the CA again; never regenerate it after sending",
+        )
+
+    # Cisco: "CSR SAN and Certificate SAN does not match" -- equal sets, order aside.
+    want, got = _sans(csr), _sans(leaf)
+    extra, missing = sorted(got - want), sorted(want - got)
+    if extra:
+        hint = "ask the CA to sign without adding SANs, or regenerate the CSR with those names"
+        if unit.startswith("tomcat"):
+            hint += " (set web-security for tomcat)"
+        c.add("san_extra", f"the certificate has SANs the CSR did not ask for: {', '.join(extra)}", hint)
+    if missing:
+        c.add(
+            "san_missing",
+            f"the certificate lacks SANs the CSR asked for: {', '.join(missing)}",
+            "ask the CA to keep every SAN of the CSR exactly",
+        )
+
+    # Subject CN as requested.
+    leaf_cn, csr_cn = _cn(leaf.subject), _cn(csr.subject)
+    wanted_cns = [cn for cn in (csr_cn, expected_cn) if cn]
+    for wanted in dict.fromkeys(wanted_cns):
+        if (leaf_cn or "").lower() != wanted.lower():
+            c.add(
+                "cn_mismatch",
+                f"the certificate's CN is {leaf_cn!r}, the request was for {wanted!r}",
+                "ask the CA to keep the CSR's subject (CN) unchanged",
+            )
+            break
+
+    # Wildcards: CUCM refuses wildcard certificates.
+    wild = sorted(n for n in ([f"CN:{leaf_cn}"] if leaf_cn else []) + sorted(got) if "*" in n)
+    if wild:
+        c.add(
+            "wildcard",
+            f"wildcard names are not accepted by CUCM: {', '.join(wild)}",
+            "ask the CA for a certificate with the node's own names (no wildcards)",
+        )
+
+    _check_key(c, leaf, spec.key_type, unit)
+    _check_usage(c, leaf, spec, unit)
+    _check_validity(c, leaf, now, min_validity_days)
+    _check_path(c, chain, now, notes)
+
+    trust = _trust_uploads(chain)
+    identity = [to_pem(leaf), *[to_pem(i) for i in chain.intermediates]]
+    return CheckReport(
+        unit=unit,
+        trust_store=spec.trust_store,
+        node=node,
+        problems=c.problems,
+        notes=notes,
+        leaf_subject=describe(leaf),
+        leaf_issuer=leaf.issuer.rfc4514_string(),
+        leaf_serial=f"{leaf.serial_number:x}",
+        leaf_fingerprint_sha256=fingerprint(leaf),
+        leaf_not_before=leaf.not_valid_before_utc,
+        leaf_not_after=leaf.not_valid_after_utc,
+        leaf_sans=sorted(got),
+        leaf_pem=to_pem(leaf),
+        chain_subjects=[describe(x) for x in chain.certificates],
+        trust_uploads=trust,
+        identity_pems=identity,
+    )
+
+
+def _check_key(c: _Collector, leaf: x509.Certificate, key_type: str, unit: str) -> None:
+    key = leaf.public_key()
+    if isinstance(key, rsa.RSAPublicKey):
+        if key_type != "rsa":
+            c.add(
+                "key_type_wrong",
+                f"{unit} needs an EC key; the certificate has RSA",
+                f"generate the CSR for {unit} with an EC key",
+            )
+        if key.key_size < RSA_MIN_BITS:
+            c.add(
+                "key_too_small",
+                f"RSA {key.key_size} bits is too weak (minimum {RSA_MIN_BITS})",
+                "regenerate the CSR with a 2048, 3072 or 4096-bit key",
+            )
+        elif key.key_size > RSA_MAX_BITS:
+            c.add(
+                "key_too_large",
+                f"RSA {key.key_size} bits is more than CUCM accepts (maximum {RSA_MAX_BITS})",
+                "regenerate the CSR with a 2048, 3072 or 4096-bit key",
+            )
+    elif isinstance(key, ec.EllipticCurvePublicKey):
+        if key_type != "ec":
+            c.add(
+                "key_type_wrong",
+                f"{unit} needs an RSA key; the certificate has EC",
+                f"generate the CSR for {unit} with an RSA key",
+            )
+        elif key.curve.name not in EC_CURVES:
+            c.add("key_curve", f"EC curve {key.curve.name} is not supported", "regenerate the CSR with P-256 or P-384")
+    else:
+        c.add(
+            "key_type_wrong",
+            f"{unit} needs an {key_type.upper()} key; the certificate has {type(key).__name__}",
+            f"regenerate the CSR for {unit}",
+        )
+
+
+def _check_usage(c: _Collector, leaf: x509.Certificate, spec: Any, unit: str) -> None:
+    have_ku = _key_usage_names(leaf)
+    lacking_ku = sorted(spec.key_usage - have_ku)
+    if lacking_ku:
+        names = ", ".join(_KU_NAMES.get(n, n) for n in lacking_ku)
+        c.add(
+            "key_usage_missing",
+            f"key usage lacks {names} (required for {unit})",
+            f"ask the CA to use a template with the key usages {unit} needs",
+        )
+    eku = _ext(leaf, x509.ExtendedKeyUsage)
+    have_eku = {o.dotted_string for o in eku} if eku is not None else set()
+    lacking_eku = sorted(spec.extended_key_usage - have_eku)
+    if lacking_eku:
+        names = ", ".join(_EKU_NAMES.get(o, o) for o in lacking_eku)
+        c.add(
+            "eku_missing",
+            f"extended key usage lacks {names} (required for {unit})",
+            f"ask the CA to use a template with the extended key usages {unit} needs",
+        )
+    bc = _ext(leaf, x509.BasicConstraints)
+    if spec.must_be_ca and (bc is None or not bc.ca):
+        c.add(
+            "leaf_not_ca",
+            f"{unit} signs phone certificates (LSCs), so its certificate must be a CA (basicConstraints CA:TRUE)",
+            "ask the CA for a subordinate-CA template with CA:TRUE and Certificate Sign",
+        )
+    if not spec.must_be_ca and bc is not None and bc.ca:
+        c.add(
+            "leaf_is_ca",
+            f"the certificate for {unit} is a CA certificate (CA:TRUE)",
+            "ask the CA for an end-entity (server) template",
+        )
+
+
+def _check_validity(c: _Collector, leaf: x509.Certificate, now: dt.datetime, min_days: int) -> None:
+    nb, na = leaf.not_valid_before_utc, leaf.not_valid_after_utc
+    if nb > now:
+        c.add(
+            "not_yet_valid",
+            f"the certificate is valid only from {nb.isoformat()} (in {_days(nb - now)})",
+            "wait until then, or check the CA's and this machine's clocks",
+        )
+    if na <= now:
+        c.add("expired", f"the certificate expired on {na.isoformat()}", "have the CSR signed again")
+    elif na - now < dt.timedelta(days=min_days):
+        c.add(
+            "validity_too_short",
+            f"the certificate expires on {na.isoformat()}, in {_days(na - now)} (minimum {min_days} days)",
+            "ask the CA for a longer validity",
+        )
+
+
+def _check_path(c: _Collector, chain: Chain, now: dt.datetime, notes: list[str]) -> None:
+    leaf = chain.leaf
+    certs = chain.certificates
+    if leaf.subject == leaf.issuer and len(certs) == 1 and signed_by(leaf, leaf):
+        c.add(
+            "self_signed",
+            "the certificate is self-signed, not signed by a CA",
+            "send the CSR to the CA and upload what it signs",
+        )
+        return
+    if chain.missing_issuer is not None:
+        m = chain.missing_issuer
+        c.add(
+            "chain_incomplete",
+            f"the chain does not close: {m.describe()}",
+            "add the missing CA certificate (ask the CA for its full chain)",
+        )
+    # Every signature along the path, and every issuer a CA.
+    for child, parent in itertools.pairwise(certs):
+        if not signed_by(child, parent):
+            c.add(
+                "bad_signature",
+                f"the signature of '{describe(child)}' does not verify with the key of '{describe(parent)}'",
+                "the chain does not belong together; ask the CA for the chain that signed this certificate",
+            )
+        bc = _ext(parent, x509.BasicConstraints)
+        if bc is None or not bc.ca:
+            c.add(
+                "issuer_not_ca",
+                f"'{describe(parent)}' signs certificates but is not a CA (basicConstraints CA:TRUE missing)",
+                "ask the CA for its correct CA certificates",
+            )
+    if chain.root is not None and not signed_by(chain.root, chain.root):
+        c.add(
+            "root_not_self_signed",
+            f"the root '{describe(chain.root)}' is not self-signed (its signature does not verify with its own key)",
+            "get the real root certificate from the CA",
+        )
+    # Weak hashes: on the leaf and every CA signature that is checked (a root's self-signature is not).
+    for cert in [leaf, *chain.intermediates]:
+        h = _hash_name(cert)
+        if h in WEAK_HASHES:
+            c.add(
+                "weak_signature",
+                f"'{describe(cert)}' is signed with {h.upper()}, which is broken",
+                "ask the CA to sign with SHA-256 or stronger",
+            )
+    for ca in [*chain.intermediates, *([chain.root] if chain.root is not None else [])]:
+        if ca.not_valid_after_utc <= now:
+            c.add(
+                "ca_expired",
+                f"the CA certificate '{describe(ca)}' expired on {ca.not_valid_after_utc.isoformat()}",
+                "get the CA's current chain",
+            )
+        elif ca.not_valid_before_utc > now:
+            c.add(
+                "ca_not_yet_valid",
+                f"the CA certificate '{describe(ca)}' is valid only from {ca.not_valid_before_utc.isoformat()}",
+                "check the clocks, or get the CA's current chain",
+            )
+    if chain.unrelated:
+        notes.append(
+            "ignored certificates that are not part of this chain: " + "; ".join(describe(x) for x in chain.unrelated)
+        )
+
+
+def _trust_uploads(chain: Chain) -> list[TrustUpload]:
+    cas: list[tuple[str, x509.Certificate]] = []
+    if chain.root is not None:
+        cas.append(("root", chain.root))
+    cas += [("intermediate", i) for i in reversed(chain.intermediates)]
+    return [
+        TrustUpload(
+            role=role,
+            subject=describe(x),
+            fingerprint_sha256=fingerprint(x),
+            not_after=x.not_valid_after_utc,
+            pem=to_pem(x),
+        )
+        for role, x in cas
+    ]
+
+
+def check_files(
+    csr: bytes,
+    chain_blobs: Sequence[bytes],
+    unit: str,
+    *,
+    names: Sequence[str] | None = None,
+    node: str | None = None,
+    now: dt.datetime | None = None,
+    min_validity_days: int = DEFAULT_MIN_VALIDITY_DAYS,
+    expected_cn: str | None = None,
+) -> CheckReport:
+    """Read ``chain_blobs`` (any format), build the chain and check it. Raises ``CertificateError`` if unreadable."""
+    read_csr(csr)  # an unreadable CSR is reported before the chain
+    chain = build_chain(read_certificates(chain_blobs, names))
+    return check_chain(
+        csr, chain, unit, node=node, now=now, min_validity_days=min_validity_days, expected_cn=expected_cn
+    )
+
+
+def check_signed_chain(
+    csr_pem: str,
+    leaf_pem: str,
+    chain_pems: Sequence[str],
+    unit: str,
+    *,
+    node: str | None = None,
+    now: dt.datetime | None = None,
+    min_validity_days: int = DEFAULT_MIN_VALIDITY_DAYS,
+    expected_cn: str | None = None,
+) -> CheckReport:
+    """Check what a CA backend returned (``SignedChainPem`` fields) against the CSR."""
+    blobs = [leaf_pem.encode(), *[p.encode() for p in chain_pems]]
+    return check_files(
+        csr_pem.encode(), blobs, unit, node=node, now=now, min_validity_days=min_validity_days, expected_cn=expected_cn
+    )
