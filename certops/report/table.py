@@ -1,0 +1,97 @@
+"""The scan table: one row per certificate, sorted by days left, with its urgency.
+
+Markdown for the Prefect artifact, a ``rich`` table for the command line. Pure: the same plan
+gives the same text.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from certops.due import CertificateStatus, DuePlan, Urgency
+
+if TYPE_CHECKING:
+    from rich.table import Table
+
+COLUMNS = ("days left", "urgency", "cluster", "node", "unit", "not after", "issuer", "note")
+_STYLE = {Urgency.EXPIRED: "bold red", Urgency.CRITICAL: "red", Urgency.DUE: "yellow", Urgency.OK: "green"}
+
+
+def row(s: CertificateStatus) -> tuple[str, ...]:
+    """The table cells for one certificate."""
+    c = s.certificate
+    note = s.skip_reason or ("self-signed" if c.self_signed else "")
+    urgency = s.urgency.value if s.counted else f"({s.urgency.value})"
+    return (
+        str(s.days_left),
+        urgency,
+        c.cluster,
+        c.node,
+        c.unit,
+        c.not_after.strftime("%Y-%m-%d"),
+        c.issuer,
+        note,
+    )
+
+
+def rows(plan: DuePlan) -> list[tuple[str, ...]]:
+    """Every certificate's cells, in the plan's order (days left, then cluster, unit, node)."""
+    return [row(s) for s in plan.statuses]
+
+
+def _md(cell: str) -> str:
+    return cell.replace("\\", "\\\\").replace("|", "\\|").replace("\n", " ")
+
+
+def _yes(flag: bool) -> str:
+    return "yes" if flag else "no"
+
+
+def markdown_table(plan: DuePlan, *, max_rows: int | None = None) -> str:
+    """The scan as a markdown document: counts, the table, unreadable nodes, renewals to start."""
+    counts = plan.counts()
+    lines = [
+        f"# Certificate scan {plan.generated_at:%Y-%m-%d %H:%M} UTC",
+        "",
+        " · ".join(f"**{u.value}**: {counts[u]}" for u in Urgency) + f" · nodes unreadable: {len(plan.failures)}",
+        "",
+        "| " + " | ".join(COLUMNS) + " |",
+        "|" + "---:|" + "---|" * (len(COLUMNS) - 1),
+    ]
+    all_rows = rows(plan)
+    shown = all_rows if max_rows is None else all_rows[:max_rows]
+    lines += ["| " + " | ".join(_md(c) for c in r) + " |" for r in shown]
+    if len(shown) < len(all_rows):
+        lines += ["", f"… {len(all_rows) - len(shown)} more certificates not shown (see the JSON report)"]
+    if plan.failures:
+        lines += ["", "## Nodes that could not be read", "", "| cluster | node | operation | reason | retry may help |"]
+        lines += ["|---|---|---|---|---|"]
+        lines += [
+            "| " + " | ".join(_md(x) for x in (f.cluster, f.node, f.operation, f.reason)) + f" | {_yes(f.transient)} |"
+            for f in plan.failures
+        ]
+    if plan.start or plan.queued:
+        lines += ["", "## Renewals", ""]
+        lines += [
+            f"- start **{c.cluster}** `{c.unit}`: {', '.join(c.nodes)} ({c.days_left} days left)" for c in plan.start
+        ]
+        lines += [
+            f"- queued **{c.cluster}** `{c.unit}` behind `{c.queued_behind}` (never at the same time)"
+            for c in plan.queued
+        ]
+    return "\n".join(lines) + "\n"
+
+
+def rich_table(plan: DuePlan, *, max_rows: int | None = None) -> Table:
+    """The scan as a ``rich`` table, coloured by urgency."""
+    from rich.table import Table
+
+    table = Table(title=f"Certificates, {plan.generated_at:%Y-%m-%d %H:%M} UTC", show_lines=False)
+    for name in COLUMNS:
+        table.add_column(name, justify="right" if name == "days left" else "left", overflow="fold")
+    statuses = plan.statuses if max_rows is None else plan.statuses[:max_rows]
+    for s in statuses:
+        table.add_row(*row(s), style=_STYLE[s.urgency] if s.counted else "dim")
+    if max_rows is not None and len(plan.statuses) > max_rows:
+        table.caption = f"{len(plan.statuses) - max_rows} more certificates not shown (use --json)"
+    return table
