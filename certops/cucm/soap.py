@@ -1,0 +1,274 @@
+"""SOAP clients of one node: Control Center Services, RisPort70 and AXL (cucm-interfaces.md §2–§4).
+
+All three authenticate with the **application user** (not the OS admin) over HTTPS on the
+node's ``soap_port`` (8443), verified against the node's FQDN. Envelopes and parsing live in
+``certops.cucm.soap_xml``; this module sends them and maps faults: RisPort70's
+``Server.RateControl`` -> ``CucmRateLimited`` (transient), anything else -> ``CucmApiError``.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+import httpx
+from pydantic import SecretStr
+
+from certops.cucm import soap_xml
+from certops.cucm._http import NodeHttp
+from certops.errors import CucmApiError, CucmRateLimited
+from certops.models import PhoneCount, ServiceStatus
+
+CONTROL_CENTER_PATH = "/controlcenterservice2/services/ControlCenterServices"
+RISPORT_PATH = "/realtimeservice2/services/RISService70"
+AXL_PATH = "/axl/"
+
+_CLUSTER_SECURITY_MODE_SQL = "select paramname, paramvalue from processconfig where paramname = 'ClusterSecurityMode'"
+_SSO_MODES_SQL = "select name, tkssomode from processnode"
+
+
+class _SoapClient:
+    """Shared plumbing: one NodeHttp with the application user, POST an envelope, map faults."""
+
+    path = "/"
+
+    def __init__(
+        self,
+        *,
+        fqdn: str,
+        address: str,
+        port: int = 8443,
+        username: str,
+        password: SecretStr,
+        verify: bool = True,
+        ca_bundle: Path | None = None,
+        timeout: float = 60.0,
+        transport: httpx.BaseTransport | None = None,
+    ) -> None:
+        self.fqdn = fqdn
+        self._http = NodeHttp(
+            fqdn=fqdn,
+            address=address,
+            port=port,
+            username=username,
+            password=password,
+            verify=verify,
+            ca_bundle=ca_bundle,
+            timeout=timeout,
+            transport=transport,
+            credential_kind="application user",
+        )
+
+    def __enter__(self) -> _SoapClient:
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Close the connection pool."""
+        self._http.close()
+
+    def _post(self, body: bytes, *, soap_action: str, operation: str) -> bytes:
+        response = self._http.request(
+            "POST",
+            self.path,
+            operation=operation,
+            content=body,
+            headers={"Content-Type": "text/xml; charset=utf-8", "SOAPAction": soap_action},
+        )
+        fault = soap_xml.parse_fault(response.content)
+        if fault is not None:
+            if "RateControl" in fault.code or "exceeded allowed rate" in fault.message.lower():
+                raise CucmRateLimited(
+                    f"RisPort70 rate limit: {fault.message}",
+                    node=self.fqdn,
+                    operation=operation,
+                    hint="RIS allows about 15 requests per minute cluster-wide for all clients; wait and retry",
+                )
+            raise CucmApiError(
+                f"SOAP fault {fault.code}: {fault.message}",
+                node=self.fqdn,
+                operation=operation,
+                status=fault.code,
+            )
+        if response.status_code >= 400:
+            raise CucmApiError(
+                f"HTTP {response.status_code}: {response.text.strip()[:300]}",
+                node=self.fqdn,
+                operation=operation,
+                status=response.status_code,
+            )
+        return response.content
+
+    def _parse_error(self, exc: soap_xml.SoapParseError, operation: str) -> CucmApiError:
+        return CucmApiError(f"unexpected SOAP response: {exc}", node=self.fqdn, operation=operation)
+
+
+class ControlCenterClient(_SoapClient):
+    """Control Center Services: service status and Start/Stop/Restart on this node only."""
+
+    path = CONTROL_CENTER_PATH
+
+    def __enter__(self) -> ControlCenterClient:
+        return self
+
+    def service_status(self, names: list[str] | None = None) -> list[ServiceStatus]:
+        """``soapGetServiceStatus`` for ``names`` (None: every service)."""
+        op = "service_status"
+        xml = self._post(soap_xml.service_status_request(names), soap_action="soapGetServiceStatus", operation=op)
+        try:
+            return soap_xml.parse_service_info_list(xml)
+        except soap_xml.SoapParseError as exc:
+            raise self._parse_error(exc, op) from exc
+
+    def control_services(self, node_name: str, control_type: str, names: list[str]) -> list[ServiceStatus]:
+        """``soapDoControlServices``: Start/Stop/Restart ``names`` on ``node_name`` (this node's own name).
+
+        Cisco Tomcat cannot be restarted here (the API runs inside it): use the CLI.
+        """
+        op = f"control_services {control_type}"
+        if any(n.strip().lower() in ("cisco tomcat", "cisco haproxy") for n in names):
+            raise CucmApiError(
+                f"{', '.join(names)} cannot be restarted through Control Center (it runs inside Tomcat)",
+                node=self.fqdn,
+                operation=op,
+                hint="use the CLI: utils service restart <name>",
+            )
+        body = soap_xml.control_services_request(node_name, control_type, names)
+        xml = self._post(body, soap_action="soapDoControlServices", operation=op)
+        try:
+            return soap_xml.parse_service_info_list(xml)
+        except soap_xml.SoapParseError as exc:
+            raise self._parse_error(exc, op) from exc
+
+
+class RisPortClient(_SoapClient):
+    """RisPort70 (any node answers for the whole cluster). Rate-limited: ~15 requests/minute."""
+
+    path = RISPORT_PATH
+
+    def __enter__(self) -> RisPortClient:
+        return self
+
+    def select_cm_device(
+        self, state_info: str = "", *, max_devices: int = 1000, status: str = "Any"
+    ) -> soap_xml.RisPage:
+        """One page of ``selectCmDevice`` (phones, any model); ``state_info`` continues from a previous page."""
+        op = "selectCmDevice"
+        body = soap_xml.select_cm_device_request(state_info, max_devices=max_devices, status=status)
+        xml = self._post(body, soap_action="selectCmDevice", operation=op)
+        try:
+            return soap_xml.parse_select_cm_device(xml)
+        except soap_xml.SoapParseError as exc:
+            raise self._parse_error(exc, op) from exc
+
+    def registered_phone_count(
+        self,
+        *,
+        max_devices: int = 1000,
+        max_pages: int = 500,
+        rate_limit_backoff: Sequence[float] = (),
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> PhoneCount:
+        """Registered phones cluster-wide: every page (StateInfo), deduplicated by device name.
+
+        A device seen under several CM nodes counts once, by its entry with the latest
+        TimeStamp. On ``Server.RateControl`` the page is retried after each delay in
+        ``rate_limit_backoff`` (seconds); when they are used up, ``CucmRateLimited`` is raised.
+        """
+        latest: dict[str, soap_xml.RisDevice] = {}
+        state_info = ""
+        requests = 0
+        for _ in range(max_pages):
+            delays = list(rate_limit_backoff)
+            while True:
+                try:
+                    requests += 1
+                    page = self.select_cm_device(state_info, max_devices=max_devices)
+                    break
+                except CucmRateLimited:
+                    if not delays:
+                        raise
+                    sleep(delays.pop(0))
+            for dev in page.devices:
+                seen = latest.get(dev.name)
+                if seen is None or dev.timestamp >= seen.timestamp:
+                    latest[dev.name] = dev
+            done = len(page.devices) < max_devices or not page.state_info or page.state_info == state_info
+            state_info = page.state_info
+            if done:
+                break
+        registered = sum(1 for d in latest.values() if d.status.lower() == "registered")
+        return PhoneCount(registered=registered, total_seen=len(latest), requests_used=requests)
+
+
+class AxlClient(_SoapClient):
+    """AXL on the publisher, versioned by the cluster's major.minor. Never resets enterprise parameters."""
+
+    path = AXL_PATH
+
+    def __init__(self, *, version: str, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.version = version
+
+    def __enter__(self) -> AxlClient:
+        return self
+
+    def _axl(self, operation: str, body: bytes) -> bytes:
+        return self._post(body, soap_action=soap_xml.axl_soap_action(self.version, operation), operation=operation)
+
+    def execute_sql_query(self, sql: str) -> list[dict[str, str]]:
+        """``executeSQLQuery``: rows as dicts of column -> text."""
+        xml = self._axl("executeSQLQuery", soap_xml.execute_sql_query_request(self.version, sql))
+        try:
+            return soap_xml.parse_sql_rows(xml)
+        except soap_xml.SoapParseError as exc:
+            raise self._parse_error(exc, "executeSQLQuery") from exc
+
+    def cluster_security_mode(self) -> int:
+        """ClusterSecurityMode from ``processconfig``: 0 non-secure, 1 mixed mode."""
+        rows = self.execute_sql_query(_CLUSTER_SECURITY_MODE_SQL)
+        for row in rows:
+            value = row.get("paramvalue", "").strip()
+            if value in ("0", "1"):
+                return int(value)
+        raise CucmApiError(
+            f"ClusterSecurityMode not found or not 0/1 in {rows!r}",
+            node=self.fqdn,
+            operation="cluster_security_mode",
+            hint="check System > Enterprise Parameters > Security Parameters on the publisher",
+        )
+
+    def sso_modes(self) -> dict[str, int]:
+        """``processnode.tkssomode`` per node name (0 disabled, 1 agent flow, 2 SAML)."""
+        out: dict[str, int] = {}
+        for row in self.execute_sql_query(_SSO_MODES_SQL):
+            value = row.get("tkssomode", "").strip()
+            if value.lstrip("-").isdigit():
+                out[row.get("name", "")] = int(value)
+        return out
+
+    def list_phones(self, *, page_size: int = 1000, max_pages: int = 1000) -> list[str]:
+        """Names of every phone (``listPhone`` paged with skip/first)."""
+        names: list[str] = []
+        for page in range(max_pages):
+            body = soap_xml.list_phone_request(self.version, skip=page * page_size, first=page_size)
+            xml = self._axl("listPhone", body)
+            try:
+                batch = soap_xml.parse_list_phone_names(xml)
+            except soap_xml.SoapParseError as exc:
+                raise self._parse_error(exc, "listPhone") from exc
+            names.extend(batch)
+            if len(batch) < page_size:
+                break
+        return names
+
+    def reset_device(self, name: str) -> None:
+        """``doDeviceReset`` with ``isHardReset`` true for one device (never ``doEnterpriseParametersReset``)."""
+        self._axl("doDeviceReset", soap_xml.do_device_reset_request(self.version, name, hard=True))
