@@ -122,6 +122,11 @@ class AcmeCaConfig(_Model):
     ca_bundle: Path | None = Field(default=None, description="CA bundle to verify the ACME server's TLS")
     account_key_path: Path | None = Field(default=None, description="where the ACME account key is kept")
     poll_timeout: float = Field(default=600.0, gt=0)
+    trigger_validation: bool = Field(
+        default=False,
+        description="ask the server to validate pending authorizations without provisioning any challenge "
+        "response (servers that validate names out of band; pebble with PEBBLE_VA_ALWAYS_VALID)",
+    )
 
 
 CaConfig = Annotated[LabCaConfig | ManualCaConfig | AcmeCaConfig, Field(discriminator="type")]
