@@ -1,0 +1,399 @@
+"""The platform CLI of a simulated node (cucm-interfaces.md §5): prompt, pager, commands.
+
+A :class:`CliSession` runs over anything with ``send``/``recv`` (a paramiko channel). It prints
+the slow start banner, then ``admin:``; it echoes what is typed, pages long output until
+``set cli pagination off``, asks for confirmation where the real CLI does, and answers the
+commands certops needs.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import Protocol
+
+from cryptography import x509
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
+
+from simulator import pki
+from simulator.soap import run_sql
+from simulator.state import SimulatedNode
+
+PROMPT = "admin:"
+PAGER = "\x1b[1mPress <enter> for 1 line, <space> for one page, or <q> to quit\x1b[0m"
+FAILED = "Executed command unsuccessfully"
+
+
+class Channel(Protocol):
+    """What the session needs from an SSH channel."""
+
+    def send(self, data: bytes) -> int: ...
+    def recv(self, nbytes: int) -> bytes: ...
+    def close(self) -> None: ...
+
+
+class SessionClosed(Exception):
+    """The client went away (or the session was dropped on purpose)."""
+
+
+class CliSession:
+    """One interactive CLI session on one node."""
+
+    def __init__(
+        self, node: SimulatedNode, channel: Channel, height: int = 24, drop: Callable[[], None] | None = None
+    ) -> None:
+        self.node = node
+        self.chan = channel
+        self.page = max(5, height - 1)
+        self.paging = True
+        self._buf = b""
+        self._drop = drop or channel.close
+        self.opts = node.runtime.options
+
+    # ----- terminal I/O -------------------------------------------------------------------------
+    def write(self, text: str) -> None:
+        """Send ``text`` with CRLF line ends."""
+        try:
+            self.chan.send(text.replace("\r\n", "\n").replace("\n", "\r\n").encode())
+        except (OSError, EOFError) as exc:
+            raise SessionClosed from exc
+
+    def _fill(self) -> None:
+        try:
+            data = self.chan.recv(4096)
+        except (OSError, EOFError) as exc:
+            raise SessionClosed from exc
+        if not data:
+            raise SessionClosed
+        self._buf += data
+
+    def read_line(self) -> str:
+        """Read one typed line, echoing it."""
+        while True:
+            for i, b in enumerate(self._buf):
+                if b in (10, 13):
+                    line = self._buf[:i].decode(errors="replace")
+                    rest = self._buf[i + 1 :]
+                    if b == 13 and rest[:1] == b"\n":
+                        rest = rest[1:]
+                    self._buf = rest
+                    line = self._edit(line)
+                    self.write(line + "\n")
+                    return line
+            self._fill()
+
+    @staticmethod
+    def _edit(line: str) -> str:
+        out: list[str] = []
+        for ch in line:
+            if ch in ("\x7f", "\x08"):
+                if out:
+                    out.pop()
+            else:
+                out.append(ch)
+        return "".join(out)
+
+    def read_key(self) -> str:
+        """Read one key press (the pager)."""
+        while not self._buf:
+            self._fill()
+        key, self._buf = self._buf[:1], self._buf[1:]
+        if key == b"\r" and self._buf[:1] == b"\n":
+            self._buf = self._buf[1:]
+        return key.decode(errors="replace")
+
+    def output(self, text: str) -> None:
+        """Print command output, paging it while pagination is on; may drop the session (fault)."""
+        lines = text.rstrip("\n").split("\n") if text else []
+        if self.node.faults.ssh_drops > 0:
+            with self.node.runtime.lock:
+                self.node.faults.ssh_drops -= 1
+            self.node._event("ssh_dropped", detail={"lines_sent": len(lines) // 2})
+            self.write("\n".join(lines[: len(lines) // 2]) + "\n")
+            self._drop()
+            raise SessionClosed
+        if not self.paging or len(lines) <= self.page:
+            if lines:
+                self.write("\n".join(lines) + "\n")
+            return
+        shown = 0
+        budget = self.page
+        while shown < len(lines):
+            chunk = lines[shown : shown + budget]
+            self.write("\n".join(chunk) + "\n")
+            shown += len(chunk)
+            if shown >= len(lines):
+                break
+            self.write(PAGER)
+            key = self.read_key()
+            self.write("\r\x1b[K")
+            if key in ("q", "Q"):
+                break
+            budget = 1 if key in ("\r", "\n") else self.page
+
+    def confirm(self, question: str) -> bool:
+        """Ask ``question`` and read y/n (or yes/no)."""
+        self.write(question)
+        answer = self.read_line().strip().lower()
+        return answer in ("y", "yes")
+
+    # ----- session ------------------------------------------------------------------------------
+    def run(self) -> None:
+        """Banner, then the command loop until ``quit``/``exit`` or the client leaves."""
+        try:
+            self.write("Command Line Interface is starting up, please wait ...\n")
+            time.sleep(self.opts.cli_banner_seconds)
+            self.write(
+                "\n   Welcome to the Platform Command Line Interface\n\n"
+                "VMware Installation:\n\t2 vCPU: Intel(R) Xeon(R) Gold 6248 CPU @ 2.50GHz\n"
+                "\tDisk 1: 110GB, Partitions aligned\n\t8192 Mbytes RAM\n\n"
+            )
+            while True:
+                self.write(PROMPT + " ")
+                line = self.read_line().strip()
+                if not line:
+                    continue
+                if line in ("quit", "exit"):
+                    break
+                delay = self.opts.latency + self.node.faults.latency
+                if delay > 0:
+                    time.sleep(delay)
+                self.command(line)
+        except SessionClosed:
+            return
+
+    def command(self, line: str) -> None:
+        """Run one command line."""
+        words = line.split()
+        low = [w.lower() for w in words]
+        node = self.node
+        if low[:4] == ["set", "cli", "pagination", "off"]:
+            self.paging = False
+            self.write("Automatic pagination is turned off\n")
+        elif low[:4] == ["set", "cli", "pagination", "on"]:
+            self.paging = True
+            self.write("Automatic pagination is turned on\n")
+        elif low[:3] == ["show", "version", "active"]:
+            self.output(
+                f"Active Master Version: {node.cluster.full_version}\n"
+                "Active Version Installed Software Options:\nNo Installed Software Options Found.\n"
+            )
+        elif low[:4] == ["show", "cert", "list", "own"]:
+            self.output(self._cert_list())
+        elif low[:4] == ["show", "cert", "list", "trust"]:
+            self.output(self._trust_list())
+        elif low[:3] == ["show", "cert", "own"] and len(words) == 4:
+            unit = words[3].split("/")[0]
+            if unit not in node.units:
+                self.output(f"Invalid unit: {words[3]}\n{FAILED}\n")
+            else:
+                self.output(cert_details(node.identity(unit).cert))
+        elif low[:3] == ["show", "csr", "own"] and len(words) == 4:
+            pending = node.csrs.get(words[3].split("/")[0])
+            self.output(pending.pem if pending else f"No CSR found for {words[3]}\n{FAILED}\n")
+        elif low[:3] == ["utils", "service", "list"]:
+            self.output(self._service_list())
+        elif low[:2] == ["utils", "service"] and len(low) >= 4 and low[2] in ("restart", "start", "stop"):
+            self._service_control(low[2], " ".join(words[3:]))
+        elif low[:3] == ["utils", "ctl", "update"] and len(low) == 4 and low[3] == "ctlfile":
+            self._ctl_update()
+        elif low[:2] == ["show", "ctl"]:
+            self._show_ctl()
+        elif low[:3] == ["utils", "disaster_recovery", "status"] and len(low) == 4 and low[3] in ("backup", "restore"):
+            self._drf_status(low[3])
+        elif low[:3] == ["utils", "sso", "status"]:
+            self._sso_status()
+        elif low[:2] == ["run", "sql"] and len(words) > 2:
+            self._sql(line.split(None, 2)[2])
+        else:
+            self.write(f"{FAILED}\nInvalid command: {line}\n")
+
+    # ----- commands -----------------------------------------------------------------------------
+    def _cert_list(self) -> str:
+        node = self.node
+        out = []
+        for unit, ident in node.identities().items():
+            cert = ident.cert
+            self_signed = cert.issuer == cert.subject
+            if node.cluster.version_tuple >= (15, 0):
+                what = (
+                    "Self-signed certificate generated by system"
+                    if self_signed
+                    else f"Certificate Signed by {pki.common_name(cert.issuer)}"
+                )
+                out.append(f"{unit}/{unit}.pem: {what}")
+            else:
+                out += [
+                    f"Unit: {unit}",
+                    "Type: own",
+                    f"Name: {unit}.pem",
+                    f"Issuer: {pki.common_name(cert.issuer)}",
+                    f"Expires: {pki.java_date(cert.not_valid_after_utc)}",
+                    "",
+                ]
+        return "\n".join(out) + "\n"
+
+    def _trust_list(self) -> str:
+        out = []
+        for store, certs in self.node.trust.items():
+            for cn in sorted(certs):
+                out.append(f"{store}/{cn.replace(' ', '_')}.pem: Trust Certificate {cn}")
+        return "\n".join(out) + "\n" if out else "No trust certificates found\n"
+
+    def _service_list(self) -> str:
+        out = ["Requesting service status, please wait...", "System SSH [STARTED]"]
+        with self.node.runtime.lock:
+            for name, svc in self.node.services.items():
+                status = svc.current_status()
+                token = {"Started": "STARTED", "Starting": "STARTING", "Stopped": "STOPPED"}[status]
+                reason = svc.current_reason()
+                out.append(f"{name}[{token}]" + (f"  {reason}" if reason and token == "STOPPED" else ""))
+        return "\n".join(out) + "\n"
+
+    def _service_control(self, action: str, name: str) -> None:
+        node = self.node
+        svc = next((s for n, s in node.services.items() if n.lower() == name.lower()), None)
+        if svc is None:
+            self.write(f"Service Manager is running\nInvalid service name: {name}\n{FAILED}\n")
+            return
+        name = svc.name
+        if not svc.activated:
+            self.write(f"Service Manager is running\n{name}[STOPPED]  Service Not Activated\n{FAILED}\n")
+            return
+        if action != "restart":
+            node.start_stop(name, "Start" if action == "start" else "Stop")
+            state = node.services[name].current_status().upper()
+            self.write(f"Service Manager is running\n{name}[{state}]\n")
+            return
+        self.output(
+            "Do not press Ctrl+C while the service is restarting. If the service has not restarted properly, "
+            "execute the same command again.\nService Manager is running"
+        )
+        seconds = node.begin_restart(name, via="cli")
+        self.write(f"{name}[STOPPING]\n")
+        time.sleep(seconds / 2)
+        self.write(
+            f"{name}[STOPPING]\nCommanded Out of Service\n{name}[NOTRUNNING]\n"
+            f"Service Manager is running\n{name}[STARTING]\n"
+        )
+        time.sleep(seconds / 2)
+        if node.finish_restart(name):
+            self.write(f"{name}[STARTING]\n{name}[STARTED]\n")
+        else:
+            reason = node.services[name].reason
+            self.write(f"{name}[STOPPED]  {reason}\n{FAILED}\n")
+
+    def _ctl_update(self) -> None:
+        node = self.node
+        if not node.is_publisher:
+            self.write(f"This command can be run only on the publisher node\n{FAILED}\n")
+            return
+        if not node.cluster.mixed_mode:
+            self.write(
+                "The cluster is not in mixed mode (Cluster Security Mode 0); "
+                f"run utils ctl set-cluster mixed-mode first\n{FAILED}\n"
+            )
+            return
+        if not self.confirm("This operation updates the CTLFile. Do you want to continue? (y/n):"):
+            self.write("Operation cancelled\n")
+            return
+        self.write("Updating CTL file\n")
+        node.cluster.update_ctl(node)
+        self.write(
+            "CTL file Updated\nPlease Restart the TFTP and Cisco CallManager services on all nodes in the cluster "
+            "that run these services\n"
+        )
+
+    def _show_ctl(self) -> None:
+        cluster = self.node.cluster
+        if not cluster.mixed_mode:
+            self.output(
+                "Length of CTL file: 0\n"
+                "CTL File not found. "
+                "Please run CTLClient plugin or run the CLI - utils ctl.. to generate the CTL file.\n"
+            )
+        else:
+            self.output(
+                f"Length of CTL file: 5120\nThe CTL File was last modified on {pki.java_date(pki.utcnow())}\n"
+                f"CTL updates: {cluster.ctl_updates}\n"
+            )
+
+    def _drf_status(self, operation: str) -> None:
+        node = self.node
+        if not node.is_publisher:
+            self.write(
+                f"drfCliMsg: Unable to connect to Master Agent host: {node.fqdn}, "
+                "the DRF Master runs on the publisher\n"
+            )
+            return
+        job = node.cluster.drf
+        if job is None or job.operation != operation:
+            self.output(f"drfCliMsg: No {operation} status available\n")
+            return
+        pct = job.percent()
+        status = "RUNNING" if job.running else "SUCCESS"
+        rows = []
+        for n in node.cluster.nodes:
+            for comp in ("PLATFORM", "CLM", "CCMDB", "TCT") if n.role != "imp" else ("PLATFORM", "SYSTEM"):
+                comp_status = status if pct < 100 and job.running else "SUCCESS"
+                kind = "CCM" if n.role != "imp" else "CUP"
+                log = f"activelog/platform/drf/log/{job.tar[:-4]}_{n.hostname}_{comp.lower()}.log"
+                rows.append(f"{kind} {n.hostname} {comp} {comp_status} {pki.java_date(pki.utcnow())} {log}")
+        self.output(
+            f"Status: {status}\nTar Filename: {job.tar}\nStorage Location: NETWORK\nOperation: {operation}\n"
+            f"Percentage Complete: {pct if job.running else 100}\n" + "\n".join(rows) + "\n"
+        )
+
+    def _sso_status(self) -> None:
+        if self.node.cluster.sso_enabled:
+            self.output(
+                "SSO Status: SAML SSO Enabled\nIdP Metadata Imported Date = Fri Apr 09 09:09:00 UTC 2026\n"
+                "SP Metadata Exported Date = Fri Apr 02 15:00:42 UTC 2026\n"
+                "SSO Test Result Date = Fri Apr 09 09:10:39 UTC 2026\n"
+                "SAML SSO Test Status = passed\nRecovery URL Status = enabled\n"
+                "Entity ID = http://idp.certops.test/adfs/services/trust\n"
+            )
+        else:
+            self.output("SSO Status: SAML SSO Disabled\n")
+
+    def _sql(self, query: str) -> None:
+        try:
+            cols, rows = run_sql(self.node.cluster, query)
+        except ValueError as exc:
+            self.write(f"{exc}\n{FAILED}\n")
+            return
+        widths = [max(len(c), *(len(r[i]) for r in rows)) if rows else len(c) for i, c in enumerate(cols)]
+        lines = [" ".join(c.ljust(w) for c, w in zip(cols, widths, strict=True)).rstrip()]
+        lines.append(" ".join("=" * w for w in widths))
+        lines += [" ".join(v.ljust(w) for v, w in zip(r, widths, strict=True)).rstrip() for r in rows]
+        self.output("\n".join(lines) + "\n")
+
+
+def cert_details(cert: x509.Certificate) -> str:
+    """``show cert own <unit>``: the details block, then the PEM."""
+    key = cert.public_key()
+    if isinstance(key, rsa.RSAPublicKey):
+        key_line = f"Key: RSA ({key.key_size} bits) (1.2.840.113549.1.1.1)"
+    elif isinstance(key, ec.EllipticCurvePublicKey):
+        key_line = f"Key: EC ({key.curve.name}) (1.2.840.10045.2.1)"
+    else:
+        key_line = "Key: unknown"
+    alg = cert.signature_hash_algorithm.name.upper() if cert.signature_hash_algorithm else "?"
+    sig = f"{alg}with{'RSA' if 'RSA' in cert.signature_algorithm_oid._name.upper() else 'ECDSA'}"
+    sans = pki.dns_sans(cert)
+    lines = [
+        "[",
+        "  Version: V3",
+        f"  Serial Number: {cert.serial_number:X}",
+        f"  SignatureAlgorithm: {sig} ({cert.signature_algorithm_oid.dotted_string})",
+        f"  Issuer Name: {cert.issuer.rfc4514_string()}",
+        f"  Validity From: {pki.java_date(cert.not_valid_before_utc)}",
+        f"           To:   {pki.java_date(cert.not_valid_after_utc)}",
+        f"  Subject Name: {cert.subject.rfc4514_string()}",
+        f"  {key_line}",
+        "  Extensions: ",
+        f"    SubjectAltName: {', '.join(sans)}",
+        "]",
+        pki.cert_pem(cert).rstrip("\n"),
+    ]
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,299 @@
+"""A simulated CUCM fleet in one process: :class:`SimulatedFleet`.
+
+``with SimulatedFleet(FleetOptions(...)) as fleet:`` starts every listener (HTTPS on one asyncio
+loop, SSH on one acceptor thread), writes the CA bundle and known_hosts into ``state_dir``, and
+stops everything on exit. Clusters are ``c1``, ``c2``, ...; in each, node 1 is the publisher
+``cucm-pub.cN.certops.test``, then subscribers ``cucm-subK.cN.certops.test``, and with 3 or more
+nodes the last one is the IM&P node ``imp1.cN.certops.test``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import shutil
+import tempfile
+import threading
+import time
+from collections.abc import Callable
+from concurrent.futures import Future
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from simulator import pki
+from simulator.faults import apply_fault, clear_all_faults, parse_fault
+from simulator.https import HttpFrontend
+from simulator.options import FleetOptions
+from simulator.ssh import SshServer
+from simulator.state import IMP, PUBLISHER, SUBSCRIBER, EventLog, Runtime, SimulatedCluster, SimulatedNode
+
+__all__ = ["FleetOptions", "SimulatedCluster", "SimulatedFleet", "SimulatedNode", "parse_fault"]
+
+DOMAIN = "certops.test"
+SERVICE_TLS_UNITS = ("CallManager", "TVS", "CAPF")
+
+
+class _FleetRuntime(Runtime):
+    """Runtime bound to a running fleet: timers on the event loop, listener changes applied at once."""
+
+    def __init__(self, fleet: SimulatedFleet, *args: Any) -> None:
+        super().__init__(*args)
+        self.fleet = fleet
+
+    def call_later(self, delay: float, fn: Callable[[], None]) -> None:
+        loop = self.fleet._loop
+        if loop is None or loop.is_closed():
+            return
+        loop.call_soon_threadsafe(loop.call_later, delay, fn)
+
+    def sync_listeners(self, node: SimulatedNode, wait: bool = True) -> None:
+        self.fleet._sync_listeners(node, wait)
+
+
+class SimulatedFleet:
+    """M clusters of N simulated CUCM nodes with their HTTPS, SOAP, TLS and SSH listeners."""
+
+    def __init__(self, options: FleetOptions | None = None) -> None:
+        self.options = options or FleetOptions()
+        if self.options.nodes < 1 or self.options.clusters < 1:
+            raise ValueError("a fleet needs at least one cluster of at least one node")
+        self._own_state_dir = self.options.state_dir is None
+        self.state_dir = Path(self.options.state_dir or tempfile.mkdtemp(prefix="cucm-sim-"))
+        self.clusters: list[SimulatedCluster] = []
+        self._nodes: dict[str, SimulatedNode] = {}
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._loop_thread: threading.Thread | None = None
+        self._http: HttpFrontend | None = None
+        self._ssh: SshServer | None = None
+        self._events: EventLog | None = None
+        self.runtime: Runtime | None = None
+        self.started = False
+        self.start_seconds = 0.0
+
+    # ----- lifecycle ----------------------------------------------------------------------------
+    def __enter__(self) -> SimulatedFleet:
+        self.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def start(self) -> SimulatedFleet:
+        """Build the fleet and start every listener; returns when all are ready."""
+        if self.started:
+            return self
+        t0 = time.monotonic()
+        opts = self.options
+        self.state_dir.mkdir(parents=True, exist_ok=True)
+        tls_dir = self.state_dir / "tls"
+        tls_dir.mkdir(exist_ok=True)
+        self._events = EventLog(self.state_dir / "events.jsonl")
+        ca = pki.SimulatorCa.create()
+        self.ca = ca
+        self.ca_bundle_path.write_text(ca.pem)
+        self.runtime = _FleetRuntime(self, opts, self._events, ca)
+        self._http = HttpFrontend(self, tls_dir)
+        self._ssh = SshServer(opts)
+        known_hosts: list[str] = []
+        for ci in range(opts.clusters):
+            name = f"c{ci + 1}"
+            cluster = SimulatedCluster(self.runtime, name, opts.version_for(ci, name))
+            for ni in range(opts.nodes):
+                if ni == 0:
+                    role, host = PUBLISHER, "cucm-pub"
+                elif opts.nodes >= 3 and ni == opts.nodes - 1:
+                    role, host = IMP, "imp1"
+                else:
+                    role, host = SUBSCRIBER, f"cucm-sub{ni}"
+                node = SimulatedNode(self.runtime, cluster, f"{host}.{name}.{DOMAIN}", role, ni)
+                cluster.nodes.append(node)
+                self._nodes[node.fqdn] = node
+                kinds = ["https", "soap"]
+                if opts.service_tls and role != IMP:
+                    kinds += [u for u in SERVICE_TLS_UNITS if node.services[_service_of(u)].activated]
+                self._http.allocate(node, kinds)
+                line = self._ssh.allocate(node)
+                known_hosts.append(f"[127.0.0.1]:{node.ssh_port} {line}")
+                known_hosts.append(f"[{node.fqdn}]:{node.ssh_port} {line}")
+            cluster.make_phones(opts.phones_per_cluster)
+            self.clusters.append(cluster)
+        self.known_hosts_path.write_text("\n".join(known_hosts) + "\n")
+        self._loop = asyncio.new_event_loop()
+        ready = threading.Event()
+
+        def run_loop() -> None:
+            assert self._loop is not None
+            asyncio.set_event_loop(self._loop)
+            self._loop.call_soon(ready.set)
+            self._loop.run_forever()
+
+        self._loop_thread = threading.Thread(target=run_loop, name="sim-https-loop", daemon=True)
+        self._loop_thread.start()
+        ready.wait()
+        self._run(self._http.start())
+        self._ssh.start()
+        self.started = True
+        self.start_seconds = time.monotonic() - t0
+        self._events.add("*", None, "fleet_started", detail={"clusters": opts.clusters, "nodes": opts.nodes})
+        return self
+
+    def stop(self) -> None:
+        """Stop every listener and the event loop; close the event log."""
+        if not self.started:
+            return
+        self.started = False
+        if self._ssh is not None:
+            self._ssh.stop()
+        if self._http is not None and self._loop is not None:
+            with contextlib.suppress(Exception):  # stop the rest anyway
+                self._run(self._http.stop(), timeout=30)
+        if self._loop is not None:
+            self._loop.call_soon_threadsafe(self._loop.stop)
+            if self._loop_thread is not None:
+                self._loop_thread.join(timeout=10)
+            self._loop.close()
+            self._loop = None
+        if self._events is not None:
+            self._events.close()
+        if self._own_state_dir:
+            shutil.rmtree(self.state_dir, ignore_errors=True)
+
+    def _run(self, coro: Any, timeout: float = 120) -> Any:
+        assert self._loop is not None
+        fut: Future[Any] = asyncio.run_coroutine_threadsafe(coro, self._loop)
+        return fut.result(timeout=timeout)
+
+    def _sync_listeners(self, node: SimulatedNode, wait: bool) -> None:
+        if not self.started or self._loop is None or self._http is None:
+            return
+        if self._ssh is not None:
+            self._ssh.reconcile(node, wait=wait)
+        if threading.current_thread() is self._loop_thread:
+            self._loop.create_task(self._http.reconcile(node))
+            return
+        fut = asyncio.run_coroutine_threadsafe(self._http.reconcile(node), self._loop)
+        if wait:
+            fut.result(timeout=30)
+
+    # ----- paths --------------------------------------------------------------------------------
+    @property
+    def ca_bundle_path(self) -> Path:
+        """PEM file with the simulator CA (trust it to verify every node's initial certificates)."""
+        return self.state_dir / "ca-bundle.pem"
+
+    @property
+    def known_hosts_path(self) -> Path:
+        """known_hosts with ``[127.0.0.1]:port`` and ``[fqdn]:port`` lines for every node."""
+        return self.state_dir / "known_hosts"
+
+    @property
+    def events_path(self) -> Path:
+        """The event log file (JSON lines)."""
+        return self.state_dir / "events.jsonl"
+
+    @property
+    def admin_url(self) -> str:
+        """Base URL of the admin endpoint, e.g. ``http://127.0.0.1:PORT``."""
+        assert self._http is not None
+        return f"http://127.0.0.1:{self._http.admin_port}"
+
+    # ----- lookup -------------------------------------------------------------------------------
+    def cluster(self, name: str) -> SimulatedCluster:
+        """The cluster called ``name`` (``c1``, ...)."""
+        for c in self.clusters:
+            if c.name == name:
+                return c
+        raise KeyError(f"no simulated cluster {name!r}; clusters: {', '.join(c.name for c in self.clusters)}")
+
+    def node(self, fqdn: str) -> SimulatedNode:
+        """The node called ``fqdn`` (or the FQDN without ``.certops.test``)."""
+        key = fqdn.lower()
+        if key in self._nodes:
+            return self._nodes[key]
+        if f"{key}.{DOMAIN}" in self._nodes:
+            return self._nodes[f"{key}.{DOMAIN}"]
+        raise KeyError(f"no simulated node {fqdn!r}")
+
+    @property
+    def nodes(self) -> list[SimulatedNode]:
+        """Every node of every cluster."""
+        return list(self._nodes.values())
+
+    # ----- events and faults --------------------------------------------------------------------
+    def events(self) -> list[dict[str, Any]]:
+        """Every event so far (dicts with time, cluster, node, operation, unit, service, detail)."""
+        assert self._events is not None
+        return self._events.all()
+
+    def set_fault(self, kind: str, node: str | None = None, cluster: str | None = None, **params: Any) -> None:
+        """Inject a fault (see ``simulator.faults``), e.g. ``set_fault("unreachable", node="cucm-sub1.c1")``."""
+        apply_fault(self, kind, node=node, cluster=cluster, **params)
+
+    def set_fault_spec(self, spec: str) -> None:
+        """Inject a fault given as the ``--fault`` text, e.g. ``restart-fails:cucm-pub.c1:Cisco Tftp``."""
+        self.set_fault(**parse_fault(spec))
+
+    def clear_faults(self) -> None:
+        """Remove every fault (SSO and mixed mode back off, DRF jobs ended)."""
+        clear_all_faults(self)
+
+    def state_summary(self) -> dict[str, Any]:
+        """What ``GET /admin/state`` answers."""
+        return {
+            "clusters": [c.summary() for c in self.clusters],
+            "ca_bundle": str(self.ca_bundle_path),
+            "known_hosts": str(self.known_hosts_path),
+            "events": len(self.events()),
+        }
+
+    # ----- inventory ----------------------------------------------------------------------------
+    def inventory_dict(
+        self, password_env: str = "CUCM_SIM_OS_PASSWORD", app_password_env: str = "CUCM_SIM_APP_PASSWORD"
+    ) -> dict[str, Any]:
+        """The inventory (as ``certops.inventory.Inventory`` reads it) describing this fleet."""
+        opts = self.options
+        clusters = []
+        for c in self.clusters:
+            nodes = []
+            for n in c.nodes:
+                entry: dict[str, Any] = {
+                    "fqdn": n.fqdn,
+                    "role": n.role,
+                    "address": n.address,
+                    "https_port": n.https_port,
+                    "soap_port": n.soap_port,
+                    "ssh_port": n.ssh_port,
+                }
+                if n.service_tls_ports:
+                    entry["service_tls_ports"] = dict(n.service_tls_ports)
+                nodes.append(entry)
+            clusters.append({"name": c.name, "version": c.version, "nodes": nodes})
+        return {
+            "defaults": {
+                "os_admin": {"username": opts.username, "password_env": password_env},
+                "app_user": {"username": opts.app_username, "password_env": app_password_env},
+                "tls": {"verify": True, "ca_bundle": str(self.ca_bundle_path)},
+                "ssh": {"host_key_check": True, "known_hosts": str(self.known_hosts_path)},
+            },
+            "clusters": clusters,
+        }
+
+    def write_inventory(
+        self,
+        path: Path | str,
+        password_env: str = "CUCM_SIM_OS_PASSWORD",
+        app_password_env: str = "CUCM_SIM_APP_PASSWORD",
+    ) -> Path:
+        """Write :meth:`inventory_dict` as YAML to ``path`` and return it."""
+        target = Path(path)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_text(yaml.safe_dump(self.inventory_dict(password_env, app_password_env), sort_keys=False))
+        return target
+
+
+def _service_of(unit: str) -> str:
+    from simulator.state import UNIT_SERVICE
+
+    return UNIT_SERVICE[unit]

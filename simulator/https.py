@@ -1,0 +1,356 @@
+"""HTTPS for every node (certmgr REST and SOAP on ``https_port`` and ``soap_port``), TLS listeners
+serving CallManager/TVS/CAPF certificates, and the plain-HTTP admin endpoint.
+
+One asyncio loop and one aiohttp ``AppRunner`` serve every node: each node's listening sockets
+are ``loop.create_server`` servers sharing the runner's protocol factory, and a request finds its
+node by the local port it arrived on. Each listener has its own small SSLContext whose
+``sni_callback`` switches to the node's *served* certificate at every handshake, so a restart
+that changes the served certificate only swaps a context. A listener that must be down (node
+unreachable, Tomcat restarting) is closed, so connections are refused, and its open
+connections are aborted.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import functools
+import json
+import socket
+import ssl
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from aiohttp import web
+
+from simulator import certmgr, pki, soap
+from simulator.state import SimulatedNode
+
+if TYPE_CHECKING:
+    from simulator.fleet import SimulatedFleet
+
+
+def bind_socket(port: int = 0) -> socket.socket:
+    """A listening-ready TCP socket bound to 127.0.0.1:``port`` (0 = any free port)."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind(("127.0.0.1", port))
+    sock.setblocking(False)
+    return sock
+
+
+@dataclass(eq=False)
+class Listener:
+    """One TLS listening port of one node."""
+
+    node: SimulatedNode
+    kind: str  # "https", "soap" or a unit served by a service (CallManager, TVS, CAPF)
+    port: int
+    sock: socket.socket | None
+    server: asyncio.AbstractServer | None = None
+    protocols: set[Any] = field(default_factory=set)
+
+    def track(self, proto: Any) -> None:
+        """Remember an open connection (pruning closed ones) so it can be aborted when the port closes."""
+        if len(self.protocols) > 32:
+            self.protocols = {p for p in self.protocols if getattr(p, "transport", None) is not None}
+        self.protocols.add(proto)
+
+    @property
+    def unit(self) -> str:
+        """The unit whose served certificate this listener presents."""
+        return "tomcat" if self.kind in ("https", "soap") else self.kind
+
+    def should_be_up(self) -> bool:
+        """Whether the node's state says this listener accepts connections."""
+        if self.kind in ("https", "soap"):
+            return self.node.https_up()
+        return self.node.service_tls_up(self.kind)
+
+
+class _IdleTls(asyncio.Protocol):
+    """A TLS service port (SIP TLS, TVS, CAPF): completes the handshake, then waits for the client to leave."""
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport
+        self._timer = asyncio.get_running_loop().call_later(30, transport.close)
+
+    def data_received(self, data: bytes) -> None:
+        self.transport.close()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._timer.cancel()
+        self.transport = None  # type: ignore[assignment]
+
+
+class HttpFrontend:
+    """All HTTPS/TLS listeners of the fleet and the admin endpoint, on the fleet's event loop."""
+
+    def __init__(self, fleet: SimulatedFleet, tls_dir: Path) -> None:
+        self.fleet = fleet
+        self.tls_dir = tls_dir
+        self.listeners: dict[tuple[str, str], Listener] = {}
+        self.by_port: dict[int, Listener] = {}
+        self._contexts: dict[tuple[str, str], tuple[int, ssl.SSLContext]] = {}
+        self.runner: web.AppRunner | None = None
+        self.admin_runner: web.AppRunner | None = None
+        self.admin_port = 0
+
+    # ----- set-up -------------------------------------------------------------------------------
+    def allocate(self, node: SimulatedNode, kinds: list[str]) -> None:
+        """Bind sockets for ``node``'s listeners (before the loop starts serving)."""
+        for kind in kinds:
+            sock = bind_socket()
+            port = sock.getsockname()[1]
+            listener = Listener(node=node, kind=kind, port=port, sock=sock)
+            self.listeners[(node.fqdn, kind)] = listener
+            self.by_port[port] = listener
+            if kind == "https":
+                node.https_port = port
+            elif kind == "soap":
+                node.soap_port = port
+            else:
+                node.service_tls_ports[kind] = port
+
+    async def start(self) -> None:
+        """Start the aiohttp runner, every listener that should be up, and the admin endpoint."""
+        app = web.Application(client_max_size=4 * 1024 * 1024)
+        app.router.add_route("*", "/{tail:.*}", self._dispatch)
+        self.runner = web.AppRunner(app, handle_signals=False, access_log=None)
+        await self.runner.setup()
+        for listener in self.listeners.values():
+            await self._set(listener, listener.should_be_up())
+        admin = web.Application()
+        admin.router.add_get("/admin/events", self._admin_events)
+        admin.router.add_get("/admin/state", self._admin_state)
+        admin.router.add_post("/admin/faults", self._admin_set_faults)
+        admin.router.add_delete("/admin/faults", self._admin_clear_faults)
+        self.admin_runner = web.AppRunner(admin, handle_signals=False, access_log=None)
+        await self.admin_runner.setup()
+        sock = bind_socket()
+        self.admin_port = sock.getsockname()[1]
+        await web.SockSite(self.admin_runner, sock).start()
+
+    async def stop(self) -> None:
+        """Close every listener and the runners."""
+        for listener in self.listeners.values():
+            await self._set(listener, False)
+            if listener.sock is not None:
+                listener.sock.close()
+                listener.sock = None
+        if self.runner is not None:
+            await self.runner.cleanup()
+        if self.admin_runner is not None:
+            await self.admin_runner.cleanup()
+
+    # ----- listeners ----------------------------------------------------------------------------
+    def _base_context(self, listener: Listener) -> ssl.SSLContext:
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+
+        def pick(obj: ssl.SSLObject | ssl.SSLSocket, server_name: str | None, _ctx: ssl.SSLContext) -> None:
+            obj.context = self.served_context(listener.node, listener.unit)
+
+        ctx.sni_callback = pick
+        return ctx
+
+    def served_context(self, node: SimulatedNode, unit: str) -> ssl.SSLContext:
+        """An SSLContext presenting ``node``'s served certificate for ``unit`` (cached until it changes)."""
+        ident = node.served(unit)
+        key = (node.fqdn, unit)
+        cached = self._contexts.get(key)
+        if cached is not None and cached[0] == id(ident):
+            return cached[1]
+        if ident.key is None:
+            raise ssl.SSLError(f"no private key for the served {unit} certificate of {node.fqdn}")
+        path = self.tls_dir / f"{node.fqdn}-{unit}-{ident.cert.serial_number:x}.pem"
+        pem = ident.pem + "".join(pki.cert_pem(c) for c in ident.chain) + pki.key_pem(ident.key).decode()
+        path.write_text(pem)
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        ctx.load_cert_chain(str(path))
+        self._contexts[key] = (id(ident), ctx)
+        return ctx
+
+    async def _set(self, listener: Listener, up: bool) -> None:
+        loop = asyncio.get_running_loop()
+        if up and listener.server is None:
+            if listener.sock is None:
+                listener.sock = bind_socket(listener.port)
+            sock, listener.sock = listener.sock, None
+            assert self.runner is not None
+            if listener.kind in ("https", "soap"):
+                factory: Callable[[], asyncio.BaseProtocol] = self._http_factory(listener)
+            else:
+                factory = self._idle_factory(listener)
+            listener.server = await loop.create_server(
+                factory, sock=sock, ssl=self._base_context(listener), backlog=256
+            )
+        elif not up and listener.server is not None:
+            server, listener.server = listener.server, None
+            server.close()
+            protos, listener.protocols = list(listener.protocols), set()
+            for proto in protos:
+                transport = getattr(proto, "transport", None)
+                if transport is not None:
+                    transport.abort()
+
+    def _http_factory(self, listener: Listener) -> Callable[[], asyncio.BaseProtocol]:
+        assert self.runner is not None and self.runner.server is not None
+        server = self.runner.server
+
+        def factory() -> asyncio.BaseProtocol:
+            proto = server()
+            listener.track(proto)
+            return proto
+
+        return factory
+
+    def _idle_factory(self, listener: Listener) -> Callable[[], asyncio.BaseProtocol]:
+        def factory() -> asyncio.BaseProtocol:
+            proto = _IdleTls()
+            listener.track(proto)
+            return proto
+
+        return factory
+
+    async def reconcile(self, node: SimulatedNode) -> None:
+        """Open or close ``node``'s listeners to match its state."""
+        for (fqdn, _kind), listener in list(self.listeners.items()):
+            if fqdn == node.fqdn:
+                await self._set(listener, listener.should_be_up())
+
+    # ----- requests -----------------------------------------------------------------------------
+    async def _dispatch(self, request: web.Request) -> web.StreamResponse:
+        transport = request.transport
+        port = transport.get_extra_info("sockname")[1] if transport is not None else 0
+        listener = self.by_port.get(port)
+        if listener is None:
+            return web.Response(status=404)
+        node = listener.node
+        delay = self.fleet.options.latency + node.faults.latency
+        if delay > 0:
+            await asyncio.sleep(delay)
+        path = request.path
+        if path.startswith(certmgr.BASE):
+            return await self._certmgr(node, request, path[len(certmgr.BASE) :])
+        soap_route: dict[str, Callable[[SimulatedNode, bytes, str], tuple[int, str]]] = {
+            soap.CONTROL_CENTER_PATH: soap.control_center,
+            soap.RIS_PATH: soap.ris,
+        }
+        handler = soap_route.get(path.rstrip("/"))
+        if handler is None and path.rstrip("/") == soap.AXL_PATH.rstrip("/"):
+            if not node.is_publisher:
+                return web.Response(status=404, text="AXL is served by the publisher only")
+            handler = soap.axl
+        if handler is None:
+            return web.Response(status=404, text=f"Not found: {path}")
+        if handler is soap.ris and node.role == "imp":
+            return web.Response(status=404, text="RisPort70 is not served on IM&P nodes")
+        if not self._auth(request, self.fleet.options.app_username, self.fleet.options.app_password):
+            return web.Response(status=401, headers={"WWW-Authenticate": 'Basic realm="Cisco Serviceability"'})
+        if request.method == "GET":
+            return web.Response(text="<h1>Hi there, this is an AXIS service!</h1>", content_type="text/html")
+        if request.method != "POST":
+            return web.Response(status=405)
+        raw = await request.read()
+        action = request.headers.get("SOAPAction", "").strip()
+        if handler is not soap.axl:
+            action = action.strip('"')
+        status, text = handler(node, raw, action)
+        return web.Response(status=status, text=text, content_type="text/xml", charset="utf-8")
+
+    @staticmethod
+    def _auth(request: web.Request, username: str, password: str) -> bool:
+        header = request.headers.get("Authorization", "")
+        if not header.startswith("Basic "):
+            return False
+        try:
+            user, _, pw = base64.b64decode(header[6:]).decode().partition(":")
+        except ValueError:
+            return False
+        return user == username and pw == password
+
+    async def _certmgr(self, node: SimulatedNode, request: web.Request, sub: str) -> web.StreamResponse:
+        opts = self.fleet.options
+        if node.cluster.version_tuple < (14, 0):
+            return web.Response(status=404, text="Not Found")
+        if not self._auth(request, opts.username, opts.password):
+            return web.json_response(
+                {"message": "Unauthorized: the CMPlatform realm rejected the credentials"},
+                status=401,
+                headers={"WWW-Authenticate": 'Basic realm="CMPlatform"'},
+            )
+        if node.cluster.platform_locked:
+            node._event("platform_locked", detail={"path": sub, "method": request.method})
+            return web.json_response({"message": certmgr.MSG_LOCKED, "messages": [certmgr.MSG_LOCKED]}, status=423)
+        body: Any = None
+        if request.method in ("POST", "PUT"):
+            try:
+                body = await request.json()
+            except (json.JSONDecodeError, UnicodeDecodeError):
+                return web.json_response({"message": "request body is not JSON"}, status=400)
+        service = request.query.get("service")
+        route = (request.method, sub.rstrip("/"))
+        reply: certmgr.Reply
+        if route == ("GET", "/snapshot/server"):
+            reply = certmgr.snapshot(node)
+        elif route == ("GET", "/options"):
+            reply = (
+                200,
+                {
+                    "units": list(node.units),
+                    "distributions": ["this-server", "multi-server"],
+                    "keyTypes": ["rsa", "ec"],
+                },
+            )
+        elif route == ("GET", "/csr"):
+            reply = certmgr.get_csr(node, service)
+        elif route == ("POST", "/csr"):
+            err, req = certmgr.validate_csr_request(node, body)
+            if err is not None:
+                reply = err
+            else:
+                pending = await asyncio.get_running_loop().run_in_executor(None, certmgr.make_pending_csr, node, req)
+                reply = certmgr.csr_created(node, pending)
+        elif route == ("POST", "/trust/certificates"):
+            reply = certmgr.upload_trust(node, body)
+        elif route == ("GET", "/trust/certificate"):
+            reply = certmgr.get_trust(node, service)
+        elif route == ("POST", "/identity/certificates"):
+            reply = certmgr.upload_identity(node, body)
+        elif route == ("GET", "/identity/certificate"):
+            reply = certmgr.get_identity(node, service)
+        else:
+            reply = 404, {"message": f"No such certmgr resource: {request.method} {sub}"}
+        return web.json_response(reply[1], status=reply[0])
+
+    # ----- admin --------------------------------------------------------------------------------
+    async def _admin_events(self, request: web.Request) -> web.Response:
+        events = self.fleet.events()
+        since = int(request.query.get("since", "0") or 0)
+        return web.json_response(events[since:])
+
+    async def _admin_state(self, request: web.Request) -> web.Response:
+        return web.json_response(self.fleet.state_summary())
+
+    async def _admin_set_faults(self, request: web.Request) -> web.Response:
+        try:
+            body = await request.json()
+        except json.JSONDecodeError:
+            return web.json_response({"message": "body must be JSON: a fault object or a list of them"}, status=400)
+        specs = body if isinstance(body, list) else [body]
+        loop = asyncio.get_running_loop()
+        try:
+            for spec in specs:
+                await loop.run_in_executor(None, functools.partial(self.fleet.set_fault, **spec))
+        except (TypeError, ValueError, KeyError) as exc:
+            return web.json_response({"message": str(exc)}, status=400)
+        return web.json_response({"applied": len(specs)})
+
+    async def _admin_clear_faults(self, request: web.Request) -> web.Response:
+        await asyncio.get_running_loop().run_in_executor(None, self.fleet.clear_faults)
+        return web.json_response({"cleared": True})
+
+
+Coroutine = Callable[[], Awaitable[None]]

@@ -1,0 +1,464 @@
+"""SOAP services: Control Center Services, RisPort70 and AXL (cucm-interfaces.md §2-4).
+
+Handlers take the raw request body (and SOAPAction) and return ``(status, xml_text)``. XML is
+parsed with ElementTree by local name, so namespace prefixes do not matter, as with a real
+Axis server.
+"""
+
+from __future__ import annotations
+
+import base64
+import re
+import time
+import uuid
+import xml.etree.ElementTree as ET
+from collections.abc import Callable
+from xml.sax.saxutils import escape
+
+from simulator.state import CLI_ONLY_SERVICES, SimulatedCluster, SimulatedNode, SimulatedPhone
+
+AST_NS = "http://schemas.cisco.com/ast/soap"
+CONTROL_CENTER_PATH = "/controlcenterservice2/services/ControlCenterServices"
+RIS_PATH = "/realtimeservice2/services/RISService70"
+AXL_PATH = "/axl/"
+
+Reply = tuple[int, str]
+
+RATE_TEXT = (
+    "AxisFault: Exceeded allowed rate for Reatime information. "
+    "Current allowed rate for realtime information is {n} requests per minute."
+)
+
+
+def envelope(body: str) -> str:
+    """Wrap ``body`` in a SOAP 1.1 envelope."""
+    return (
+        '<?xml version="1.0" encoding="UTF-8"?>'
+        '<soapenv:Envelope xmlns:soapenv="http://schemas.xmlsoap.org/soap/envelope/" '
+        'xmlns:xsd="http://www.w3.org/2001/XMLSchema" xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance">'
+        f"<soapenv:Body>{body}</soapenv:Body></soapenv:Envelope>"
+    )
+
+
+def fault(code: str, text: str, detail: str = "", status: int = 500) -> Reply:
+    """A SOAP fault answered with HTTP ``status``."""
+    detail_xml = f"<detail>{detail}</detail>" if detail else ""
+    return status, envelope(
+        f"<soapenv:Fault><faultcode>{escape(code)}</faultcode><faultstring>{escape(text)}</faultstring>{detail_xml}</soapenv:Fault>"
+    )
+
+
+def _local(tag: str) -> str:
+    return tag.rsplit("}", 1)[-1]
+
+
+def parse_body(raw: bytes) -> ET.Element | None:
+    """The first child of the SOAP Body, or None when the XML is not a SOAP envelope."""
+    try:
+        root = ET.fromstring(raw)
+    except ET.ParseError:
+        return None
+    for el in root.iter():
+        if _local(el.tag) == "Body":
+            children = list(el)
+            return children[0] if children else None
+    return None
+
+
+def _find(el: ET.Element, name: str) -> ET.Element | None:
+    for child in el.iter():
+        if _local(child.tag) == name:
+            return child
+    return None
+
+
+def _text(el: ET.Element, name: str, default: str = "") -> str:
+    found = _find(el, name)
+    return (found.text or "").strip() if found is not None and found.text is not None else default
+
+
+def _items(el: ET.Element | None) -> list[str]:
+    if el is None:
+        return []
+    return [(c.text or "").strip() for c in el if _local(c.tag) == "item" and (c.text or "").strip()]
+
+
+# ---------------------------------------------------------------------------------------------
+# Control Center Services
+# ---------------------------------------------------------------------------------------------
+
+
+def _service_items(node: SimulatedNode, names: list[str]) -> str:
+    now = time.time()
+    out = []
+    for name in names:
+        svc = node.services[name]
+        status = svc.current_status(now)
+        reason = svc.current_reason()
+        start = time.strftime("%a %b %d %H:%M:%S %Y", time.gmtime(svc.started_at)) if status == "Started" else ""
+        uptime = int(now - svc.started_at) if status == "Started" else -1
+        out.append(
+            f"<item><ServiceName>{escape(name)}</ServiceName><ServiceStatus>{status}</ServiceStatus>"
+            f"<ReasonCode>{-1 if not reason else -1068 if reason == 'Service Not Activated' else -1019}</ReasonCode>"
+            f"<ReasonCodeString>{escape(reason) or ' '}</ReasonCodeString>"
+            f"<StartTime>{start}</StartTime><UpTime>{uptime}</UpTime></item>"
+        )
+    return "".join(out)
+
+
+def _listed_services(node: SimulatedNode) -> list[str]:
+    return [n for n in node.services if n not in CLI_ONLY_SERVICES]
+
+
+def control_center(node: SimulatedNode, raw: bytes, action: str) -> Reply:
+    """Dispatch a Control Center Services request (SOAPAction = bare operation name)."""
+    op_el = parse_body(raw)
+    if op_el is None:
+        return fault("soapenv:Client", "The request is not a SOAP envelope")
+    op = _local(op_el.tag)
+    if action and action != op:
+        return fault("soapenv:Client", f"SOAPAction {action!r} does not match the operation {op!r}")
+    if op == "soapGetServiceStatus":
+        wanted = _items(_find(op_el, "ServiceStatus")) or _listed_services(node)
+        unknown = [w for w in wanted if w not in node.services or w in CLI_ONLY_SERVICES]
+        if unknown:
+            return fault("soapenv:Server", f"Service not found: {unknown[0]}")
+        with node.runtime.lock:
+            items = _service_items(node, wanted)
+        return 200, envelope(
+            f'<ns:soapGetServiceStatusResponse xmlns:ns="{AST_NS}"><ns:soapGetServiceStatusReturn>'
+            "<ReturnCode>0</ReturnCode><ReasonCode>-1</ReasonCode><ReasonString/>"
+            f"<ServiceInfoList>{items}</ServiceInfoList></ns:soapGetServiceStatusReturn></ns:soapGetServiceStatusResponse>"
+        )
+    if op == "soapGetStaticServiceList":
+        items = "".join(
+            f"<item><ServiceName>{escape(n)}</ServiceName><ServiceType>Service</ServiceType><Deployable>true</Deployable></item>"
+            for n in _listed_services(node)
+        )
+        return 200, envelope(
+            f'<ns:soapGetStaticServiceListResponse xmlns:ns="{AST_NS}"><ns:soapGetStaticServiceListReturn>'
+            f"<Services>{items}</Services></ns:soapGetStaticServiceListReturn></ns:soapGetStaticServiceListResponse>"
+        )
+    if op == "soapDoControlServices":
+        return _control(node, op_el)
+    if op == "getProductInformationList":
+        return 200, envelope(
+            f'<ns:getProductInformationListResponse xmlns:ns="{AST_NS}"><ns:getProductInformationListReturn>'
+            f"<ActiveServerVersion>{node.cluster.full_version}</ActiveServerVersion>"
+            "</ns:getProductInformationListReturn></ns:getProductInformationListResponse>"
+        )
+    return fault("soapenv:Client", f"No such operation '{op}'")
+
+
+def _control(node: SimulatedNode, op_el: ET.Element) -> Reply:
+    node_name = _text(op_el, "NodeName")
+    control = _text(op_el, "ControlType")
+    services = _items(_find(op_el, "ServiceList"))
+    if node_name.lower() != node.fqdn.lower():
+        return fault(
+            "soapenv:Server",
+            f"NodeName {node_name!r} is not this node ({node.fqdn}): Control Center works only on the local node",
+        )
+    if control not in ("Start", "Stop", "Restart"):
+        return fault("soapenv:Client", f"Invalid ControlType {control!r}: use Start, Stop or Restart")
+    if not services:
+        return fault("soapenv:Client", "ServiceList is empty")
+    for name in services:
+        if name == "Cisco Tomcat":
+            return fault(
+                "soapenv:Server",
+                "Cisco Tomcat cannot be controlled through Control Center Services (the API runs inside it); "
+                "use the CLI: utils service restart Cisco Tomcat",
+            )
+        if name not in node.services or name in CLI_ONLY_SERVICES:
+            return fault("soapenv:Server", f"Service not found: {name}")
+        if not node.services[name].activated:
+            return fault("soapenv:Server", f"Service Not Activated: {name} cannot be controlled on {node.fqdn}")
+    for name in services:
+        if control == "Restart":
+            seconds = node.begin_restart(name, via="soap")
+            node.runtime.call_later(seconds, _finisher(node, name))
+        else:
+            node.start_stop(name, control)
+    with node.runtime.lock:
+        items = _service_items(node, services)
+    return 200, envelope(
+        f'<ns:soapDoControlServicesResponse xmlns:ns="{AST_NS}"><ns:soapDoControlServicesReturn>'
+        "<ReturnCode>0</ReturnCode><ReasonCode>-1</ReasonCode><ReasonString/>"
+        f"<ServiceInfoList>{items}</ServiceInfoList></ns:soapDoControlServicesReturn></ns:soapDoControlServicesResponse>"
+    )
+
+
+def _finisher(node: SimulatedNode, service: str) -> Callable[[], None]:
+    def finish() -> None:
+        node.finish_restart(service)
+
+    return finish
+
+
+# ---------------------------------------------------------------------------------------------
+# RisPort70
+# ---------------------------------------------------------------------------------------------
+
+
+def _ris_entries(cluster: SimulatedCluster) -> list[tuple[str, SimulatedPhone, str, int]]:
+    """(node, phone, status, timestamp) per RIS record, sorted by device name then node."""
+    out = []
+    for p in cluster.phones:
+        out.append((p.node, p, p.status, p.timestamp))
+        for stale_node, ts in p.stale:
+            out.append((stale_node, p, "UnRegistered", ts))
+    out.sort(key=lambda e: (e[1].name, e[0]))
+    return out
+
+
+def _matches(pattern: str, value: str) -> bool:
+    rx = "^" + re.escape(pattern).replace(r"\*", ".*") + "$"
+    return re.match(rx, value, re.IGNORECASE) is not None
+
+
+def ris(node: SimulatedNode, raw: bytes, action: str) -> Reply:
+    """``selectCmDevice`` with StateInfo paging and the cluster-wide rate limit."""
+    cluster = node.cluster
+    op_el = parse_body(raw)
+    if op_el is None:
+        return fault("soapenv:Client", "The request is not a SOAP envelope")
+    op = _local(op_el.tag)
+    if op not in ("selectCmDevice", "selectCmDeviceExt"):
+        return fault("soapenv:Client", f"No such operation '{op}'")
+    if not cluster.ris_allow():
+        return fault("soapenv:Server.RateControl", RATE_TEXT.format(n=node.runtime.options.ris_rate_limit))
+    crit = _find(op_el, "CmSelectionCriteria")
+    if crit is None:
+        return fault("soapenv:Client", "CmSelectionCriteria is required")
+    try:
+        max_devices = int(_text(crit, "MaxReturnedDevices", "1000") or "1000")
+    except ValueError:
+        return fault("soapenv:Client", "MaxReturnedDevices must be a number")
+    max_devices = max(1, min(1000, max_devices))
+    device_class = _text(crit, "DeviceClass", "Any") or "Any"
+    status_want = _text(crit, "Status", "Any") or "Any"
+    node_filter = _text(crit, "NodeName", "")
+    items_el = _find(crit, "SelectItems")
+    patterns = []
+    if items_el is not None:
+        patterns = [(_text(i, "Item") or "*") for i in items_el if _local(i.tag) == "item"]
+    patterns = patterns or ["*"]
+    if op == "selectCmDeviceExt" and any("*" in p for p in patterns):
+        return fault("soapenv:Client", "selectCmDeviceExt does not accept wildcards")
+    state_info = _text(op_el, "StateInfo", "")
+    offset = 0
+    if state_info:
+        try:
+            offset = int(base64.b64decode(state_info).decode().split(":")[1])
+        except (ValueError, IndexError):
+            return fault("soapenv:Client", "Invalid StateInfo")
+    with node.runtime.lock:
+        entries = [
+            e
+            for e in _ris_entries(cluster)
+            if device_class in ("Any", "Phone")
+            and (status_want == "Any" or e[2] == status_want)
+            and (not node_filter or e[0].lower() == node_filter.lower())
+            and any(_matches(p, e[1].name) for p in patterns)
+        ]
+        if op == "selectCmDeviceExt":
+            latest: dict[str, tuple[str, SimulatedPhone, str, int]] = {}
+            for e in entries:
+                if e[1].name not in latest or e[3] > latest[e[1].name][3]:
+                    latest[e[1].name] = e
+            entries = sorted(latest.values(), key=lambda e: e[1].name)
+        page = entries[offset : offset + max_devices]
+        rendered = _render_nodes(cluster, page)
+    next_offset = offset + len(page)
+    next_state = base64.b64encode(f"sim:{next_offset}".encode()).decode() if next_offset < len(entries) else ""
+    return 200, envelope(
+        f'<ns1:{op}Response xmlns:ns1="{AST_NS}"><ns1:{op}Return>'
+        f"<ns1:SelectCmDeviceResult><ns1:TotalDevicesFound>{len(entries)}</ns1:TotalDevicesFound>"
+        f"<ns1:CmNodes>{rendered}</ns1:CmNodes></ns1:SelectCmDeviceResult>"
+        f"<ns1:StateInfo>{escape(next_state)}</ns1:StateInfo>"
+        f"</ns1:{op}Return></ns1:{op}Response>"
+    )
+
+
+def _render_nodes(cluster: SimulatedCluster, page: list[tuple[str, SimulatedPhone, str, int]]) -> str:
+    by_node: dict[str, list[str]] = {}
+    for node_name, p, status, ts in page:
+        by_node.setdefault(node_name, []).append(
+            "<ns1:item>"
+            f"<ns1:Name>{p.name}</ns1:Name><ns1:DirNumber>{p.dn}-{status}</ns1:DirNumber>"
+            f"<ns1:DeviceClass>Phone</ns1:DeviceClass><ns1:Model>{p.model}</ns1:Model><ns1:Product>{p.product}</ns1:Product>"
+            "<ns1:BoxProduct>0</ns1:BoxProduct><ns1:Httpd>Yes</ns1:Httpd>"
+            f"<ns1:IPAddress><ns1:item><ns1:IP>{p.ip}</ns1:IP><ns1:IPAddrType>ipv4</ns1:IPAddrType>"
+            "<ns1:Attribute>Unknown</ns1:Attribute></ns1:item></ns1:IPAddress>"
+            f"<ns1:Status>{status}</ns1:Status><ns1:StatusReason>0</ns1:StatusReason>"
+            f"<ns1:Protocol>SIP</ns1:Protocol><ns1:ActiveLoadID>sip88xx.14-2-1-0101-14</ns1:ActiveLoadID>"
+            f"<ns1:Description>{p.name} {p.dn}</ns1:Description><ns1:TimeStamp>{ts}</ns1:TimeStamp>"
+            "</ns1:item>"
+        )
+    out = []
+    for n in cluster.nodes:
+        if n.fqdn in by_node:
+            out.append(
+                f"<ns1:item><ns1:ReturnCode>Ok</ns1:ReturnCode><ns1:Name>{n.fqdn}</ns1:Name><ns1:NoChange>false</ns1:NoChange>"
+                f"<ns1:CmDevices>{''.join(by_node[n.fqdn])}</ns1:CmDevices></ns1:item>"
+            )
+    return "".join(out)
+
+
+# ---------------------------------------------------------------------------------------------
+# AXL
+# ---------------------------------------------------------------------------------------------
+
+_ACTION = re.compile(r'^"?CUCM:DB ver=(?P<ver>\d+\.\d+)(?: (?P<op>\w+))?"?$')
+_AXL_NS = re.compile(r"^\{http://www\.cisco\.com/AXL/API/(?P<ver>[\d.]+)\}")
+
+
+def axl_fault(text: str, code: int = 5000, status: int = 500) -> Reply:
+    """An AXL fault with an ``axlcode``."""
+    return fault(
+        "soapenv:Server",
+        text,
+        f"<axlError><axlcode>{code}</axlcode><axlmessage>{escape(text)}</axlmessage><request>?</request></axlError>",
+        status,
+    )
+
+
+def axl(node: SimulatedNode, raw: bytes, action: str) -> Reply:
+    """Dispatch an AXL request on the publisher: version checks, then the operation."""
+    cluster = node.cluster
+    m = _ACTION.match(action.strip())
+    if not m:
+        return axl_fault(f'SOAPAction must be "CUCM:DB ver={cluster.version} <operation>", got {action!r}')
+    if m.group("ver") != cluster.version:
+        return axl_fault(f"AXL version {m.group('ver')} is not supported by this cluster (version {cluster.version})")
+    op_el = parse_body(raw)
+    if op_el is None:
+        return axl_fault("The request is not a SOAP envelope")
+    ns = _AXL_NS.match(op_el.tag)
+    if ns is None or ns.group("ver") != cluster.version:
+        return axl_fault(f"Namespace must be http://www.cisco.com/AXL/API/{cluster.version}")
+    op = _local(op_el.tag)
+    if m.group("op") and m.group("op") != op:
+        return axl_fault(f"SOAPAction operation {m.group('op')} does not match {op}")
+    resp_ns = f"http://www.cisco.com/AXL/API/{cluster.version}"
+    if op == "executeSQLQuery":
+        sql = _text(op_el, "sql")
+        try:
+            cols, rows = run_sql(cluster, sql)
+        except ValueError as exc:
+            return axl_fault(str(exc), code=-201)
+        body = "".join(
+            "<row>" + "".join(f"<{c}>{escape(str(v))}</{c}>" for c, v in zip(cols, r, strict=True)) + "</row>"
+            for r in rows
+        )
+        return 200, envelope(
+            f'<ns:executeSQLQueryResponse xmlns:ns="{resp_ns}"><return>{body}</return></ns:executeSQLQueryResponse>'
+        )
+    if op in ("doDeviceReset", "resetPhone", "restartPhone", "applyPhone"):
+        name = _text(op_el, "deviceName") if op == "doDeviceReset" else _text(op_el, "name")
+        phone = cluster.phone(name) if name else None
+        if phone is None:
+            return axl_fault(f"Item not valid: The specified Device {name!r} was not found", code=5007)
+        kind = "Reset"
+        if op == "doDeviceReset":
+            hard = _text(op_el, "isHardReset", "").lower() == "true"
+            kind = _text(op_el, "deviceResetType") or ("Reset" if hard else "Restart")
+        elif op == "restartPhone":
+            kind = "Restart"
+        elif op == "applyPhone":
+            kind = "Apply Configuration"
+        cluster.reset_phone(phone, kind)
+        return 200, envelope(
+            f'<ns:{op}Response xmlns:ns="{resp_ns}">'
+            f"<return>{{{uuid.uuid5(uuid.NAMESPACE_DNS, phone.name)}}}</return></ns:{op}Response>"
+        )
+    if op == "listPhone":
+        return _list_phone(cluster, op_el, resp_ns)
+    if op == "getCCMVersion":
+        return 200, envelope(
+            f'<ns:getCCMVersionResponse xmlns:ns="{resp_ns}"><return><componentVersion>'
+            f"<version>{cluster.full_version}</version>"
+            "</componentVersion></return></ns:getCCMVersionResponse>"
+        )
+    return axl_fault(f"Operation {op} is not supported by the simulator", code=5000)
+
+
+def _list_phone(cluster: SimulatedCluster, op_el: ET.Element, resp_ns: str) -> Reply:
+    crit = _find(op_el, "searchCriteria")
+    pattern = _text(crit, "name", "%") if crit is not None else "%"
+    rx = "^" + re.escape(pattern).replace("%", ".*") + "$"
+    tags_el = _find(op_el, "returnedTags")
+    tags = [_local(t.tag) for t in tags_el] if tags_el is not None else ["name", "model", "protocol"]
+    skip = int(_text(op_el, "skip", "0") or 0)
+    first_text = _text(op_el, "first", "")
+    with cluster.runtime.lock:
+        phones = [p for p in cluster.phones if re.match(rx, p.name, re.IGNORECASE)]
+    phones = phones[skip:]
+    if first_text:
+        phones = phones[: int(first_text)]
+    values: dict[str, Callable[[SimulatedPhone], str]] = {
+        "model": lambda p: p.product,
+        "protocol": lambda p: "SIP",
+        "devicePoolName": lambda p: "Default",
+        "securityProfileName": lambda p: "Universal Device Template - Model-independent Security Profile",
+        "description": lambda p: f"{p.name} {p.dn}",
+        "name": lambda p: p.name,
+    }
+    out = []
+    for p in phones:
+        fields = "".join(f"<{t}>{escape(values[t](p)) if t in values else ''}</{t}>" for t in tags)
+        out.append(f'<phone uuid="{{{str(uuid.uuid5(uuid.NAMESPACE_DNS, p.name)).upper()}}}">{fields}</phone>')
+    return 200, envelope(
+        f'<ns:listPhoneResponse xmlns:ns="{resp_ns}"><return>{"".join(out)}</return></ns:listPhoneResponse>'
+    )
+
+
+# ---------------------------------------------------------------------------------------------
+# SQL (AXL executeSQLQuery and CLI run sql)
+# ---------------------------------------------------------------------------------------------
+
+_SELECT = re.compile(
+    r"^\s*select\s+(?P<cols>.+?)\s+from\s+(?P<table>\w+)(?:\s+(?:as\s+)?\w+)?(?P<rest>.*)$", re.IGNORECASE | re.DOTALL
+)
+
+
+def run_sql(cluster: SimulatedCluster, sql: str) -> tuple[list[str], list[list[str]]]:
+    """Answer the queries certops needs: ClusterSecurityMode, SSO mode per node, the device table.
+
+    Raises ``ValueError`` (Informix-style text) for anything else.
+    """
+    m = _SELECT.match(sql.strip().rstrip(";"))
+    if not m:
+        raise ValueError("A syntax error has occurred.")
+    cols = [c.strip().split(".")[-1].split()[-1].lower() for c in m.group("cols").split(",")]
+    table = m.group("table").lower()
+    rest = m.group("rest").lower()
+    if table == "processconfig":
+        if "clustersecuritymode" not in rest:
+            raise ValueError("The simulator answers only the ClusterSecurityMode query on processconfig")
+        row = {"paramname": "ClusterSecurityMode", "paramvalue": "1" if cluster.mixed_mode else "0"}
+        return cols, [[row.get(c, "") for c in cols]]
+    if table == "processnode":
+        rows = [{"name": "EnterpriseWideData", "tkssomode": "0", "nodeid": "1"}]
+        for i, n in enumerate(cluster.nodes):
+            rows.append({"name": n.fqdn, "tkssomode": "2" if cluster.sso_enabled else "0", "nodeid": str(i + 2)})
+        return cols, [[r.get(c, "") for c in cols] for r in rows]
+    if table == "device":
+        rows = []
+        for i, p in enumerate(cluster.phones):
+            rows.append(
+                {
+                    "name": p.name,
+                    "pkid": str(uuid.uuid5(uuid.NAMESPACE_DNS, p.name)),
+                    "description": f"{p.name} {p.dn}",
+                    "tkclass": "1",
+                    "tkmodel": p.model,
+                    "tkdeviceprotocol": "11",
+                    "tkdevicesecuritymode": "1" if i % 5 else "3",
+                }
+            )
+        if "tkclass" in rest and not re.search(r"tkclass\s*=\s*1\b", rest):
+            rows = []
+        return cols, [[r.get(c, "") for c in cols] for r in rows]
+    raise ValueError(f"The simulator does not model table {table!r}")

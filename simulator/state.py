@@ -1,0 +1,839 @@
+"""The state of simulated CUCM clusters and nodes, and the changes the interfaces make to it.
+
+One lock (``Runtime.lock``) guards all of it: HTTPS handlers run on the asyncio loop thread and
+SSH sessions on their own threads; every change is short and never sleeps while holding it.
+Every state-changing call writes an event to the :class:`EventLog`.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import threading
+import time
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from cryptography import x509
+
+from simulator import pki
+from simulator.options import CUCM_UNITS, FULL_VERSIONS, IMP_UNITS, FleetOptions
+
+PUBLISHER = "publisher"
+SUBSCRIBER = "subscriber"
+IMP = "imp"
+
+SERVICE_SERVES: dict[str, tuple[str, ...]] = {
+    "Cisco Tomcat": ("tomcat", "tomcat-ECDSA"),
+    "Cisco CallManager": ("CallManager", "CallManager-ECDSA"),
+    "Cisco Trust Verification Service": ("TVS",),
+    "Cisco Certificate Authority Proxy Function": ("CAPF",),
+}
+"""Which served certificates change when a service restarts [INF for all but Cisco Tomcat]."""
+
+UNIT_SERVICE: dict[str, str] = {
+    "CallManager": "Cisco CallManager",
+    "TVS": "Cisco Trust Verification Service",
+    "CAPF": "Cisco Certificate Authority Proxy Function",
+}
+"""The service whose TLS listener serves a unit other than tomcat."""
+
+CLI_ONLY_SERVICES = frozenset({"Cisco HAProxy"})
+"""Platform services missing from the Control Center list [INF]: restartable by CLI only."""
+
+TRUST_STORES: dict[str, tuple[str, ...]] = {
+    "tomcat": ("tomcat-trust",),
+    "tomcat-ECDSA": ("tomcat-trust",),
+    "ipsec": ("ipsec-trust",),
+    "CAPF": ("CAPF-trust",),
+    "CallManager": ("CallManager-trust",),
+    "CallManager-ECDSA": ("CallManager-trust",),
+    "TVS": ("TVS-trust", "CallManager-trust"),
+    "ITLRecovery": ("CallManager-trust", "TVS-trust"),
+}
+"""Where the issuer of a unit's certificate must be found (any of the stores) [INF for TVS, ITLRecovery]."""
+
+ALL_TRUST_STORES = ("tomcat-trust", "ipsec-trust", "CAPF-trust", "CallManager-trust", "TVS-trust")
+
+
+def iso_now() -> str:
+    """Current UTC time as ISO 8601 with milliseconds and ``Z``."""
+    return dt.datetime.now(dt.UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+class EventLog:
+    """Every state change, in order: kept in memory and appended to ``events.jsonl``."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._lock = threading.Lock()
+        self._events: list[dict[str, Any]] = []
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self._file = path.open("a", encoding="utf-8")
+
+    def add(
+        self,
+        cluster: str,
+        node: str | None,
+        operation: str,
+        *,
+        unit: str | None = None,
+        service: str | None = None,
+        detail: Any = None,
+    ) -> dict[str, Any]:
+        """Record one event and return it."""
+        event = {
+            "time": iso_now(),
+            "cluster": cluster,
+            "node": node,
+            "operation": operation,
+            "unit": unit,
+            "service": service,
+            "detail": detail,
+        }
+        with self._lock:
+            self._events.append(event)
+            self._file.write(json.dumps(event) + "\n")
+            self._file.flush()
+        return event
+
+    def all(self) -> list[dict[str, Any]]:
+        """A copy of every event so far."""
+        with self._lock:
+            return list(self._events)
+
+    def close(self) -> None:
+        """Close the file."""
+        with self._lock:
+            self._file.close()
+
+
+class Runtime:
+    """What state objects need from the running fleet: the lock, the event log, timers, listeners."""
+
+    def __init__(self, options: FleetOptions, events: EventLog, ca: pki.SimulatorCa) -> None:
+        self.options = options
+        self.events = events
+        self.ca = ca
+        self.lock = threading.RLock()
+        self._rsa_key: pki.PrivateKey | None = None
+        self._ec_key: pki.PrivateKey | None = None
+
+    def shared_key(self, key_type: str) -> pki.PrivateKey:
+        """The fleet-wide key used by initial certificates (made once)."""
+        if key_type == "ec":
+            if self._ec_key is None:
+                self._ec_key = pki.new_key("ec", 256)
+            return self._ec_key
+        if self._rsa_key is None:
+            self._rsa_key = pki.new_key("rsa", 2048)
+        return self._rsa_key
+
+    def call_later(self, delay: float, fn: Callable[[], None]) -> None:
+        """Run ``fn`` after ``delay`` seconds (the fleet runs it on its event loop)."""
+        timer = threading.Timer(delay, fn)
+        timer.daemon = True
+        timer.start()
+
+    def sync_listeners(self, node: SimulatedNode, wait: bool = True) -> None:
+        """Open or close ``node``'s listeners to match its state (the fleet overrides this)."""
+
+
+@dataclass
+class Identity:
+    """An installed identity certificate and (for initial ones) its key."""
+
+    cert: x509.Certificate
+    key: pki.PrivateKey | None
+    chain: list[x509.Certificate] = field(default_factory=list)
+
+    @property
+    def pem(self) -> str:
+        """PEM text."""
+        return pki.cert_pem(self.cert)
+
+
+@dataclass
+class PendingCsr:
+    """A CSR waiting for its signed certificate. The key never leaves the node."""
+
+    csr: x509.CertificateSigningRequest
+    key: pki.PrivateKey
+    request: dict[str, Any]
+    created: str
+
+    @property
+    def pem(self) -> str:
+        """PEM text of the CSR."""
+        from cryptography.hazmat.primitives import serialization
+
+        return self.csr.public_bytes(serialization.Encoding.PEM).decode()
+
+
+@dataclass
+class ServiceState:
+    """One service on one node, as Control Center and ``utils service list`` see it."""
+
+    name: str
+    activated: bool = True
+    status: str = "Started"  # Started | Stopped | Starting
+    reason: str = ""
+    started_at: float = field(default_factory=time.time)
+    restart_started: float | None = None
+    restart_ends: float | None = None
+
+    def current_status(self, now: float | None = None) -> str:
+        """Started/Stopped/Starting, taking a restart in progress into account."""
+        if not self.activated:
+            return "Stopped"
+        if self.restart_started is not None and self.restart_ends is not None:
+            now = time.time() if now is None else now
+            mid = self.restart_started + (self.restart_ends - self.restart_started) / 2
+            return "Stopped" if now < mid else "Starting"
+        return self.status
+
+    def current_reason(self) -> str:
+        """Reason string: ``Service Not Activated``, ``Commanded Out of Service``, a failure, or empty."""
+        if not self.activated:
+            return "Service Not Activated"
+        if self.restart_started is not None:
+            return "Commanded Out of Service"
+        return self.reason
+
+    @property
+    def restarting(self) -> bool:
+        """True while a restart is in progress."""
+        return self.restart_started is not None
+
+
+@dataclass
+class NodeFaults:
+    """Faults injected on one node."""
+
+    unreachable: bool = False
+    latency: float = 0.0
+    restart_fails: dict[str, str] = field(default_factory=dict)  # service -> reason
+    upload_errors: int = 0  # the next N identity/trust uploads fail with HTTP 500
+    ssh_drops: int = 0  # the next N CLI commands drop the SSH connection mid-output
+
+    def as_dict(self) -> dict[str, Any]:
+        """JSON-friendly view."""
+        return {
+            "unreachable": self.unreachable,
+            "latency": self.latency,
+            "restart_fails": dict(self.restart_fails),
+            "upload_errors": self.upload_errors,
+            "ssh_drops": self.ssh_drops,
+        }
+
+
+@dataclass
+class ClusterFaults:
+    """Faults injected on a cluster."""
+
+    phones_never_reregister: bool = False
+
+    def as_dict(self) -> dict[str, Any]:
+        """JSON-friendly view."""
+        return {"phones_never_reregister": self.phones_never_reregister}
+
+
+@dataclass
+class DrfJob:
+    """A DRF backup or restore run by the publisher's DRF Master."""
+
+    operation: str  # backup | restore
+    started: float
+    seconds: float
+    tar: str
+    finished: bool = False
+
+    def percent(self, now: float | None = None) -> int:
+        """Percentage complete."""
+        now = time.time() if now is None else now
+        if self.seconds <= 0:
+            return 100
+        return max(0, min(100, int((now - self.started) / self.seconds * 100)))
+
+    @property
+    def running(self) -> bool:
+        """True until the job's time has passed."""
+        return not self.finished and time.time() < self.started + self.seconds
+
+
+@dataclass
+class SimulatedPhone:
+    """A phone of a cluster and its registration as RisPort70 reports it."""
+
+    name: str
+    dn: str
+    model: str
+    product: str
+    ip: str
+    node: str
+    status: str = "Registered"
+    timestamp: int = field(default_factory=lambda: int(time.time()))
+    stale: list[tuple[str, int]] = field(default_factory=list)  # (node, timestamp) of an old failover record
+    resets: int = 0
+
+
+def _services_for(role: str, version: tuple[int, int], sub_index: int) -> list[ServiceState]:
+    """A realistic service list for a node of ``role`` (IM&P: no CallManager/TFTP/TVS...)."""
+    v14 = version >= (14, 0)
+    names: list[tuple[str, bool]]
+    if role == IMP:
+        names = [
+            ("Cisco Tomcat", True),
+            ("Cisco SSOSP Tomcat", True),
+            ("Cisco DRF Local", True),
+            ("Cisco SIP Proxy", True),
+            ("Cisco Presence Engine", True),
+            ("Cisco XCP Router", True),
+            ("Cisco XCP Connection Manager", True),
+            ("Cisco AXL Web Service", True),
+            ("Platform Administrative Web Service", True),
+            ("Cisco RIS Data Collector", True),
+        ]
+        if v14:
+            names.append(("Cisco HAProxy", True))
+        return [ServiceState(n, activated=a, status="Started" if a else "Stopped") for n, a in names]
+    pub = role == PUBLISHER
+    names = [
+        ("Cisco CallManager", True),
+        ("Cisco CTIManager", pub or sub_index % 2 == 1),
+        ("Cisco Tftp", True),
+        ("Cisco Tomcat", True),
+        ("Cisco SSOSP Tomcat", True),
+        ("Cisco Trust Verification Service", True),
+        ("Cisco Certificate Authority Proxy Function", pub),
+        ("Cisco DRF Local", True),
+        ("Cisco RIS Data Collector", True),
+        ("Platform Administrative Web Service", True),
+        ("Cisco AXL Web Service", pub),
+        ("Cisco Extension Mobility", pub),
+        ("Cisco DirSync", False),
+        ("Cisco Dialed Number Analyzer", False),
+        ("Cisco Bulk Provisioning Service", pub),
+        ("Cisco Serviceability Reporter", pub),
+        ("Cisco CAR Scheduler", False),
+        ("Cisco SOAP - CDRonDemand Service", False),
+        ("Cisco Location Bandwidth Manager", True),
+        ("Cisco Intercluster Lookup Service", pub),
+        ("Cisco IP Voice Media Streaming App", True),
+        ("Cisco Messaging Interface", False),
+        ("Cisco DHCP Monitor Service", False),
+        ("Cisco Certificate Change Notification", True),
+        ("Cisco Certificate Expiry Monitor", True),
+        ("Cisco Audit Event Service", True),
+        ("Cisco Database Layer Monitor", True),
+        ("Cisco CDR Agent", True),
+        ("Cisco CallManager Serviceability", True),
+        ("Cisco Log Partition Monitoring Tool", True),
+    ]
+    if pub:
+        names.insert(8, ("Cisco DRF Master", True))
+    if v14:
+        names += [("Cisco UDS Tomcat", True), ("Cisco AXL Tomcat", True), ("Cisco HAProxy", True)]
+    return [ServiceState(n, activated=a, status="Started" if a else "Stopped") for n, a in names]
+
+
+class SimulatedNode:
+    """One CUCM or IM&P node: certificates, pending CSRs, trust stores, services, faults."""
+
+    def __init__(self, runtime: Runtime, cluster: SimulatedCluster, fqdn: str, role: str, sub_index: int) -> None:
+        self.runtime = runtime
+        self.cluster = cluster
+        self.fqdn = fqdn
+        self.role = role
+        self.address = "127.0.0.1"
+        self.https_port = 0
+        self.soap_port = 0
+        self.ssh_port = 0
+        self.service_tls_ports: dict[str, int] = {}
+        self.units: tuple[str, ...] = IMP_UNITS if role == IMP else CUCM_UNITS
+        self._identities: dict[str, Identity] = {}
+        self._served: dict[str, Identity] = {}
+        self.csrs: dict[str, PendingCsr] = {}
+        self.trust: dict[str, dict[str, x509.Certificate]] = {s: {} for s in ALL_TRUST_STORES}
+        self.services: dict[str, ServiceState] = {
+            s.name: s for s in _services_for(role, cluster.version_tuple, sub_index)
+        }
+        self.faults = NodeFaults()
+        self.host_key_line = ""  # set by the SSH server
+        self.tls_generation = 0  # bumped when a served certificate changes
+
+    # ----- naming -------------------------------------------------------------------------------
+    @property
+    def name(self) -> str:
+        """The node name as in System > Server (the FQDN)."""
+        return self.fqdn
+
+    @property
+    def hostname(self) -> str:
+        """The short host name."""
+        return self.fqdn.split(".")[0]
+
+    @property
+    def is_publisher(self) -> bool:
+        """True on the publisher."""
+        return self.role == PUBLISHER
+
+    @property
+    def version(self) -> str:
+        """The cluster's version, e.g. ``15.0``."""
+        return self.cluster.version
+
+    def _event(
+        self, operation: str, *, unit: str | None = None, service: str | None = None, detail: Any = None
+    ) -> None:
+        self.runtime.events.add(self.cluster.name, self.fqdn, operation, unit=unit, service=service, detail=detail)
+
+    # ----- certificates -------------------------------------------------------------------------
+    def _ensure_certs(self) -> None:
+        if self._identities:
+            return
+        opts = self.runtime.options
+        for unit in self.units:
+            key_type = "ec" if unit.endswith("-ECDSA") else "rsa"
+            key = self.runtime.shared_key(key_type)
+            not_after = pki.utcnow() + dt.timedelta(days=opts.expiry_for(unit))
+            cert = pki.issue_node_cert(
+                subject=pki.node_subject(self.fqdn, unit),
+                sans=[self.fqdn],
+                key=key,
+                not_after=not_after,
+                ca=None if unit in opts.self_signed_units else self.runtime.ca,
+                unit=unit,
+            )
+            ident = Identity(cert=cert, key=key)
+            self._identities[unit] = ident
+            self._served[unit] = ident
+
+    def identity(self, unit: str) -> Identity:
+        """The installed identity certificate of ``unit`` (``KeyError`` when the node has no such unit)."""
+        with self.runtime.lock:
+            if unit not in self.units:
+                raise KeyError(unit)
+            self._ensure_certs()
+            return self._identities[unit]
+
+    def served(self, unit: str) -> Identity:
+        """The certificate the node serves for ``unit`` now (changes when its service restarts)."""
+        with self.runtime.lock:
+            self._ensure_certs()
+            return self._served[unit]
+
+    def identities(self) -> dict[str, Identity]:
+        """All installed identities, by unit."""
+        with self.runtime.lock:
+            self._ensure_certs()
+            return dict(self._identities)
+
+    def set_identity(self, unit: str, cert: x509.Certificate, key: pki.PrivateKey | None = None) -> None:
+        """Install ``cert`` as ``unit``'s identity (test helper; served after the service restart)."""
+        with self.runtime.lock:
+            self._ensure_certs()
+            self._identities[unit] = Identity(cert=cert, key=key)
+
+    def install_identity(self, unit: str, cert: x509.Certificate, chain: list[x509.Certificate]) -> None:
+        """Install an uploaded certificate for ``unit`` and consume its pending CSR."""
+        with self.runtime.lock:
+            pending = self.csrs.pop(unit)
+            self._ensure_certs()
+            self._identities[unit] = Identity(cert=cert, key=pending.key, chain=list(chain))
+            self._event(
+                "identity_uploaded",
+                unit=unit,
+                detail={
+                    "serial": format(cert.serial_number, "x"),
+                    "not_after": cert.not_valid_after_utc.isoformat(),
+                    "issuer": cert.issuer.rfc4514_string(),
+                    "chain": len(chain),
+                },
+            )
+
+    def add_csr(self, unit: str, pending: PendingCsr) -> None:
+        """Store a new pending CSR for ``unit`` (replacing any older one)."""
+        with self.runtime.lock:
+            replaced = unit in self.csrs
+            self.csrs[unit] = pending
+            self._event(
+                "csr_generated",
+                unit=unit,
+                detail={
+                    "common_name": pending.request.get("commonName"),
+                    "sans": pki.dns_sans(pending.csr),
+                    "replaced": replaced,
+                },
+            )
+
+    def add_trust(self, store: str, cert: x509.Certificate, description: str = "") -> str:
+        """Add ``cert`` to ``store``: one per CN; an existing one is replaced only by a later start date.
+
+        Returns ``added``, ``replaced`` or ``kept`` (the older certificate stays in effect).
+        """
+        with self.runtime.lock:
+            cn = pki.common_name(cert.subject)
+            current = self.trust.setdefault(store, {}).get(cn)
+            if current is None:
+                outcome = "added"
+            elif cert.not_valid_before_utc > current.not_valid_before_utc:
+                outcome = "replaced"
+            else:
+                outcome = "kept"
+            if outcome != "kept":
+                self.trust[store][cn] = cert
+            self._event(
+                "trust_uploaded",
+                unit=store,
+                detail={
+                    "common_name": cn,
+                    "outcome": outcome,
+                    "serial": format(cert.serial_number, "x"),
+                    "description": description,
+                },
+            )
+            return outcome
+
+    def chain_trusted(self, unit: str, leaf: x509.Certificate) -> bool:
+        """True when ``leaf``'s issuer chain up to a self-signed root is in the unit's trust store(s)."""
+        with self.runtime.lock:
+            for store in TRUST_STORES.get(unit, (f"{unit}-trust",)):
+                certs = list(self.trust.get(store, {}).values())
+                current = leaf
+                for _ in range(8):
+                    issuer = next((c for c in certs if pki.signed_by(current, c)), None)
+                    if issuer is None:
+                        break
+                    if issuer.issuer == issuer.subject:
+                        return True
+                    current = issuer
+            return False
+
+    # ----- services -----------------------------------------------------------------------------
+    def service(self, name: str) -> ServiceState | None:
+        """The service called ``name`` (exact, case-sensitive) or None."""
+        return self.services.get(name)
+
+    def restart_seconds(self, service: str) -> float:
+        """How long a restart of ``service`` takes."""
+        opts = self.runtime.options
+        return opts.tomcat_restart_seconds if service == "Cisco Tomcat" else opts.restart_seconds
+
+    def begin_restart(self, service: str, via: str) -> float:
+        """Start restarting ``service``; returns its duration. The caller finishes it with :meth:`finish_restart`."""
+        with self.runtime.lock:
+            svc = self.services[service]
+            seconds = self.restart_seconds(service)
+            now = time.time()
+            svc.restart_started = now
+            svc.restart_ends = now + seconds
+            self._event("service_restart_started", service=service, detail={"via": via, "seconds": seconds})
+        self.runtime.sync_listeners(self)
+        return seconds
+
+    def finish_restart(self, service: str) -> bool:
+        """End a restart: Started (served certificates updated) or, with the fault, Stopped. True on success."""
+        with self.runtime.lock:
+            svc = self.services[service]
+            if svc.restart_started is None:
+                return svc.status == "Started"
+            svc.restart_started = None
+            svc.restart_ends = None
+            failure = self.faults.restart_fails.get(service)
+            if failure is not None:
+                svc.status = "Stopped"
+                svc.reason = failure
+                ok = False
+            else:
+                svc.status = "Started"
+                svc.reason = ""
+                svc.started_at = time.time()
+                ok = True
+                self._ensure_certs()
+                changed = []
+                for unit in SERVICE_SERVES.get(service, ()):
+                    if unit in self._identities and self._served.get(unit) is not self._identities[unit]:
+                        self._served[unit] = self._identities[unit]
+                        changed.append(unit)
+                if changed:
+                    self.tls_generation += 1
+            self._event(
+                "service_restart_finished",
+                service=service,
+                detail={"result": "started" if ok else "failed", "reason": failure},
+            )
+        self.runtime.sync_listeners(self)
+        return ok
+
+    def start_stop(self, service: str, action: str) -> None:
+        """Start or stop ``service`` at once (Control Center Start/Stop)."""
+        with self.runtime.lock:
+            svc = self.services[service]
+            if action == "Stop":
+                svc.status = "Stopped"
+                svc.reason = "Commanded Out of Service"
+            else:
+                failure = self.faults.restart_fails.get(service)
+                svc.status = "Stopped" if failure else "Started"
+                svc.reason = failure or ""
+                if not failure:
+                    svc.started_at = time.time()
+                    for unit in SERVICE_SERVES.get(service, ()):
+                        if unit in self.units:
+                            self._ensure_certs()
+                            self._served[unit] = self._identities[unit]
+                    self.tls_generation += 1
+            self._event(f"service_{action.lower()}", service=service, detail={"status": svc.status})
+        self.runtime.sync_listeners(self)
+
+    # ----- listeners ----------------------------------------------------------------------------
+    def https_up(self) -> bool:
+        """True when HTTPS (certmgr, SOAP) should accept connections: reachable and Tomcat running."""
+        tomcat = self.services.get("Cisco Tomcat")
+        running = tomcat is not None and tomcat.current_status() == "Started" and not tomcat.restarting
+        return not self.faults.unreachable and running
+
+    def service_tls_up(self, unit: str) -> bool:
+        """True when the TLS listener serving ``unit`` should accept connections."""
+        svc = self.services.get(UNIT_SERVICE.get(unit, ""))
+        return (
+            not self.faults.unreachable
+            and svc is not None
+            and svc.activated
+            and not svc.restarting
+            and svc.status == "Started"
+        )
+
+    def ssh_up(self) -> bool:
+        """True when SSH should accept connections."""
+        return not self.faults.unreachable
+
+    def summary(self) -> dict[str, Any]:
+        """A JSON-friendly summary for ``GET /admin/state``."""
+        with self.runtime.lock:
+            self._ensure_certs()
+            return {
+                "fqdn": self.fqdn,
+                "role": self.role,
+                "ports": {
+                    "https": self.https_port,
+                    "soap": self.soap_port,
+                    "ssh": self.ssh_port,
+                    **self.service_tls_ports,
+                },
+                "identities": {
+                    u: {
+                        "serial": format(i.cert.serial_number, "x"),
+                        "not_after": i.cert.not_valid_after_utc.isoformat(),
+                        "issuer": pki.common_name(i.cert.issuer),
+                        "served_serial": format(self._served[u].cert.serial_number, "x"),
+                    }
+                    for u, i in self._identities.items()
+                },
+                "pending_csrs": sorted(self.csrs),
+                "trust": {s: sorted(c) for s, c in self.trust.items() if c},
+                "services": {
+                    n: {"status": s.current_status(), "reason": s.current_reason()} for n, s in self.services.items()
+                },
+                "faults": self.faults.as_dict(),
+            }
+
+
+class SimulatedCluster:
+    """A cluster: its nodes, phones, security mode, SSO, DRF jobs and the RIS rate limit."""
+
+    def __init__(self, runtime: Runtime, name: str, version: str) -> None:
+        self.runtime = runtime
+        self.name = name
+        self.version = version
+        self.nodes: list[SimulatedNode] = []
+        self.phones: list[SimulatedPhone] = []
+        self.mixed_mode = False
+        self.sso_enabled = False
+        self.drf: DrfJob | None = None
+        self.ctl_updates = 0
+        self.faults = ClusterFaults()
+        self._ris_calls: deque[float] = deque()
+
+    @property
+    def version_tuple(self) -> tuple[int, int]:
+        """``(major, minor)``."""
+        major, _, minor = self.version.partition(".")
+        return int(major), int(minor.split(".")[0] or 0)
+
+    @property
+    def full_version(self) -> str:
+        """E.g. ``15.0.1.11900-40``."""
+        return FULL_VERSIONS.get(self.version, f"{self.version}.1.10000-1")
+
+    @property
+    def publisher(self) -> SimulatedNode:
+        """The publisher node."""
+        return next(n for n in self.nodes if n.role == PUBLISHER)
+
+    def node(self, fqdn: str) -> SimulatedNode:
+        """The node called ``fqdn``."""
+        for n in self.nodes:
+            if n.fqdn == fqdn.lower():
+                return n
+        raise KeyError(fqdn)
+
+    @property
+    def cm_nodes(self) -> list[SimulatedNode]:
+        """Nodes where Cisco CallManager is activated."""
+        return [n for n in self.nodes if (s := n.services.get("Cisco CallManager")) is not None and s.activated]
+
+    def _event(self, node: str | None, operation: str, **kw: Any) -> None:
+        self.runtime.events.add(self.name, node, operation, **kw)
+
+    def make_phones(self, count: int) -> None:
+        """Create ``count`` phones spread over the CallManager nodes (some with a stale failover record)."""
+        cms = self.cm_nodes
+        if not cms:
+            return
+        homes = [n for n in cms if n.role == SUBSCRIBER] or cms
+        now = int(time.time())
+        base = abs(hash(self.name)) % 200
+        for i in range(count):
+            home = homes[i % len(homes)]
+            phone = SimulatedPhone(
+                name=f"SEP{(base * 100000 + i):012X}",
+                dn=f"{1000 + i}",
+                model="36670" if i % 2 else "36224",
+                product="Cisco 8845" if i % 2 else "Cisco 8865",
+                ip=f"10.{base % 250}.{i // 250}.{i % 250 + 1}",
+                node=home.fqdn,
+                timestamp=now - 3600,
+            )
+            others = [n for n in cms if n is not home]
+            if others and i % 10 == 3:
+                phone.stale.append((others[0].fqdn, now - 86400))
+            self.phones.append(phone)
+
+    # ----- phones -------------------------------------------------------------------------------
+    def phone(self, name: str) -> SimulatedPhone | None:
+        """The phone called ``name`` (case-insensitive)."""
+        for p in self.phones:
+            if p.name.lower() == name.lower():
+                return p
+        return None
+
+    def reset_phone(self, phone: SimulatedPhone, kind: str = "Reset") -> None:
+        """Reset ``phone``: it unregisters at once and re-registers after ``reregister_seconds`` (unless faulted)."""
+        with self.runtime.lock:
+            phone.status = "UnRegistered"
+            phone.timestamp = int(time.time())
+            phone.resets += 1
+            generation = phone.resets
+            self._event(phone.node, "phone_reset", detail={"phone": phone.name, "type": kind})
+        if self.faults.phones_never_reregister:
+            return
+
+        def reregister() -> None:
+            with self.runtime.lock:
+                if phone.resets != generation or self.faults.phones_never_reregister:
+                    return
+                phone.status = "Registered"
+                phone.timestamp = int(time.time())
+                self._event(phone.node, "phone_registered", detail={"phone": phone.name})
+
+        self.runtime.call_later(self.runtime.options.reregister_seconds, reregister)
+
+    def registered_count(self) -> int:
+        """How many phones are registered now."""
+        with self.runtime.lock:
+            return sum(1 for p in self.phones if p.status == "Registered")
+
+    # ----- RIS rate limit -----------------------------------------------------------------------
+    def ris_allow(self) -> bool:
+        """Count one RisPort70 request against the cluster-wide limit; False when over it."""
+        opts = self.runtime.options
+        now = time.monotonic()
+        with self.runtime.lock:
+            while self._ris_calls and now - self._ris_calls[0] >= opts.ris_rate_window:
+                self._ris_calls.popleft()
+            if len(self._ris_calls) >= opts.ris_rate_limit:
+                return False
+            self._ris_calls.append(now)
+            return True
+
+    # ----- DRF ----------------------------------------------------------------------------------
+    def start_drf(self, operation: str, seconds: float) -> DrfJob:
+        """Start a DRF backup or restore that runs for ``seconds``; it locks the platform API meanwhile."""
+        with self.runtime.lock:
+            job = DrfJob(
+                operation=operation,
+                started=time.time(),
+                seconds=seconds,
+                tar=dt.datetime.now(dt.UTC).strftime("%Y-%m-%d-%H-%M-%S") + ".tar",
+            )
+            self.drf = job
+            self._event(self.publisher.fqdn, f"drf_{operation}_started", detail={"seconds": seconds, "tar": job.tar})
+
+        def finish() -> None:
+            with self.runtime.lock:
+                if self.drf is job and not job.finished:
+                    job.finished = True
+                    self._event(self.publisher.fqdn, f"drf_{operation}_finished", detail={"tar": job.tar})
+
+        self.runtime.call_later(seconds, finish)
+        return job
+
+    def stop_drf(self) -> None:
+        """End any DRF job now (fault cleared)."""
+        with self.runtime.lock:
+            if self.drf is not None and not self.drf.finished:
+                self.drf.finished = True
+                self.drf.seconds = max(0.0, time.time() - self.drf.started)
+                self._event(
+                    self.publisher.fqdn,
+                    f"drf_{self.drf.operation}_finished",
+                    detail={"tar": self.drf.tar, "cancelled": True},
+                )
+
+    @property
+    def platform_locked(self) -> bool:
+        """True while a DRF backup or restore runs (DRS locks the platform API)."""
+        return self.drf is not None and self.drf.running
+
+    def set_mixed_mode(self, on: bool) -> None:
+        """Set Cluster Security Mode (1 = mixed)."""
+        with self.runtime.lock:
+            self.mixed_mode = on
+            self._event(None, "security_mode_set", detail={"mixed_mode": on})
+
+    def set_sso(self, on: bool) -> None:
+        """Enable or disable SAML SSO."""
+        with self.runtime.lock:
+            self.sso_enabled = on
+            self._event(None, "sso_set", detail={"enabled": on})
+
+    def update_ctl(self, node: SimulatedNode) -> None:
+        """Record a CTL file update (publisher, mixed mode)."""
+        with self.runtime.lock:
+            self.ctl_updates += 1
+            self._event(node.fqdn, "ctl_updated", detail={"count": self.ctl_updates})
+
+    def summary(self) -> dict[str, Any]:
+        """A JSON-friendly summary for ``GET /admin/state``."""
+        with self.runtime.lock:
+            return {
+                "name": self.name,
+                "version": self.version,
+                "mixed_mode": self.mixed_mode,
+                "sso_enabled": self.sso_enabled,
+                "drf": None
+                if self.drf is None
+                else {"operation": self.drf.operation, "running": self.drf.running, "percent": self.drf.percent()},
+                "phones": {
+                    "total": len(self.phones),
+                    "registered": sum(1 for p in self.phones if p.status == "Registered"),
+                },
+                "ctl_updates": self.ctl_updates,
+                "faults": self.faults.as_dict(),
+                "nodes": [n.summary() for n in self.nodes],
+            }
