@@ -58,10 +58,9 @@ def test_https_certificate_verifies_against_ca_bundle_for_the_fqdn(sim_fleet: Si
 def test_https_hostname_check_fails_for_another_name(sim_fleet: SimulatedFleet) -> None:
     node = sim_fleet.node("cucm-sub1.c1.certops.test")
     other = sim_fleet.node("cucm-pub.c1.certops.test")
-    with sim_https(sim_fleet, other) as client:
-        # the subscriber's port, but SNI/hostname of the publisher: the certificate does not match
-        with pytest.raises(httpx.ConnectError, match="certificate"):
-            client.get(f"https://127.0.0.1:{node.https_port}{CERTMGR}/snapshot/server")
+    # the subscriber's port, but SNI/hostname of the publisher: the certificate does not match
+    with sim_https(sim_fleet, other) as client, pytest.raises(httpx.ConnectError, match="certificate"):
+        client.get(f"https://127.0.0.1:{node.https_port}{CERTMGR}/snapshot/server")
 
 
 def test_certmgr_refuses_wrong_credentials_with_401(sim_fleet: SimulatedFleet) -> None:
