@@ -168,7 +168,8 @@ def _cn(name: x509.Name) -> str | None:
     return value if isinstance(value, str) else value.decode("utf-8", "replace")
 
 
-def _sans(obj: x509.Certificate | x509.CertificateSigningRequest) -> set[str]:
+def san_set(obj: x509.Certificate | x509.CertificateSigningRequest) -> set[str]:
+    """The SANs of a certificate or CSR as ``DNS:name`` (lower case) and ``IP:addr`` strings."""
     san = _ext(obj, x509.SubjectAlternativeName)
     if san is None:
         return set()
@@ -261,7 +262,7 @@ def check_chain(
         )
 
     # Cisco: "CSR SAN and Certificate SAN does not match" -- equal sets, order aside.
-    want, got = _sans(csr), _sans(leaf)
+    want, got = san_set(csr), san_set(leaf)
     extra, missing = sorted(got - want), sorted(want - got)
     if extra:
         hint = "ask the CA to sign without adding SANs, or regenerate the CSR with those names"
