@@ -123,7 +123,9 @@ def _print_table(report: object) -> None:
         for failure in sorted(report.failures, key=lambda f: (f.cluster, f.node)):
             retry = " (temporary: retry later)" if failure.transient else ""
             console.print(
-                f"  - {failure.cluster} {failure.node}: {failure.operation}: {failure.reason}{retry}", markup=False
+                f"  - {failure.cluster} {failure.node}: {failure.operation}: {failure.reason}{retry}",
+                markup=False,
+                soft_wrap=True,
             )
     else:
         console.print("every node answered")

@@ -75,6 +75,7 @@ class CucmCli:
         login_timeout: float = 120.0,
         command_timeout: float = 600.0,
         connect_timeout: float = 30.0,
+        pagination_off: bool = True,
     ) -> None:
         self.fqdn = fqdn
         self.address = address
@@ -86,6 +87,7 @@ class CucmCli:
         self.login_timeout = login_timeout
         self.command_timeout = command_timeout
         self.connect_timeout = connect_timeout
+        self.pagination_off = pagination_off
         self._transport: paramiko.Transport | None = None
         self._channel: paramiko.Channel | None = None
         self.banner = ""
@@ -150,10 +152,24 @@ class CucmCli:
                 hint="the CLI can take minutes to start; raise ssh.login_timeout if the node is slow",
             ) from exc
         log.info("ssh %s: CLI ready after %.1f s", self.fqdn, time.monotonic() - started)
-        self.run("set cli pagination off")
+        if self.pagination_off:
+            self.run("set cli pagination off")
 
     def close(self) -> None:
-        """Close the shell and the transport (idempotent)."""
+        """Close the shell and the transport (idempotent); says ``exit`` first when the shell is usable."""
+        if self.is_open and self._channel is not None:
+            # Say goodbye and let the node close its side first (up to a second): a session cut
+            # mid-conversation leaves the node's CLI to notice on its own.
+            with contextlib.suppress(OSError, EOFError, paramiko.SSHException):
+                self._channel.sendall(b"exit\n")
+                deadline = time.monotonic() + 1.0
+                while time.monotonic() < deadline:
+                    self._channel.settimeout(max(0.01, deadline - time.monotonic()))
+                    try:
+                        if not self._channel.recv(65536):
+                            break
+                    except TimeoutError:
+                        break
         if self._channel is not None:
             with contextlib.suppress(OSError, EOFError, paramiko.SSHException):
                 self._channel.close()
