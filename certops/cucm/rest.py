@@ -102,7 +102,9 @@ def classify_error(response: httpx.Response, *, node: str, operation: str, unit:
             hint="the platform API is locked (a DRF backup or restore may be running); retry after it finishes",
         )
     hint: str | None = None
-    if operation == "upload_identity" and status == 400:
+    if "pem format" in low or "not in pem" in low:
+        hint = "CUCM accepts PEM or DER certificates only (no PKCS#7, no wildcard); convert it and upload again"
+    elif operation == "upload_identity" and status == 400:
         hint = "HTTP 400 on an identity upload usually means the CA chain is not in <unit>-trust (upload it first)"
     elif operation == "upload_identity" and status >= 500:
         hint = "HTTP 500 on an identity upload usually means a stale CSR: generate a fresh CSR and sign that"
