@@ -1,5 +1,218 @@
-"""`certops` sub-commands: scan (not yet built)."""
+"""``certops scan --inventory FILE [--json] [--picture PATH] [--no-renew]``: the expiry scan.
+
+Reads every unit on every node, shows a table sorted by days left with each certificate's
+urgency (or the JSON plan with ``--json``), draws the expiry timeline with ``--picture``, and
+says which renewals are due. ``--no-renew`` runs the library directly, without Prefect, with a
+progress bar on long scans; without it the ``scan`` flow runs against the Prefect server
+(``PREFECT_API_URL``) and starts the due renewal deployments.
+Exit codes: 0 every node answered, 1 some node could not be read, 2 bad inventory or arguments.
+"""
 
 from __future__ import annotations
 
-from certops.cli._app import app  # noqa: F401
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from certops.cli._app import app
+
+EXIT_OK = 0
+EXIT_NODE_FAILED = 1
+EXIT_BAD_INPUT = 2
+PROGRESS_FROM_NODES = 20  # show a progress bar when at least this many nodes are read
+
+
+@app.command("scan")
+def scan(
+    inventory: Annotated[Path, typer.Option("--inventory", "-i", help="the inventory YAML file")],
+    as_json: Annotated[bool, typer.Option("--json", help="print the plan (statuses, renewals) as JSON")] = False,
+    picture: Annotated[
+        Path | None, typer.Option("--picture", help="write the expiry timeline as PATH.png and PATH.svg")
+    ] = None,
+    no_renew: Annotated[
+        bool, typer.Option("--no-renew", help="only report; run without Prefect and start nothing")
+    ] = False,
+    cluster: Annotated[list[str] | None, typer.Option("--cluster", "-c", help="only this cluster (repeatable)")] = None,
+    slack: Annotated[bool, typer.Option("--slack", help="with --no-renew: also post the Slack summary")] = False,
+    output_dir: Annotated[
+        Path | None, typer.Option("--output-dir", help="flow runs: where the report files go")
+    ] = None,
+    max_workers: Annotated[int, typer.Option(help="nodes read at once")] = 32,
+    per_cluster: Annotated[int, typer.Option(help="nodes of one cluster read at once")] = 4,
+) -> None:
+    """Scan every certificate for expiry; show what is due; start renewals (unless --no-renew)."""
+    if no_renew:
+        code = run_local_scan(
+            inventory,
+            as_json=as_json,
+            picture=picture,
+            clusters=cluster or None,
+            slack=slack,
+            max_workers=max_workers,
+            per_cluster=per_cluster,
+        )
+    else:
+        code = run_flow_scan(
+            inventory,
+            as_json=as_json,
+            picture=picture,
+            clusters=cluster or None,
+            output_dir=output_dir,
+            max_workers=max_workers,
+            per_cluster=per_cluster,
+        )
+    raise typer.Exit(code)
+
+
+def _load(inventory_path: Path, clusters: list[str] | None) -> object:
+    from certops.errors import ConfigError
+    from certops.inventory_file import load_inventory
+
+    try:
+        inv = load_inventory(inventory_path)
+    except ConfigError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        return None
+    for name in clusters or []:
+        if name not in {c.name for c in inv.clusters}:
+            known = ", ".join(c.name for c in inv.clusters)
+            typer.echo(f"error: no cluster {name!r} in {inventory_path}; clusters: {known}", err=True)
+            return None
+    return inv
+
+
+def run_local_scan(
+    inventory_path: Path,
+    *,
+    as_json: bool = False,
+    picture: Path | None = None,
+    clusters: list[str] | None = None,
+    slack: bool = False,
+    max_workers: int = 32,
+    per_cluster: int = 4,
+) -> int:
+    """Scan with the library only (no Prefect); print, draw, optionally post to Slack; return the exit code."""
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from certops.due import select_due
+    from certops.fleet import read_fleet_certificates
+    from certops.inventory import Inventory
+    from certops.report.timeline import write_timeline
+
+    inv = _load(inventory_path, clusters)
+    if not isinstance(inv, Inventory):
+        return EXIT_BAD_INPUT
+    total = sum(len(c.nodes) for c in inv.clusters if clusters is None or c.name in clusters)
+    err = Console(stderr=True)
+    show_progress = total >= PROGRESS_FROM_NODES and err.is_terminal
+    with Progress(
+        TextColumn("reading nodes"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=err,
+        disable=not show_progress,
+        transient=True,
+    ) as bar:
+        job = bar.add_task("read", total=total)
+        report = read_fleet_certificates(
+            inv,
+            clusters=clusters,
+            max_workers=max_workers,
+            per_cluster=per_cluster,
+            progress=lambda c, n, ok: bar.advance(job),
+        )
+    plan = select_due(report, inv)
+    if picture is not None:
+        for path in write_timeline(plan, picture, default_threshold_days=inv.defaults.policy.threshold_days):
+            err.print(f"wrote {path}", highlight=False)
+    if as_json:
+        typer.echo(plan.model_dump_json(indent=2))
+    else:
+        _print(plan)
+    if slack:
+        from certops.errors import ConfigError
+        from certops.notify.slack import SlackNotifier
+
+        try:
+            notifier = SlackNotifier.from_inventory(inv)
+        except ConfigError as exc:
+            err.print(f"Slack: not sent: {exc}", highlight=False, markup=False)
+        else:
+            if notifier is None:
+                err.print("Slack: not sent: the inventory has no notifications.slack section", highlight=False)
+            else:
+                result = notifier.scan_summary(plan)
+                err.print(
+                    "Slack: summary posted" if result.delivered else f"Slack: not delivered: {result.error}",
+                    highlight=False,
+                    markup=False,
+                )
+    return EXIT_OK if report.ok else EXIT_NODE_FAILED
+
+
+def _print(plan: object) -> None:
+    from rich.console import Console
+
+    from certops.due import DuePlan, Urgency
+    from certops.report.table import rich_table
+
+    assert isinstance(plan, DuePlan)
+    console = Console(width=None if sys.stdout.isatty() else 250, highlight=False)
+    console.print(rich_table(plan))
+    counts = plan.counts()
+    console.print(" · ".join(f"{u.value}: {counts[u]}" for u in Urgency))
+    for f in plan.failures:
+        retry = " (temporary: retry later)" if f.transient else ""
+        console.print(f"[red]not read[/red] {f.cluster} {f.node}: {f.operation}: {f.reason}{retry}", markup=True)
+    for c in plan.start:
+        console.print(f"due: {c.cluster} {c.unit} on {', '.join(c.nodes)} ({c.days_left} days left)", markup=False)
+    for c in plan.queued:
+        console.print(f"queued: {c.cluster} {c.unit} after {c.queued_behind} (never at the same time)", markup=False)
+
+
+def run_flow_scan(
+    inventory_path: Path,
+    *,
+    as_json: bool = False,
+    picture: Path | None = None,
+    clusters: list[str] | None = None,
+    output_dir: Path | None = None,
+    max_workers: int = 32,
+    per_cluster: int = 4,
+) -> int:
+    """Run the ``scan`` flow (Prefect) in this process: it starts the due renewal deployments."""
+    from certops.inventory import Inventory
+
+    inv = _load(inventory_path, clusters)
+    if not isinstance(inv, Inventory):
+        return EXIT_BAD_INPUT
+    from flows.scan import scan as scan_flow
+
+    result = scan_flow(
+        str(inventory_path.resolve()),
+        start_renewals=True,
+        clusters=clusters,
+        output_dir=str(output_dir) if output_dir else None,
+        max_workers=max_workers,
+        per_cluster=per_cluster,
+    )
+    if picture is not None and result.files.png_path:
+        import shutil
+
+        stem = picture.with_suffix("") if picture.suffix in (".png", ".svg") else picture
+        stem.parent.mkdir(parents=True, exist_ok=True)
+        for src in (result.files.png_path, result.files.svg_path):
+            if src:
+                shutil.copyfile(src, stem.with_name(stem.name + Path(src).suffix))
+    if as_json:
+        typer.echo(result.model_dump_json(indent=2))
+    else:
+        typer.echo(Path(result.files.markdown_path).read_text())
+        for s in result.started:
+            what = s.skipped_reason or (f"queued behind {s.queued_behind}" if s.queued_behind else f"run {s.run_id}")
+            typer.echo(f"renewal {s.cluster} {s.unit}: {what}")
+    return EXIT_OK if not result.failures else EXIT_NODE_FAILED

@@ -306,20 +306,20 @@ class SlackNotifier:
                     return result.model_copy(update={"error": up.error})
         return result
 
-    def approval_reminder(self, rem: ApprovalReminder) -> DeliveryResult:
+    def approval_reminder(self, rem: ApprovalReminder, *, thread_ts: str | None = None) -> DeliveryResult:
         """Remind, in the renewal's thread, that its approval deadline is near."""
         if rem.ui_url is None and self.ui_url:
             rem = rem.model_copy(update={"ui_url": self.run_url(rem.run_id)})
-        return self.notify(fmt.approval_reminder(rem, mention=self.mention), thread_key=rem.run_id)
+        return self.notify(fmt.approval_reminder(rem, mention=self.mention), thread_key=rem.run_id, thread_ts=thread_ts)
 
-    def renewal_completed(self, done: RenewalCompleted) -> DeliveryResult:
+    def renewal_completed(self, done: RenewalCompleted, *, thread_ts: str | None = None) -> DeliveryResult:
         """Report a completed renewal, in its thread."""
         if done.ui_url is None and self.ui_url:
             done = done.model_copy(update={"ui_url": self.run_url(done.run_id)})
-        return self.notify(fmt.renewal_completed(done), thread_key=done.run_id)
+        return self.notify(fmt.renewal_completed(done), thread_key=done.run_id, thread_ts=thread_ts)
 
-    def renewal_failed(self, fail: RenewalFailed) -> DeliveryResult:
+    def renewal_failed(self, fail: RenewalFailed, *, thread_ts: str | None = None) -> DeliveryResult:
         """Report a failed or blocked renewal, in its thread, mentioning the on-call people."""
         if fail.ui_url is None and self.ui_url:
             fail = fail.model_copy(update={"ui_url": self.run_url(fail.run_id)})
-        return self.notify(fmt.renewal_failed(fail, mention=self.mention), thread_key=fail.run_id)
+        return self.notify(fmt.renewal_failed(fail, mention=self.mention), thread_key=fail.run_id, thread_ts=thread_ts)

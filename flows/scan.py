@@ -1,0 +1,105 @@
+"""The expiry scan: read every certificate, report, notify, and start the renewals that are due.
+
+Reads as orchestration; the rules are in ``certops.due`` and the drawing in ``certops.report``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from prefect import flow, get_run_logger
+
+from certops.due import select_due
+from certops.inventory_file import load_inventory
+from certops.notify.messages import RenewalStarted
+from tasks.notify import notify_scan_summary
+from tasks.scan import ScanResult, blocking_run, in_flight_renewals, publish_report, read_certificates, start_renewal
+
+
+def _ui_url() -> str | None:
+    try:
+        from prefect.context import FlowRunContext
+        from prefect.settings import PREFECT_UI_URL
+
+        ctx = FlowRunContext.get()
+        base = PREFECT_UI_URL.value()
+        if base and ctx and ctx.flow_run:
+            return f"{base.rstrip('/')}/runs/flow-run/{ctx.flow_run.id}"
+    except Exception:  # noqa: BLE001  (a missing link must not fail the scan)
+        return None
+    return None
+
+
+@flow(name="scan", log_prints=False)
+def scan(
+    inventory_path: str,
+    start_renewals: bool = True,
+    clusters: list[str] | None = None,
+    output_dir: str | None = None,
+    renewal_deployment: str = "renew/renew",
+    renewal_parameters: dict[str, Any] | None = None,
+    notify: bool = True,
+    max_workers: int = 32,
+    per_cluster: int = 4,
+) -> ScanResult:
+    """Scan every unit on every node of every cluster for expiry; start renewals that are due.
+
+    Writes the report (JSON, markdown, PNG/SVG timeline) and Prefect artifacts, posts the Slack
+    summary, and — with ``start_renewals`` — starts one renewal deployment run per due cluster and
+    unit without waiting for it. A renewal already in flight for the same cluster and unit is not
+    started again, and CallManager/TVS (the ITL group) are never started together on a cluster.
+    """
+    log = get_run_logger()
+    inv = load_inventory(inventory_path)
+    report = read_certificates(inventory_path, clusters, max_workers, per_cluster)
+    plan = select_due(report, inv)
+    files = publish_report(plan, output_dir, inv.defaults.policy.threshold_days)
+    started: list[RenewalStarted] = []
+    if start_renewals and (plan.start or plan.queued):
+        in_flight = in_flight_renewals(renewal_deployment.split("/")[0])
+        day = plan.generated_at.strftime("%Y-%m-%d")
+        for candidate in plan.start:
+            blocked = blocking_run(candidate, in_flight)
+            if blocked is not None:
+                log.info("not starting %s: %s", candidate.key, blocked[1])
+                started.append(
+                    RenewalStarted(
+                        cluster=candidate.cluster,
+                        unit=candidate.unit,
+                        nodes=candidate.nodes,
+                        days_left=candidate.days_left,
+                        run_id=blocked[0].run_id,
+                        skipped_reason=blocked[1],
+                    )
+                )
+                continue
+            started.append(start_renewal(renewal_deployment, inventory_path, candidate, day, renewal_parameters))
+        for candidate in plan.queued:
+            log.info("queued %s behind %s (never together)", candidate.key, candidate.queued_behind)
+            started.append(
+                RenewalStarted(
+                    cluster=candidate.cluster,
+                    unit=candidate.unit,
+                    nodes=candidate.nodes,
+                    days_left=candidate.days_left,
+                    queued_behind=candidate.queued_behind,
+                )
+            )
+    slack = notify_scan_summary(inventory_path, plan, started, _ui_url()) if notify else None
+    counts = plan.counts()
+    log.info(
+        "scan done: %d certificates, %s; %d nodes unreadable; %d renewals started",
+        len(report.certificates),
+        ", ".join(f"{n} {u.value}" for u, n in counts.items()),
+        len(plan.failures),
+        sum(1 for s in started if s.run_id and not s.skipped_reason),
+    )
+    return ScanResult(
+        generated_at=plan.generated_at,
+        counts={u.value: n for u, n in counts.items()},
+        certificates=len(report.certificates),
+        failures=list(plan.failures),
+        started=started,
+        files=files,
+        slack=slack,
+    )

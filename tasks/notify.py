@@ -1,0 +1,133 @@
+"""Prefect tasks that send Slack messages. They never fail the flow that calls them.
+
+Each task loads the inventory, builds the ``SlackNotifier`` its ``notifications.slack`` section
+describes (reading the token now, from the environment or a Prefect Secret block) and sends one
+message. Whatever goes wrong — no Slack section, a missing token, Slack down — comes back as a
+``DeliveryResult`` with ``delivered=False`` and a reason, which the caller records in its report.
+
+Threads: the first message about a renewal (normally the approval request) starts a thread; later
+messages of the same run reply in it. The thread's ``ts`` is returned in ``DeliveryResult.ts``;
+pass it back as ``thread_ts`` (a flow that can resume on another machine should keep it in its
+state), or rely on the per-machine thread file ``$CERTOPS_STATE_DIR/slack-threads.json``.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+from prefect import get_run_logger, task
+from prefect.cache_policies import NO_CACHE
+
+from certops.due import DuePlan
+from certops.errors import CertopsError
+from certops.inventory_file import load_inventory
+from certops.notify.messages import (
+    ApprovalReminder,
+    ApprovalRequest,
+    DeliveryResult,
+    RenewalCompleted,
+    RenewalFailed,
+    RenewalStarted,
+)
+from certops.notify.slack import FileThreadStore, SlackNotifier
+
+
+def thread_file() -> Path:
+    """Where this machine remembers renewal threads: ``$CERTOPS_STATE_DIR`` or ``~/.certops``."""
+    base = os.environ.get("CERTOPS_STATE_DIR")
+    return (Path(base) if base else Path.home() / ".certops") / "slack-threads.json"
+
+
+def _register_secret_blocks() -> None:
+    """Let ``*_secret_block`` references resolve through Prefect Secret blocks in this process."""
+    from prefect.blocks.system import Secret
+
+    from certops import secrets
+
+    def read(name: str) -> str:
+        block: Any = Secret.load(name)  # sync context: returns the block, not a coroutine
+        return str(block.get())
+
+    secrets.register_block_resolver(read)
+
+
+def notifier_for(inventory_path: str) -> SlackNotifier | DeliveryResult:
+    """The inventory's notifier, or a not-delivered result saying why there is none."""
+    try:
+        inv = load_inventory(inventory_path)
+        if inv.notifications.slack is None:
+            return DeliveryResult(delivered=False, error="no notifications.slack in the inventory: nothing sent")
+        _register_secret_blocks()
+        notifier = SlackNotifier.from_inventory(inv, threads=FileThreadStore(thread_file()))
+        assert notifier is not None
+        return notifier
+    except CertopsError as exc:
+        return DeliveryResult(delivered=False, error=f"Slack not configured correctly: {exc}")
+
+
+def _send(what: str, call: object) -> DeliveryResult:
+    log = get_run_logger()
+    try:
+        assert callable(call)
+        result = call()
+        assert isinstance(result, DeliveryResult)
+    except Exception as exc:  # noqa: BLE001  (a notification must never fail a renewal)
+        result = DeliveryResult(delivered=False, error=f"Slack {what} failed unexpectedly: {type(exc).__name__}")
+    if result.delivered:
+        log.info("Slack: %s delivered (ts %s)", what, result.ts)
+    else:
+        log.warning("Slack: %s not delivered: %s", what, result.error)
+    return result
+
+
+@task(name="notify-scan-summary", cache_policy=NO_CACHE)
+def notify_scan_summary(
+    inventory_path: str, plan: DuePlan, started: list[RenewalStarted], ui_url: str | None = None
+) -> DeliveryResult:
+    """Post the scan summary (counts, most urgent rows, unreadable nodes, renewals started)."""
+    n = notifier_for(inventory_path)
+    if isinstance(n, DeliveryResult):
+        return _send("scan summary", lambda: n)
+    return _send("scan summary", lambda: n.scan_summary(plan, started=started, ui_url=ui_url))
+
+
+@task(name="notify-approval-needed", cache_policy=NO_CACHE)
+def notify_approval_needed(inventory_path: str, request: ApprovalRequest) -> DeliveryResult:
+    """Post an approval request (starts the renewal's thread; CSRs follow in it as files)."""
+    n = notifier_for(inventory_path)
+    if isinstance(n, DeliveryResult):
+        return _send("approval request", lambda: n)
+    return _send("approval request", lambda: n.approval_needed(request))
+
+
+@task(name="notify-approval-reminder", cache_policy=NO_CACHE)
+def notify_approval_reminder(
+    inventory_path: str, reminder: ApprovalReminder, thread_ts: str | None = None
+) -> DeliveryResult:
+    """Remind, in the renewal's thread, that the approval deadline is near."""
+    n = notifier_for(inventory_path)
+    if isinstance(n, DeliveryResult):
+        return _send("approval reminder", lambda: n)
+    return _send("approval reminder", lambda: n.approval_reminder(reminder, thread_ts=thread_ts))
+
+
+@task(name="notify-renewal-completed", cache_policy=NO_CACHE)
+def notify_renewal_completed(
+    inventory_path: str, completed: RenewalCompleted, thread_ts: str | None = None
+) -> DeliveryResult:
+    """Report a completed renewal in its thread."""
+    n = notifier_for(inventory_path)
+    if isinstance(n, DeliveryResult):
+        return _send("renewal completed", lambda: n)
+    return _send("renewal completed", lambda: n.renewal_completed(completed, thread_ts=thread_ts))
+
+
+@task(name="notify-renewal-failed", cache_policy=NO_CACHE)
+def notify_renewal_failed(inventory_path: str, failed: RenewalFailed, thread_ts: str | None = None) -> DeliveryResult:
+    """Report a failed or blocked renewal in its thread."""
+    n = notifier_for(inventory_path)
+    if isinstance(n, DeliveryResult):
+        return _send("renewal failed", lambda: n)
+    return _send("renewal failed", lambda: n.renewal_failed(failed, thread_ts=thread_ts))

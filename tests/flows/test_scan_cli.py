@@ -1,0 +1,50 @@
+"""``certops scan --no-renew``: the library scan from the command line, without Prefect."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from typer.testing import CliRunner
+
+from certops.cli import app
+from simulator.fleet import SimulatedFleet
+from simulator.options import FleetOptions
+
+
+@pytest.fixture
+def inventory(tmp_path, monkeypatch):
+    with SimulatedFleet(FleetOptions(clusters=1, nodes=3, state_dir=tmp_path / "sim")) as fl:
+        monkeypatch.setenv("CUCM_SIM_OS_PASSWORD", fl.options.password)
+        monkeypatch.setenv("CUCM_SIM_APP_PASSWORD", fl.options.app_password)
+        yield fl, fl.write_inventory(tmp_path / "inv.yaml")
+
+
+def test_no_renew_json_lists_statuses_sorted_and_the_due_renewals(inventory, tmp_path):
+    _, path = inventory
+    result = CliRunner().invoke(
+        app, ["scan", "-i", str(path), "--no-renew", "--json", "--picture", str(tmp_path / "tl")]
+    )
+    assert result.exit_code == 0, result.output
+    plan = json.loads(result.stdout)
+    days = [s["days_left"] for s in plan["statuses"]]
+    assert days == sorted(days)
+    assert [(c["cluster"], c["unit"]) for c in plan["start"]] == [("c1", "tomcat"), ("c1", "CallManager")]
+    assert (tmp_path / "tl.png").read_bytes().startswith(b"\x89PNG")
+    assert (tmp_path / "tl.svg").exists()
+
+
+def test_no_renew_table_names_unreadable_nodes_and_exits_1(inventory):
+    fleet, path = inventory
+    fleet.set_fault("unreachable", node="cucm-sub1.c1.certops.test")
+    result = CliRunner().invoke(app, ["scan", "-i", str(path), "--no-renew"])
+    assert result.exit_code == 1
+    assert "not read c1 cucm-sub1.c1.certops.test" in result.stdout
+    assert "due: c1 tomcat on cucm-pub.c1.certops.test, imp1.c1.certops.test" in result.stdout
+
+
+def test_unknown_cluster_is_refused_with_the_known_ones(inventory):
+    _, path = inventory
+    result = CliRunner().invoke(app, ["scan", "-i", str(path), "--no-renew", "--cluster", "nope"])
+    assert result.exit_code == 2
+    assert "no cluster 'nope'" in result.stderr and "clusters: c1" in result.stderr
