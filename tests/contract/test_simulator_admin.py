@@ -1,0 +1,104 @@
+"""Contract: the simulator's event log and admin endpoint (events, state, faults), and latency injection."""
+
+from __future__ import annotations
+
+import json
+import socket
+import time
+from collections.abc import Callable
+
+import httpx
+import pytest
+
+from simulator.faults import parse_fault
+from simulator.fleet import SimulatedFleet
+from tests.fixtures.simulator import SIM_OS_PASSWORD, SIM_OS_USER, SimShell, sim_https
+
+API = "/platformcom/api/v1/certmgr/config"
+
+
+def test_events_are_served_over_http_and_written_to_jsonl(sim_factory: Callable[..., SimulatedFleet]) -> None:
+    fleet = sim_factory(nodes=2, phones_per_cluster=2)
+    node = fleet.node("cucm-sub1.c1.certops.test")
+    with sim_https(fleet, node) as c:
+        assert c.post(f"{API}/csr", auth=(SIM_OS_USER, SIM_OS_PASSWORD), json={"service": "ipsec"}).status_code == 200
+    over_http = httpx.get(f"{fleet.admin_url}/admin/events", timeout=10).json()
+    on_disk = [json.loads(line) for line in fleet.events_path.read_text().splitlines()]
+    assert over_http == on_disk == fleet.events()
+    csr = next(e for e in over_http if e["operation"] == "csr_generated")
+    assert csr["cluster"] == "c1" and csr["node"] == node.fqdn and csr["unit"] == "ipsec" and csr["service"] is None
+    assert csr["time"].endswith("Z") and len(csr["time"]) == len("2026-01-01T00:00:00.000Z")
+    since = httpx.get(f"{fleet.admin_url}/admin/events", params={"since": len(over_http) - 1}, timeout=10).json()
+    assert since == over_http[-1:]
+
+
+def test_admin_faults_post_and_delete(sim_factory: Callable[..., SimulatedFleet]) -> None:
+    fleet = sim_factory(nodes=3, phones_per_cluster=2)
+    sub = fleet.node("cucm-sub1.c1.certops.test")
+    r = httpx.post(
+        f"{fleet.admin_url}/admin/faults",
+        json=[{"kind": "unreachable", "node": sub.fqdn}, {"kind": "sso"}, {"kind": "mixed-mode", "cluster": "c1"}],
+        timeout=10,
+    )
+    assert r.status_code == 200
+    state = httpx.get(f"{fleet.admin_url}/admin/state", timeout=10).json()["clusters"][0]
+    assert state["sso_enabled"] is True and state["mixed_mode"] is True
+    assert next(n for n in state["nodes"] if n["fqdn"] == sub.fqdn)["faults"]["unreachable"] is True
+    with pytest.raises(ConnectionRefusedError):
+        socket.create_connection(("127.0.0.1", sub.https_port), timeout=2)
+    assert httpx.delete(f"{fleet.admin_url}/admin/faults", timeout=10).status_code == 200
+    state = httpx.get(f"{fleet.admin_url}/admin/state", timeout=10).json()["clusters"][0]
+    assert state["sso_enabled"] is False and state["mixed_mode"] is False
+    socket.create_connection(("127.0.0.1", sub.https_port), timeout=2).close()
+
+
+def test_admin_rejects_unknown_fault(sim_factory: Callable[..., SimulatedFleet]) -> None:
+    fleet = sim_factory(nodes=1, phones_per_cluster=0)
+    r = httpx.post(f"{fleet.admin_url}/admin/faults", json={"kind": "meteor-strike"}, timeout=10)
+    assert r.status_code == 400
+    assert "meteor-strike" in r.json()["message"]
+
+
+def test_fault_spec_parsing() -> None:
+    assert parse_fault("restart-fails:cucm-pub.c1:Cisco Tftp") == {
+        "kind": "restart-fails",
+        "node": "cucm-pub.c1",
+        "service": "Cisco Tftp",
+    }
+    assert parse_fault("drf-backup:30") == {"kind": "drf-backup", "seconds": 30.0}
+    assert parse_fault("latency:0.2:cucm-sub1.c1") == {"kind": "latency", "seconds": 0.2, "node": "cucm-sub1.c1"}
+    assert parse_fault("ssh-drop:imp1.c1:2") == {"kind": "ssh-drop", "node": "imp1.c1", "times": 2}
+    assert parse_fault("phones-never-reregister") == {"kind": "phones-never-reregister"}
+    with pytest.raises(ValueError, match="needs a node"):
+        parse_fault("unreachable")
+
+
+def test_node_latency_fault_slows_http_and_cli(sim_factory: Callable[..., SimulatedFleet]) -> None:
+    fleet = sim_factory(nodes=2, phones_per_cluster=0)
+    slow, fast = fleet.node("cucm-sub1.c1.certops.test"), fleet.node("cucm-pub.c1.certops.test")
+    fleet.set_fault_spec("latency:0.4:cucm-sub1.c1")
+
+    def timed_get(node) -> float:
+        with sim_https(fleet, node) as c:
+            c.get(f"{API}/snapshot/server", auth=(SIM_OS_USER, SIM_OS_PASSWORD))  # handshake and first-use costs
+            t0 = time.monotonic()
+            c.get(f"{API}/snapshot/server", auth=(SIM_OS_USER, SIM_OS_PASSWORD))
+            return time.monotonic() - t0
+
+    assert timed_get(slow) >= 0.4
+    assert timed_get(fast) < 0.4
+    with SimShell(fleet, slow) as shell:
+        shell.wait_prompt()
+        t0 = time.monotonic()
+        shell.run("show version active")
+        assert time.monotonic() - t0 >= 0.4
+
+
+def test_versions_can_be_mixed_across_clusters(sim_factory: Callable[..., SimulatedFleet]) -> None:
+    fleet = sim_factory(clusters=3, nodes=1, version={"c1": "12.5", "c2": "14.0", "c3": "15.0"}, phones_per_cluster=0)
+    assert [c.version for c in fleet.clusters] == ["12.5", "14.0", "15.0"]
+    with SimShell(fleet, fleet.node("cucm-pub.c1.certops.test")) as shell:
+        shell.wait_prompt()
+        assert shell.run("show version active").startswith("Active Master Version: 12.5.")
+        shell.run("set cli pagination off")
+        assert "Cisco HAProxy" not in shell.run("utils service list")
