@@ -26,6 +26,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from certops.errors import CertificateError
 from certops.units import CLIENT_AUTH, IPSEC_END_SYSTEM, SERVER_AUTH, UNITS
+from certops.x509.legacy import is_legacy, legacy_verify_csr
 from certops.x509.read import (
     Chain,
     build_chain,
@@ -202,6 +203,16 @@ def _hash_name(cert: x509.Certificate) -> str | None:
     return algo.name.lower() if algo is not None else None
 
 
+def _csr_signature_valid(csr: x509.CertificateSigningRequest) -> bool:
+    try:
+        if csr.is_signature_valid:
+            return True
+    except Exception:  # noqa: BLE001  (UnsupportedAlgorithm for unknown signature algorithms)
+        return False
+    # cryptography says False for SHA-1/MD5 even when the signature is right; check those by hand.
+    return is_legacy(csr.signature_algorithm_oid.dotted_string) and legacy_verify_csr(csr)
+
+
 def _aware(t: dt.datetime) -> dt.datetime:
     return t if t.tzinfo is not None else t.replace(tzinfo=dt.UTC)
 
@@ -246,7 +257,7 @@ def check_chain(
     notes: list[str] = []
 
     # The CSR itself: a CSR whose signature does not verify was altered or is corrupt.
-    if not csr.is_signature_valid:
+    if not _csr_signature_valid(csr):
         c.add(
             "csr_signature_invalid",
             "the CSR's own signature does not verify (altered or corrupt CSR)",

@@ -55,16 +55,32 @@ def legacy_sign(cert: x509.Certificate, issuer_key: rsa.RSAPrivateKey, hash_name
 
 def legacy_verify(cert: x509.Certificate, issuer_key: object) -> bool:
     """True when ``cert`` carries a valid RSA SHA-1/MD5 signature by ``issuer_key``."""
-    if not isinstance(issuer_key, rsa.RSAPublicKey):
+    return _verify(cert.tbs_certificate_bytes, cert.signature, cert.signature_algorithm_oid.dotted_string, issuer_key)
+
+
+def legacy_verify_csr(csr: x509.CertificateSigningRequest) -> bool:
+    """True when ``csr`` carries a valid RSA SHA-1/MD5 self-signature."""
+    oid = csr.signature_algorithm_oid.dotted_string
+    return _verify(csr.tbs_certrequest_bytes, csr.signature, oid, csr.public_key())
+
+
+def is_legacy(oid: str) -> bool:
+    """True for the RSA SHA-1/MD5 signature algorithm OIDs."""
+    return oid in _LEGACY_OIDS
+
+
+_LEGACY_OIDS = {"1.2.840.113549.1.1.5": "sha1", "1.2.840.113549.1.1.4": "md5"}
+
+
+def _verify(tbs: bytes, sig: bytes, oid: str, key: object) -> bool:
+    if not isinstance(key, rsa.RSAPublicKey):
         return False
-    oid = cert.signature_algorithm_oid.dotted_string
-    hash_name = {"1.2.840.113549.1.1.5": "sha1", "1.2.840.113549.1.1.4": "md5"}.get(oid)
+    hash_name = _LEGACY_OIDS.get(oid)
     if hash_name is None:
         return False
-    pub = issuer_key.public_numbers()
+    pub = key.public_numbers()
     size = (pub.n.bit_length() + 7) // 8
-    sig = cert.signature
     if len(sig) != size:
         return False
     recovered = pow(int.from_bytes(sig, "big"), pub.e, pub.n).to_bytes(size, "big")
-    return hmac.compare_digest(recovered, _encoded(hash_name, cert.tbs_certificate_bytes, size))
+    return hmac.compare_digest(recovered, _encoded(hash_name, tbs, size))

@@ -14,12 +14,14 @@ from __future__ import annotations
 import base64
 import binascii
 import re
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.serialization import pkcs7
+from cryptography.utils import CryptographyDeprecationWarning
 
 from certops.errors import CertificateError
 from certops.x509.legacy import legacy_verify
@@ -92,12 +94,17 @@ def _pem_blocks(data: bytes) -> list[tuple[bytes, bytes]]:
 
 def _load_der_cert(der: bytes, name: str) -> x509.Certificate:
     try:
-        cert = x509.load_der_x509_certificate(der)
-        # Parse the parts the checks use now, so a malformed certificate fails here, cleanly.
-        cert.subject.rfc4514_string()
-        cert.issuer.rfc4514_string()
-        _ = cert.extensions
-        cert.public_key()
+        # What cryptography only warns about today (e.g. a serial number that is not positive,
+        # RFC 5280 §4.1.2.2) is refused here, so it is reported once, clearly, and never printed.
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", CryptographyDeprecationWarning)
+            cert = x509.load_der_x509_certificate(der)
+            # Parse the parts the checks use now, so a malformed certificate fails here, cleanly.
+            cert.subject.rfc4514_string()
+            cert.issuer.rfc4514_string()
+            _ = cert.extensions
+            cert.public_key()
+            _ = cert.serial_number
     except Exception as exc:  # noqa: BLE001  (cryptography raises several types on garbage)
         raise CertificateError(f"{name}: not a valid X.509 certificate ({_reason(exc)})", hint=_FORMATS_HINT) from None
     return cert
@@ -206,10 +213,12 @@ def read_csr(data: bytes, name: str = "CSR") -> x509.CertificateSigningRequest:
             raise CertificateError(f"{name}: holds {len(blocks)} CSRs, expected one", hint=hint)
         der = blocks[0][1]
     try:
-        csr = x509.load_der_x509_csr(der)
-        csr.subject.rfc4514_string()
-        _ = csr.extensions
-        csr.public_key()
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", CryptographyDeprecationWarning)
+            csr = x509.load_der_x509_csr(der)
+            csr.subject.rfc4514_string()
+            _ = csr.extensions
+            csr.public_key()
     except Exception as exc:  # noqa: BLE001
         raise CertificateError(f"{name}: not a valid certificate signing request ({_reason(exc)})", hint=hint) from None
     return csr

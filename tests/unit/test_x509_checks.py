@@ -338,3 +338,13 @@ def test_unknown_unit_is_a_clear_error() -> None:
     c = _std()
     with pytest.raises(CertificateError, match="unknown certificate unit 'Tomcat'"):
         check_files(c.csr, c.blobs, "Tomcat", now=f.NOW)
+
+
+def test_a_csr_signed_with_sha1_is_not_called_tampered() -> None:
+    case = f.make_case()
+    csr = f.sha1_csr(f.key())
+    assert check_files(csr, [f.pem(*case.chain)], "tomcat", now=f.NOW).ok
+    tampered = bytearray(x509.load_pem_x509_csr(csr).public_bytes(serialization.Encoding.DER))
+    tampered[-4] ^= 0x01
+    report = check_files(bytes(tampered), [f.pem(*case.chain)], "tomcat", now=f.NOW)
+    assert report.codes == ["csr_signature_invalid"]

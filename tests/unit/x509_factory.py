@@ -135,9 +135,13 @@ vvqy098pWK+IqSkU9htQyUt+TL1Osw==
 """
 
 
-@cache
 def key(kind: str = "rsa", size: int = 2048, index: int = 0) -> Key:
     """A cached private key: ``("rsa", bits)`` or ``("ec", 256|384)``; ``index`` gives distinct keys."""
+    return _key(kind, size, index)
+
+
+@cache
+def _key(kind: str, size: int, index: int) -> Key:
     if kind == "rsa" and size == 8192 and index == 0:
         return serialization.load_pem_private_key(_RSA8192_TEST_KEY.encode(), None)
     if kind == "rsa":
@@ -342,3 +346,20 @@ def p7(certs: list[x509.Certificate], encoding: str = "pem") -> bytes:
 
 EKU_SERVER = ExtendedKeyUsageOID.SERVER_AUTH.dotted_string
 EKU_CLIENT = ExtendedKeyUsageOID.CLIENT_AUTH.dotted_string
+
+
+def sha1_csr(k: rsa.RSAPrivateKey, cn: str = FQDN, sans: list[str] | None = None) -> bytes:
+    """A CSR with a valid RSA SHA-1 signature (as old CUCM versions could make), PEM."""
+    import hashlib
+
+    der = make_csr(k, cn, sans).public_bytes(serialization.Encoding.DER)
+    der = der.replace(bytes.fromhex("06092a864886f70d01010b"), bytes.fromhex("06092a864886f70d010105"))
+    tmp = x509.load_der_x509_csr(der)
+    numbers = k.private_numbers()
+    n = numbers.public_numbers.n
+    size = (n.bit_length() + 7) // 8
+    t = bytes.fromhex("3021300906052b0e03021a05000414") + hashlib.sha1(tmp.tbs_certrequest_bytes).digest()
+    em = b"\x00\x01" + b"\xff" * (size - len(t) - 3) + b"\x00" + t
+    sig = pow(int.from_bytes(em, "big"), numbers.d, n).to_bytes(size, "big")
+    fixed = der[: -len(tmp.signature)] + sig
+    return x509.load_der_x509_csr(fixed).public_bytes(serialization.Encoding.PEM)
