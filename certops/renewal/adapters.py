@@ -1,0 +1,68 @@
+"""The seams between the renewal and the adapters: inventory file, CUCM node, CA backend.
+
+Tasks call ``open_node`` / ``ca_backend`` / ``load_inventory`` and never construct adapters
+themselves, so a test (or the demo) can install a factory in-process. The defaults use the
+project's adapters: ``certops.cucm.node.CucmNode.from_inventory``, ``certops.ca.make_backend``
+and ``certops.inventory_file.load_inventory``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, cast
+
+from certops.ca.base import CaBackend
+from certops.cucm.api import CucmNodeApi
+from certops.errors import ConfigError
+from certops.inventory import Inventory
+
+NodeFactory = Callable[[Inventory, str, str], CucmNodeApi]
+CaFactory = Callable[[Inventory, str], CaBackend]
+
+_node_factory: NodeFactory | None = None
+_ca_factory: CaFactory | None = None
+
+
+def set_node_factory(factory: NodeFactory | None) -> None:
+    """Install (None: remove) the function that opens a node: ``(inventory, cluster, fqdn) -> api``."""
+    global _node_factory
+    _node_factory = factory
+
+
+def set_ca_factory(factory: CaFactory | None) -> None:
+    """Install (None: remove) the function that builds a cluster's CA backend."""
+    global _ca_factory
+    _ca_factory = factory
+
+
+def open_node(inventory: Inventory, cluster: str, fqdn: str) -> CucmNodeApi:
+    """A client for node ``fqdn`` of ``cluster`` (a context manager)."""
+    if _node_factory is not None:
+        return _node_factory(inventory, cluster, fqdn)
+    from certops.cucm.node import CucmNode
+
+    return cast(CucmNodeApi, CucmNode.from_inventory(inventory, cluster, fqdn))
+
+
+def ca_backend(inventory: Inventory, cluster: str) -> CaBackend:
+    """The CA backend ``cluster`` uses (manual, lab, ACME)."""
+    if _ca_factory is not None:
+        return _ca_factory(inventory, cluster)
+    from certops import ca
+
+    make: Any = getattr(ca, "make_backend", None)
+    if make is None:
+        raise ConfigError("no CA backends are installed in this build (certops.ca.make_backend is missing)")
+    cl = inventory.cluster(cluster)
+    name, config = inventory.ca_for(cl)
+    backend: CaBackend = make(name, config)
+    return backend
+
+
+def load_inventory(path: str | Path) -> Inventory:
+    """Read and validate the inventory file at ``path``."""
+    from certops.inventory_file import load_inventory as _load
+
+    inv: Inventory = _load(Path(path))
+    return inv

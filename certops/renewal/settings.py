@@ -1,0 +1,31 @@
+"""Timing and behaviour knobs of a renewal run (defaults for production; tests shrink them)."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class RenewalSettings(BaseModel):
+    """How long to wait for what, and what to do when the cluster is busy."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    on_busy: Literal["wait", "refuse"] = "wait"  # another run holds the cluster's lock
+    lock_wait_timeout: float = Field(default=6 * 3600.0, gt=0)
+    lock_poll: float = Field(default=15.0, gt=0)
+    drf_wait_timeout: float = Field(default=4 * 3600.0, gt=0)
+    drf_poll: float = Field(default=60.0, gt=0)
+    restart_timeout: float = Field(default=900.0, gt=0)
+    restart_poll: float = Field(default=10.0, gt=0)
+    phone_batch_size: int = Field(default=50, gt=0)
+    phone_batch_pause: float = Field(default=5.0, ge=0)
+    registration_timeout: float = Field(default=1800.0, gt=0)
+    registration_interval: float = Field(default=30.0, gt=0)
+    ris_requests_per_minute: int = Field(default=10, gt=0, le=18)  # of the 15/min cluster-wide budget
+    ca_poll_interval: float = Field(default=5.0, gt=0)
+    ca_poll_timeout: float = Field(default=900.0, gt=0)
+    approval_poll_interval: float = Field(default=10.0, gt=0)
+    window_wait: bool = True  # outside the window: wait for it (True) or stop (False)
+    window_wait_max: float = Field(default=7 * 86400.0, gt=0)

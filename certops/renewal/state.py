@@ -1,0 +1,149 @@
+"""The durable state of one renewal (one unit on one cluster), shared by every run and worker.
+
+A renewal may span days (a person at the CA), several processes (suspend/resume lands on a
+new process) and crashes. What it has done so far lives here, so a rerun continues where the
+last one stopped: it reuses the CSR already sent to the CA (never regenerates it), and skips the
+disruptive steps already done. The store is a directory of JSON files, one per (cluster, unit),
+written atomically; ``$CERTOPS_STATE_DIR`` (default ``~/.certops/state``) must be on storage
+every worker can read when workers run on several machines.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import re
+import tempfile
+from pathlib import Path
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from certops.ca.base import CaTicket, SignedChainPem
+from certops.models import CsrArtifact
+
+STATE_ENV = "CERTOPS_STATE_DIR"
+
+
+def _now() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+class CertSummary(BaseModel):
+    """Subject, expiry and fingerprint of a certificate, for the before/after report."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    subject: str
+    not_after: dt.datetime
+    fingerprint_sha256: str
+    issuer: str = ""
+
+
+class NodeProgress(BaseModel):
+    """What has been done on one node."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    fqdn: str
+    role: str
+    before: CertSummary | None = None
+    csr: CsrArtifact | None = None
+    ticket: CaTicket | None = None  # set once the CSR went to a CA: it must never be regenerated
+    chain: SignedChainPem | None = None  # as the CA or the approver returned it
+    trust_pems: list[str] = Field(default_factory=list)  # root first, from the passed check
+    identity_pems: list[str] = Field(default_factory=list)  # leaf first, from the passed check
+    leaf_fingerprint: str | None = None
+    leaf_summary: CertSummary | None = None
+    trust_uploaded: bool = False
+    identity_uploaded: bool = False
+    restarted: list[str] = Field(default_factory=list)  # services confirmed Started after upload
+    restarts_done: bool = False
+    verified: bool = False
+    after: CertSummary | None = None
+
+    @property
+    def sent_to_ca(self) -> bool:
+        """True once the CSR was handed to a CA or a person."""
+        return self.ticket is not None or self.chain is not None
+
+
+class RenewalState(BaseModel):
+    """Everything one renewal of ``unit`` on ``cluster`` has done, across runs."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    cluster: str
+    unit: str
+    status: str = "active"  # active, done, denied, abandoned
+    run_ids: list[str] = Field(default_factory=list)  # every run that worked on it, first first
+    started_at: dt.datetime = Field(default_factory=_now)
+    updated_at: dt.datetime = Field(default_factory=_now)
+    nodes: dict[str, NodeProgress] = Field(default_factory=dict)
+    security_mode: int | None = None
+    phones_baseline: int | None = None
+    ctl_updated: bool = False
+    phones_reset: bool = False
+    phones_reregistered: bool = False
+    sso_confirmed_by: str | None = None
+    approval_attempt: int = 0
+    approval_deadline: dt.datetime | None = None
+    approval_problems: list[str] = Field(default_factory=list)
+    approver: str | None = None
+    approval_comment: str | None = None
+    denied_reason: str | None = None
+    timings: dict[str, float] = Field(default_factory=dict)  # phase -> seconds
+
+    @property
+    def changed_anything(self) -> bool:
+        """True once a CSR was generated on any node (the renewal has started on the cluster)."""
+        return any(n.csr is not None for n in self.nodes.values())
+
+    def node(self, fqdn: str, role: str) -> NodeProgress:
+        """The progress of ``fqdn`` (created when first asked)."""
+        if fqdn not in self.nodes:
+            self.nodes[fqdn] = NodeProgress(fqdn=fqdn, role=role)
+        return self.nodes[fqdn]
+
+
+def _slug(text: str) -> str:
+    return re.sub(r"[^A-Za-z0-9_.-]", "_", text)
+
+
+class RenewalStore:
+    """JSON files, one per (cluster, unit); finished renewals move to ``history/``."""
+
+    def __init__(self, directory: Path | None = None) -> None:
+        env = os.environ.get(STATE_ENV)
+        self.directory = directory or (Path(env) if env else Path.home() / ".certops" / "state")
+
+    def _path(self, cluster: str, unit: str) -> Path:
+        return self.directory / f"{_slug(cluster)}__{_slug(unit)}.json"
+
+    def load(self, cluster: str, unit: str) -> RenewalState | None:
+        """The active renewal of ``unit`` on ``cluster``, or None."""
+        path = self._path(cluster, unit)
+        if not path.exists():
+            return None
+        return RenewalState.model_validate(json.loads(path.read_text()))
+
+    def save(self, state: RenewalState) -> None:
+        """Write ``state`` atomically (a reader sees the old or the new file, never half)."""
+        state.updated_at = _now()
+        self.directory.mkdir(parents=True, exist_ok=True)
+        path = self._path(state.cluster, state.unit)
+        fd, tmp = tempfile.mkstemp(dir=self.directory, prefix=".tmp-", suffix=".json")
+        with os.fdopen(fd, "w") as fh:
+            fh.write(state.model_dump_json(indent=1))
+        os.replace(tmp, path)
+
+    def finish(self, state: RenewalState, status: str) -> None:
+        """Mark the renewal ``status`` (done, denied, abandoned) and move it to history."""
+        state.status = status
+        self.save(state)
+        hist = self.directory / "history"
+        hist.mkdir(parents=True, exist_ok=True)
+        stamp = _now().strftime("%Y%m%dT%H%M%S%f")
+        os.replace(
+            self._path(state.cluster, state.unit), hist / f"{stamp}__{self._path(state.cluster, state.unit).name}"
+        )

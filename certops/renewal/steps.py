@@ -1,0 +1,426 @@
+"""The renewal's steps on one node, without Prefect: each checks the node first, then acts.
+
+Disruptive steps are idempotent by checking the node's state before acting (a trust
+certificate already present is not uploaded again; an identity that already equals the signed
+leaf is not uploaded again), so a rerun after a crash continues without repeating them. Waits
+(service restart, DRF job, phone re-registration) are bounded and end in an error that says
+where the renewal stopped and what to do.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import socket
+import ssl
+import time
+from collections import deque
+from collections.abc import Callable
+
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
+
+from certops.ca.base import SignedChainPem
+from certops.cucm.api import CucmNodeApi
+from certops.errors import CertopsError, CucmError, CucmRateLimited, PolicyViolation, VerificationError
+from certops.inventory import NodeConfig
+from certops.models import CertificateInfo, CsrArtifact, CsrRequest, ServiceState, ServiceStatus
+from certops.renewal.state import CertSummary
+from certops.units import RestartVia, UnitSpec
+
+Sleep = Callable[[float], None]
+
+
+class RenewalStopped(CertopsError):
+    """The renewal stopped at a step; the message says where and what to do next."""
+
+
+# --- certificates and CSRs ---------------------------------------------------------------------
+
+
+def summary_of(info: CertificateInfo) -> CertSummary:
+    """The before/after summary of a certificate read from a node."""
+    return CertSummary(
+        subject=info.subject, not_after=info.not_after, fingerprint_sha256=info.fingerprint_sha256, issuer=info.issuer
+    )
+
+
+def summary_of_pem(pem: str) -> CertSummary:
+    """The summary of a PEM certificate."""
+    cert = x509.load_pem_x509_certificate(pem.encode())
+    return CertSummary(
+        subject=cert.subject.rfc4514_string(),
+        not_after=cert.not_valid_after_utc,
+        fingerprint_sha256=cert.fingerprint(_sha256()).hex(),
+        issuer=cert.issuer.rfc4514_string(),
+    )
+
+
+def _sha256() -> hashes.HashAlgorithm:
+    return hashes.SHA256()
+
+
+def pem_fingerprint(pem: str) -> str:
+    """SHA-256 fingerprint (hex, lower case) of a PEM certificate."""
+    return x509.load_pem_x509_certificate(pem.encode()).fingerprint(_sha256()).hex()
+
+
+def csr_artifact(cluster: str, node: str, unit: str, pem: str) -> CsrArtifact:
+    """The artifact that identifies a CSR across runs: DER and public-key fingerprints."""
+    csr = x509.load_pem_x509_csr(pem.encode())
+    spki = csr.public_key().public_bytes(Encoding.DER, PublicFormat.SubjectPublicKeyInfo)
+    return CsrArtifact(
+        cluster=cluster,
+        node=node,
+        unit=unit,
+        pem=pem,
+        fingerprint_sha256=hashlib.sha256(csr.public_bytes(Encoding.DER)).hexdigest(),
+        public_key_sha256=hashlib.sha256(spki).hexdigest(),
+        created_at=dt.datetime.now(dt.UTC),
+    )
+
+
+def _csr_fingerprint(pem: str) -> str:
+    return hashlib.sha256(x509.load_pem_x509_csr(pem.encode()).public_bytes(Encoding.DER)).hexdigest()
+
+
+def csr_request(node: NodeConfig, spec: UnitSpec, current: CertificateInfo | None) -> CsrRequest:
+    """The CSR settings for ``spec`` on ``node``: CN = the node's FQDN, SANs kept from the current one."""
+    alt = [node.fqdn]
+    if current is not None:
+        alt += [n for n in current.sans_dns if n.lower() != node.fqdn and "*" not in n]
+    ec = spec.key_type == "ec"
+    return CsrRequest(
+        unit=spec.name,
+        common_name=node.fqdn,
+        alt_names=alt,
+        key_type="ec" if ec else "rsa",
+        key_length=256 if ec else 2048,
+        hash_algorithm="sha256",
+    )
+
+
+def ensure_csr(
+    api: CucmNodeApi,
+    *,
+    cluster: str,
+    request: CsrRequest,
+    existing: CsrArtifact | None,
+    sent_to_ca: bool,
+    identity_uploaded: bool = False,
+) -> tuple[CsrArtifact, bool]:
+    """The CSR for this renewal on the node: reuse the one already made, else generate one.
+
+    Returns ``(artifact, reused)``. A CSR that went to a CA is never regenerated: if it is no
+    longer pending on the node, this stops with instructions instead.
+    """
+    unit = request.unit
+    if existing is not None:
+        if identity_uploaded:
+            return existing, True
+        pending = api.pending_csr(unit)
+        if pending is not None and _csr_fingerprint(pending) == existing.fingerprint_sha256:
+            return existing, True
+        if sent_to_ca:
+            found = "another CSR is pending" if pending else "no CSR is pending"
+            raise RenewalStopped(
+                f"{api.fqdn} [{unit}]: the CSR this renewal sent to the CA "
+                f"(sha256 {existing.fingerprint_sha256[:16]}…) "
+                f"is no longer pending on the node ({found}); its signed certificate can no longer be installed",
+                hint="someone regenerated the CSR on the node; abandon this renewal "
+                "(certops renew ... --abandon) and start a new one, which makes and sends a new CSR",
+            )
+    pem = api.generate_csr(request)
+    return csr_artifact(cluster, api.fqdn, unit, pem), False
+
+
+def match_leaves(csrs: dict[str, CsrArtifact], blobs: list[bytes], source: str) -> dict[str, SignedChainPem]:
+    """Split pasted/filed certificates into one chain per node, matching each leaf to a CSR by public key.
+
+    Every certificate that is not a node's leaf (CA certificates) is offered to every node's
+    chain; ``check_chain`` then keeps what belongs to it. Nodes with no matching leaf are absent.
+    """
+    from certops.x509.read import read_certificates, to_pem
+
+    certs = read_certificates(blobs)
+    by_key: dict[str, x509.Certificate] = {}
+    others: list[x509.Certificate] = []
+    for cert in certs:
+        spki = hashlib.sha256(cert.public_key().public_bytes(Encoding.DER, PublicFormat.SubjectPublicKeyInfo))
+        by_key.setdefault(spki.hexdigest(), cert)
+    wanted = {a.public_key_sha256: fqdn for fqdn, a in csrs.items()}
+    leaves = {k: c for k, c in by_key.items() if k in wanted}
+    others = [c for k, c in by_key.items() if k not in wanted]
+    return {
+        wanted[k]: SignedChainPem(leaf_pem=to_pem(leaf), chain_pems=[to_pem(o) for o in others], source=source)
+        for k, leaf in leaves.items()
+    }
+
+
+# --- uploads -------------------------------------------------------------------------------------
+
+
+def upload_trust_missing(api: CucmNodeApi, unit: str, trust_pems: list[str]) -> list[str]:
+    """Upload the CA certificates (root first) that ``<unit>-trust`` lacks; return their fingerprints."""
+    present = {pem_fingerprint(p) for p in api.read_trust(unit)}
+    missing = [p for p in trust_pems if pem_fingerprint(p) not in present]
+    for pem in missing:
+        api.upload_trust(unit, [pem], description="certops renewal: CA certificate")
+    return [pem_fingerprint(p) for p in missing]
+
+
+def installed_fingerprint(api: CucmNodeApi, unit: str) -> str | None:
+    """Fingerprint of the node's current ``unit`` identity, or None when it cannot be read."""
+    try:
+        return api.read_certificate(unit).fingerprint_sha256
+    except CucmError:
+        return None
+
+
+def upload_identity_unless_installed(api: CucmNodeApi, unit: str, identity_pems: list[str], leaf_fp: str) -> bool:
+    """Upload the leaf (then its intermediates) unless the node already holds it. True if uploaded."""
+    if installed_fingerprint(api, unit) == leaf_fp:
+        return False
+    api.upload_identity(unit, identity_pems)
+    return True
+
+
+# --- services ------------------------------------------------------------------------------------
+
+
+def _status_of(api: CucmNodeApi, name: str, via: RestartVia) -> ServiceStatus | None:
+    listing = api.cli_service_list() if via is RestartVia.CLI else api.service_status([name])
+    return next((s for s in listing if s.name == name), None)
+
+
+def restart_wanted(api: CucmNodeApi, name: str, via: RestartVia) -> tuple[bool, str]:
+    """Should ``name`` be restarted on this node? Only when activated and running (Cisco)."""
+    status = _status_of(api, name, via)
+    if status is None:
+        return False, "not present on this node"
+    if not status.activated:
+        return False, f"not activated ({status.reason or status.state.value})"
+    if status.state is not ServiceState.STARTED:
+        return False, f"{status.state.value}{' - ' + status.reason if status.reason else ''}: not running, left alone"
+    return True, "activated and running"
+
+
+def restart_and_confirm(
+    api: CucmNodeApi,
+    name: str,
+    via: RestartVia,
+    *,
+    unit: str,
+    timeout: float,
+    poll: float,
+    sleep: Sleep = time.sleep,
+) -> float:
+    """Restart ``name`` and wait until it reports Started; return the seconds it took.
+
+    Raises ``RenewalStopped`` naming the node, the service and what to do when it does not start.
+    """
+    t0 = time.monotonic()
+    if via is RestartVia.CLI:
+        api.restart_service_cli(name)
+    else:
+        api.restart_service_soap(name)
+    deadline = t0 + timeout
+    last: ServiceStatus | None = None
+    while True:
+        last = _status_of(api, name, via)
+        if last is not None and last.state is ServiceState.STARTED:
+            return time.monotonic() - t0
+        if time.monotonic() >= deadline:
+            state = f"{last.state.value} {last.reason}".strip() if last else "not listed"
+            raise RenewalStopped(
+                f"{api.fqdn} [{unit}]: {name} did not come back to Started within {timeout:.0f} s after the restart "
+                f"(now: {state}); the renewal stopped here, before any later node was restarted",
+                hint=f"check {name} on {api.fqdn} (Serviceability > Control Center, or "
+                f"'utils service list'), start it, then rerun the same renewal: finished steps are skipped",
+            )
+        sleep(poll)
+
+
+# --- cluster state -----------------------------------------------------------------------------------
+
+
+def wait_drf_idle(
+    api: CucmNodeApi, *, cluster: str, unit: str, timeout: float, poll: float, sleep: Sleep = time.sleep
+) -> float:
+    """Wait (bounded) until no DRF backup or restore runs; unknown counts as running. Returns seconds waited."""
+    t0 = time.monotonic()
+    while True:
+        busy: list[str] = []
+        for op in ("backup", "restore"):
+            try:
+                st = api.drf_status(op)
+                if st.running:
+                    busy.append(f"a DRF {op} runs ({st.percentage if st.percentage is not None else '?'}%)")
+            except CucmError as exc:
+                busy.append(f"the DRF {op} status is unknown ({exc.message})")
+        if not busy:
+            return time.monotonic() - t0
+        if time.monotonic() - t0 >= timeout:
+            raise PolicyViolation(
+                f"cluster {cluster} [{unit}]: {'; '.join(busy)} after waiting {timeout:.0f} s; "
+                "no ipsec change is made while a DRF backup or restore runs",
+                cluster=cluster,
+                unit=unit,
+                rule="drf",
+                hint="let the backup finish (or cancel it: utils disaster_recovery cancel_backup), then rerun",
+            )
+        sleep(poll)
+
+
+class RateBudget:
+    """At most ``per_minute`` requests in any 60 s (RisPort70 allows 15 per minute cluster-wide)."""
+
+    def __init__(self, per_minute: int, *, clock: Callable[[], float] = time.monotonic, sleep: Sleep = time.sleep):
+        self.per_minute = per_minute
+        self._times: deque[float] = deque()
+        self._clock = clock
+        self._sleep = sleep
+
+    def take(self, cost: int = 1) -> None:
+        """Wait until ``cost`` more requests fit in the budget, then record them."""
+        for _ in range(cost):
+            while True:
+                now = self._clock()
+                while self._times and now - self._times[0] >= 60.0:
+                    self._times.popleft()
+                if len(self._times) < self.per_minute:
+                    self._times.append(now)
+                    break
+                self._sleep(60.0 - (now - self._times[0]) + 0.01)
+
+
+def reset_phones(api: CucmNodeApi, *, batch_size: int, batch_pause: float, sleep: Sleep = time.sleep) -> int:
+    """Reset every phone (AXL), ``batch_size`` at a time with ``batch_pause`` between batches."""
+    phones = api.list_phones()
+    for i in range(0, len(phones), batch_size):
+        for name in phones[i : i + batch_size]:
+            api.reset_phone(name)
+        if i + batch_size < len(phones):
+            sleep(batch_pause)
+    return len(phones)
+
+
+def wait_registration(
+    api: CucmNodeApi,
+    *,
+    cluster: str,
+    unit: str,
+    baseline: int,
+    timeout: float,
+    interval: float,
+    budget: RateBudget,
+    sleep: Sleep = time.sleep,
+) -> tuple[int, float]:
+    """Poll RisPort70 until the registered count is back to ``baseline``; return (count, seconds).
+
+    Respects the request budget and backs off on ``Server.RateControl``. Past ``timeout`` it
+    raises ``RenewalStopped`` with the count reached: the run fails loudly.
+    """
+    t0 = time.monotonic()
+    count = -1
+    while True:
+        budget.take()
+        try:
+            pc = api.registered_phones()
+            count = pc.registered
+            if pc.requests_used > 1:
+                budget.take(pc.requests_used - 1)
+        except CucmRateLimited:
+            sleep(max(interval, 15.0))
+            continue
+        if count >= baseline:
+            return count, time.monotonic() - t0
+        if time.monotonic() - t0 >= timeout:
+            raise RenewalStopped(
+                f"cluster {cluster} [{unit}]: only {count} of {baseline} phones re-registered within {timeout:.0f} s "
+                "after the reset",
+                hint="check the phones that did not come back (RTMT, Device > Phone); phones with an old ITL may "
+                "need 'utils itl reset' or a factory reset. Do not start CallManager/TVS/ITLRecovery renewals until "
+                "every phone is registered",
+            )
+        sleep(interval)
+
+
+# --- verification ------------------------------------------------------------------------------------
+
+
+def fetch_tls_der(host: str, port: int, *, server_name: str, timeout: float = 10.0, ecdsa_only: bool = False) -> bytes:
+    """DER of the certificate a TLS server presents (``ecdsa_only``: offer only ECDSA suites, TLS 1.2).
+
+    The chain is not validated here on purpose: the caller compares the exact fingerprint with
+    the leaf it uploaded, which is stricter than any CA check.
+    """
+    ctx = ssl.create_default_context()
+    ctx.check_hostname = False
+    ctx.verify_mode = ssl.CERT_NONE
+    if ecdsa_only:
+        ctx.maximum_version = ssl.TLSVersion.TLSv1_2
+        ctx.set_ciphers("ECDSA")
+    with (
+        socket.create_connection((host, port), timeout=timeout) as sock,
+        ctx.wrap_socket(sock, server_hostname=server_name) as tls,
+    ):
+        der = tls.getpeercert(binary_form=True)
+    if not der:
+        raise OSError(f"{host}:{port} presented no certificate")
+    return der
+
+
+def served_fingerprint(api: CucmNodeApi, node: NodeConfig, unit: str) -> str:
+    """What the node serves for ``unit`` now: TLS handshake (tomcat: HTTPS), or the identity read back (ipsec)."""
+    if unit.endswith("-ECDSA"):
+        return _served_ecdsa_fingerprint(api, node, unit)
+    if unit.startswith("tomcat"):
+        return hashlib.sha256(api.served_certificate_der()).hexdigest()
+    port = node.tls_port_for(unit)
+    if port is None:
+        return api.read_certificate(unit).fingerprint_sha256
+    try:
+        der = fetch_tls_der(node.connect_address, port, server_name=node.fqdn)
+    except OSError as exc:
+        raise VerificationError(
+            f"could not read the certificate served on port {port}: {exc}",
+            node=node.fqdn,
+            unit=unit,
+            hint=f"check the service behind port {port} runs, or set service_tls_ports.{unit} for this node",
+        ) from exc
+    return hashlib.sha256(der).hexdigest()
+
+
+def _served_ecdsa_fingerprint(api: CucmNodeApi, node: NodeConfig, unit: str) -> str:
+    """ECDSA units share the RSA unit's port; a client offering only ECDSA suites gets the EC certificate.
+
+    When the node presents no EC certificate to such a client (or the port is closed), the
+    identity read back from the node is what we can check.
+    """
+    base = unit.removesuffix("-ECDSA")
+    port = node.tls_port_for(unit) if unit in node.service_tls_ports else node.tls_port_for(base)
+    if port is not None:
+        try:
+            der = fetch_tls_der(node.connect_address, port, server_name=node.fqdn, ecdsa_only=True)
+        except OSError:  # ssl.SSLError is an OSError: no ECDSA suite in common, or the port is closed
+            der = b""
+        if der and isinstance(x509.load_der_x509_certificate(der).public_key(), ec.EllipticCurvePublicKey):
+            return hashlib.sha256(der).hexdigest()
+    return api.read_certificate(unit).fingerprint_sha256
+
+
+def verify_served(api: CucmNodeApi, node: NodeConfig, unit: str, *, leaf_fp: str, old_fp: str | None) -> str:
+    """Raise ``VerificationError`` unless the node serves the uploaded leaf (and not the old one)."""
+    got = served_fingerprint(api, node, unit)
+    if got != leaf_fp:
+        old = " — it still serves the OLD certificate" if old_fp and got == old_fp else ""
+        raise VerificationError(
+            f"serves sha256 {got[:16]}…, not the uploaded leaf {leaf_fp[:16]}…{old}",
+            node=node.fqdn,
+            unit=unit,
+            hint="check the restarts of this node ran (rerun the renewal: finished steps are skipped)",
+        )
+    return got

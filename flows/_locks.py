@@ -1,0 +1,243 @@
+"""Cluster locks: CallManager, CallManager-ECDSA, TVS and ITLRecovery never at once on a cluster.
+
+The hold must last from the first CSR until the phones re-registered — across processes,
+workers, and runs suspended for days awaiting approval (no process at all). A concurrency
+lease cannot span that, so the design is two-level (``docs/renewal.md``):
+
+1. **Critical section** — a global concurrency limit (GCL) per (cluster, lock key), limit 1,
+   ``strict=True``, a modest lease. It is created by certops (``ensure_limits``) and checked to
+   exist, be ACTIVE and have limit 1 right before every acquisition; otherwise we fail closed,
+   because a missing or DISABLED limit silently locks nothing (prefect-notes §2).
+2. **Claim** — inside that critical section, a Prefect Variable ``certops-claim-<cluster>-<key>``
+   names the flow run holding the cluster. Other runs read it and wait (bounded, naming the
+   holder) or refuse. A claim is stale when its run is in a terminal state, *unless* the
+   holder's renewal is unfinished and for another unit (a CallManager run that failed after
+   its restarts still blocks TVS: only a rerun of that CallManager renewal, or an explicit
+   abandon, releases it).
+
+The lock key is the unit's exclusion group (``itl``), or the unit itself for units without
+one, so two renewals of one unit on one cluster never overlap either.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+import time
+from collections.abc import Callable
+from typing import Any
+from uuid import UUID
+
+from prefect import get_client
+from prefect.client.schemas.actions import GlobalConcurrencyLimitCreate, GlobalConcurrencyLimitUpdate
+from prefect.concurrency.sync import concurrency
+from prefect.exceptions import ObjectNotFound
+from prefect.variables import Variable
+from pydantic import BaseModel, ConfigDict
+
+from certops.errors import PolicyViolation
+from certops.inventory import Inventory
+from certops.planning import exclusion_key
+from certops.units import UNITS
+
+LEASE_SECONDS = 60  # the server's minimum; the critical section takes well under a second
+GCL_TIMEOUT_SECONDS = 60.0
+
+
+def _slug(text: str) -> str:
+    return re.sub(r"[^a-z0-9_-]", "_", text.lower())
+
+
+def lock_keys() -> list[str]:
+    """Every lock key the unit table implies (exclusion groups, then units without one)."""
+    keys: list[str] = []
+    for spec in UNITS.values():
+        key = exclusion_key(spec)
+        if key not in keys:
+            keys.append(key)
+    return keys
+
+
+def limit_name(cluster: str, key: str) -> str:
+    """Name of the global concurrency limit guarding (cluster, key)."""
+    return f"certops-{_slug(cluster)}-{_slug(key)}"
+
+
+def claim_name(cluster: str, key: str) -> str:
+    """Name of the Prefect Variable holding the claim on (cluster, key)."""
+    return f"certops-claim-{_slug(cluster)}-{_slug(key)}"
+
+
+class Claim(BaseModel):
+    """Who holds a cluster's lock key."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    run_id: str
+    cluster: str
+    unit: str
+    since: dt.datetime
+    nodes: list[str] = []
+
+    def describe(self) -> str:
+        """``flow run <id> (CallManager on pub, sub1) since 2026-...``."""
+        where = ", ".join(self.nodes) or "the cluster"
+        return f"flow run {self.run_id} ({self.unit} on {where}) since {self.since:%Y-%m-%d %H:%M} UTC"
+
+
+def ensure_limits(inventory: Inventory, *, repair: bool = False) -> list[str]:
+    """Create the missing limits (limit 1, active) for every cluster; return the names created.
+
+    With ``repair`` (bootstrap/deploy), a disabled limit or one whose limit is not 1 is reset;
+    without it such a limit is left alone, and ``verify_limit`` refuses to run against it.
+    """
+    created: list[str] = []
+    with get_client(sync_client=True) as client:
+        for cluster in inventory.clusters:
+            for key in lock_keys():
+                name = limit_name(cluster.name, key)
+                try:
+                    limit = client.read_global_concurrency_limit_by_name(name)
+                except ObjectNotFound:
+                    client.create_global_concurrency_limit(
+                        GlobalConcurrencyLimitCreate(name=name, limit=1, active=True)
+                    )
+                    created.append(name)
+                    continue
+                if repair and (not limit.active or limit.limit != 1):
+                    client.update_global_concurrency_limit(name, GlobalConcurrencyLimitUpdate(active=True, limit=1))
+    return created
+
+
+def verify_limit(cluster: str, key: str) -> str:
+    """Fail closed unless the limit exists, is ACTIVE and has limit 1; return its name."""
+    name = limit_name(cluster, key)
+    with get_client(sync_client=True) as client:
+        try:
+            limit = client.read_global_concurrency_limit_by_name(name)
+        except ObjectNotFound:
+            raise PolicyViolation(
+                f"the concurrency limit {name!r} that guards {key} renewals on cluster {cluster} does not exist; "
+                "without it nothing would lock, so the renewal does not start",
+                cluster=cluster,
+                rule="exclusion",
+                hint="run 'certops renew' once with --bootstrap-locks, or create it: prefect gcl create "
+                f"{name} --limit 1",
+            ) from None
+    if not limit.active or limit.limit != 1:
+        state = "DISABLED" if not limit.active else f"limit {limit.limit}"
+        raise PolicyViolation(
+            f"the concurrency limit {name!r} that guards {key} renewals on cluster {cluster} is {state}; "
+            "a disabled limit locks nothing, so the renewal does not start",
+            cluster=cluster,
+            rule="exclusion",
+            hint=f"enable it with limit 1: prefect gcl update {name} --enable --limit 1",
+        )
+    return name
+
+
+def _run_is_final(run_id: str) -> bool:
+    with get_client(sync_client=True) as client:
+        try:
+            run = client.read_flow_run(UUID(run_id))
+        except (ObjectNotFound, ValueError):
+            return True
+    return run.state is None or run.state.is_final()
+
+
+def _critical(name: str) -> Any:
+    """The GCL critical section around reading/writing a claim."""
+    return concurrency(name, occupy=1, strict=True, lease_duration=LEASE_SECONDS, timeout_seconds=GCL_TIMEOUT_SECONDS)
+
+
+def read_claim(cluster: str, key: str) -> Claim | None:
+    """The current claim on (cluster, key), or None."""
+    value: Any = Variable.get(claim_name(cluster, key), default=None)
+    return Claim.model_validate(value) if value else None
+
+
+def acquire_claim(
+    *,
+    cluster: str,
+    unit: str,
+    run_id: str,
+    nodes: list[str],
+    on_busy: str = "wait",
+    wait_timeout: float = 3600.0,
+    poll: float = 10.0,
+    unfinished: Callable[[str, str], bool] = lambda cluster, unit: False,
+    log: Callable[[str], None] = print,
+) -> Claim:
+    """Claim (cluster, lock key of ``unit``) for ``run_id``; wait (bounded) or refuse while another run holds it.
+
+    ``unfinished(cluster, unit)`` says whether a renewal of ``unit`` is recorded as unfinished
+    (started, not done): such a holder blocks other units even after its run ended.
+    """
+    key = exclusion_key(UNITS[unit])
+    deadline = time.monotonic() + wait_timeout
+    announced = ""
+    while True:
+        name = verify_limit(cluster, key)
+        with concurrency(
+            name, occupy=1, strict=True, lease_duration=LEASE_SECONDS, timeout_seconds=GCL_TIMEOUT_SECONDS
+        ):
+            held = read_claim(cluster, key)
+            free = held is None or held.run_id == run_id
+            if held is not None and not free and _run_is_final(held.run_id):
+                free = held.unit == unit or not unfinished(cluster, held.unit)
+            if free:
+                claim = Claim(run_id=run_id, cluster=cluster, unit=unit, since=dt.datetime.now(dt.UTC), nodes=nodes)
+                if held is not None and held.run_id == run_id:
+                    claim = held
+                Variable.set(claim_name(cluster, key), claim.model_dump(mode="json"), overwrite=True)
+                return claim
+        assert held is not None
+        why = held.describe()
+        if _run_is_final(held.run_id):
+            why += (
+                f" — that run ended but its {held.unit} renewal is unfinished; rerun it "
+                f"(certops renew --cluster {cluster} --unit {held.unit}) or abandon it"
+            )
+        if on_busy == "refuse":
+            raise PolicyViolation(
+                f"cluster {cluster}: {unit} cannot start while {why} holds the '{key}' lock",
+                cluster=cluster,
+                unit=unit,
+                rule="exclusion",
+                hint="wait for that run to finish (certops pending shows runs awaiting approval), then retry",
+            )
+        if time.monotonic() >= deadline:
+            raise PolicyViolation(
+                f"cluster {cluster}: waited {wait_timeout:.0f} s for the '{key}' lock; still held by {why}",
+                cluster=cluster,
+                unit=unit,
+                rule="exclusion",
+                hint="retry once that run finished (or was denied/abandoned)",
+            )
+        if announced != held.run_id:
+            log(f"cluster {cluster}: {unit} waits for the '{key}' lock held by {why}")
+            announced = held.run_id
+        time.sleep(poll)
+
+
+def release_claim(*, cluster: str, unit: str, run_id: str) -> bool:
+    """Release the claim if ``run_id`` holds it (inside the critical section). True if released."""
+    key = exclusion_key(UNITS[unit])
+    name = verify_limit(cluster, key)
+    with _critical(name):
+        held = read_claim(cluster, key)
+        if held is None or held.run_id != run_id:
+            return False
+        Variable.unset(claim_name(cluster, key))
+        return True
+
+
+def force_release(*, cluster: str, unit: str) -> Claim | None:
+    """Drop whatever claim holds the lock key of ``unit`` (abandon). Returns the claim dropped."""
+    key = exclusion_key(UNITS[unit])
+    name = verify_limit(cluster, key)
+    with _critical(name):
+        held = read_claim(cluster, key)
+        if held is not None:
+            Variable.unset(claim_name(cluster, key))
+        return held

@@ -1,0 +1,526 @@
+"""The renewal flow: one certificate unit on one cluster, Cisco's procedure step by step.
+
+preflight → CSR on each node (publisher first) → signature (CA backend, or a person through an
+approval) → chain check → trust then identity upload → CTL update (mixed mode) → restarts node
+by node → phone reset and re-registration → verification → report. The rules are enforced by
+machine: the cluster lock (``flows/_locks.py``), SSO, DRF, the maintenance window. Everything
+done is recorded in the renewal state (``certops.renewal.state``), so a rerun after a crash
+continues without a new CSR and without repeating a disruptive step.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from prefect import flow, get_run_logger
+from prefect.artifacts import create_markdown_artifact
+from prefect.context import FlowRunContext
+from prefect.states import Cancelled
+
+from certops import audit
+from certops.audit import AuditRecord
+from certops.errors import CertopsError, PolicyViolation
+from certops.inventory import ClusterConfig, Inventory
+from certops.planning import ClusterState, RenewalPlan, plan_renewal
+from certops.renewal import steps
+from certops.renewal.adapters import ca_backend, load_inventory
+from certops.renewal.report import RenewalReport
+from certops.renewal.settings import RenewalSettings
+from certops.renewal.state import NodeProgress, RenewalState, RenewalStore
+from certops.units import Precondition, UnitSpec, parse_version
+from certops.units import unit as unit_spec
+from certops.windows import window_decision
+from flows import _locks
+from flows.approval import request_chain, request_sso_confirmation
+from tasks import renewal as t
+
+
+class RenewalDenied(CertopsError):
+    """The approver denied the renewal; nothing was uploaded."""
+
+
+class _Run:
+    """The bookkeeping of one flow run: inventory, plan, durable state, audit, timings."""
+
+    def __init__(
+        self,
+        inventory_path: str,
+        inv: Inventory,
+        cl: ClusterConfig,
+        spec: UnitSpec,
+        plan: RenewalPlan,
+        settings: RenewalSettings,
+        run_id: str,
+        store: RenewalStore,
+        state: RenewalState,
+    ) -> None:
+        self.path = inventory_path
+        self.inv = inv
+        self.cl = cl
+        self.spec = spec
+        self.plan = plan
+        self.s = settings
+        self.run_id = run_id
+        self.store = store
+        self.state = state
+        self.log = get_run_logger()
+        self.pub = cl.publisher.fqdn
+
+    @property
+    def who(self) -> str:
+        return f"certops run {self.run_id}"
+
+    def save(self) -> None:
+        self.store.save(self.state)
+
+    def audit(
+        self,
+        operation: str,
+        *,
+        node: str | None = None,
+        detail: str = "",
+        who: str | None = None,
+        before: str | None = None,
+        after: str | None = None,
+    ) -> None:
+        audit.append(
+            AuditRecord(
+                who=who or self.who,
+                run_id=self.run_id,
+                cluster=self.cl.name,
+                node=node,
+                unit=self.spec.name,
+                operation=operation,
+                detail=detail,
+                fingerprint_before=before,
+                fingerprint_after=after,
+                approver=self.state.approver,
+            )
+        )
+
+    @contextmanager
+    def phase(self, name: str) -> Iterator[None]:
+        t0 = time.monotonic()
+        try:
+            yield
+        finally:
+            self.state.timings[name] = self.state.timings.get(name, 0.0) + time.monotonic() - t0
+            self.save()
+
+    def progress(self) -> list[NodeProgress]:
+        return [self.state.node(n.fqdn, n.role.value) for n in self.plan.nodes]
+
+    def drf_gate(self) -> None:
+        if Precondition.NO_DRF_JOB in self.spec.preconditions:
+            waited = t.wait_drf_idle(
+                self.path, self.cl.name, self.pub, self.spec.name, self.s.drf_wait_timeout, self.s.drf_poll
+            )
+            if waited > 0.5:
+                self.log.info("waited %.0f s for a DRF job to finish", waited)
+
+
+def _preflight(r: _Run) -> None:
+    spec, cl, st = r.spec, r.cl, r.state
+    for n, p in zip(r.plan.nodes, r.progress(), strict=True):
+        snap = t.read_node(r.path, cl.name, n.fqdn, spec.name)
+        if p.before is None and snap.certificate is not None and not p.identity_uploaded:
+            p.before = steps.summary_of(snap.certificate)
+        p_version = parse_version(snap.version)
+        if p_version[0] != parse_version(n.version)[0]:
+            r.log.warning("%s runs %s; the inventory says %s", n.fqdn, snap.version, n.version)
+    if Precondition.SECURITY_MODE_KNOWN in spec.preconditions or spec.ctl_update_in_mixed_mode:
+        st.security_mode = t.read_security_mode(r.path, cl.name, r.pub)
+        r.log.info("Cluster Security Mode: %s", {0: "non-secure", 1: "mixed"}.get(st.security_mode, st.security_mode))
+    if Precondition.SSO_DISABLED in spec.preconditions and st.sso_confirmed_by is None:
+        _sso_gate(r)
+    r.drf_gate()
+    if spec.reset_phones and st.phones_baseline is None:
+        st.phones_baseline = t.count_phones(r.path, cl.name, r.pub).registered
+        r.log.info("phone baseline: %d registered", st.phones_baseline)
+    r.save()
+
+
+def _sso_gate(r: _Run) -> None:
+    policy = r.inv.policy_for(r.cl)
+    for attempt in range(1, 4):
+        status = t.read_sso_status(r.path, r.cl.name, r.pub)
+        if not status.enabled:
+            if attempt > 1:
+                r.state.sso_confirmed_by = r.state.sso_confirmed_by or "certops"
+            return
+        if policy.sso_policy == "refuse":
+            raise PolicyViolation(
+                f"cluster {r.cl.name} [{r.spec.name}]: SAML SSO is enabled; a tomcat renewal would break SSO logins. "
+                "Nothing was changed",
+                cluster=r.cl.name,
+                unit=r.spec.name,
+                rule="sso",
+                hint="disable SAML SSO (Cisco Unified CM Administration > System > SAML Single Sign-On), rerun the "
+                "renewal, then re-enable SSO and re-export the SP metadata to the IdP if per-node SSO is used "
+                "(or set policy.sso_policy: wait_for_person)",
+            )
+        got = request_sso_confirmation(
+            r.cl.name, attempt=attempt, timeout=r.s.lock_wait_timeout, poll_interval=r.s.approval_poll_interval
+        )
+        r.state.sso_confirmed_by = got.approver
+        r.audit("sso_confirmed_disabled", who=got.approver)
+    raise PolicyViolation(
+        f"cluster {r.cl.name}: SSO still reads as enabled after three confirmations; nothing was changed",
+        cluster=r.cl.name,
+        unit=r.spec.name,
+        rule="sso",
+        hint="check 'utils sso status' on the publisher",
+    )
+
+
+def _csrs(r: _Run) -> None:
+    for n, p in zip(r.plan.nodes, r.progress(), strict=True):
+        if p.identity_uploaded:
+            continue
+        current = None
+        artifact, reused = t.generate_csr(
+            r.path, r.cl.name, n.fqdn, r.spec.name, current, p.csr, p.sent_to_ca, p.identity_uploaded
+        )
+        if reused:
+            r.log.info(
+                "%s: reusing the CSR this renewal already made (sha256 %s…)", n.fqdn, artifact.fingerprint_sha256[:16]
+            )
+        else:
+            p.csr, p.ticket, p.chain = artifact, None, None
+            p.trust_pems, p.identity_pems, p.leaf_fingerprint = [], [], None
+            r.audit("generate_csr", node=n.fqdn, detail=f"CSR sha256 {artifact.fingerprint_sha256}")
+        r.save()
+
+
+def _accept(p: NodeProgress, report: Any) -> None:
+    p.trust_pems = [u.pem for u in report.trust_uploads]
+    p.identity_pems = list(report.identity_pems)
+    p.leaf_fingerprint = report.leaf_fingerprint_sha256
+    p.leaf_summary = steps.summary_of_pem(report.leaf_pem)
+
+
+def _sign_automatic(r: _Run) -> None:
+    for p in r.progress():
+        if p.leaf_fingerprint is not None or p.identity_uploaded:
+            continue
+        assert p.csr is not None
+        if p.ticket is None:
+            p.ticket = t.submit_csr(r.path, r.cl.name, p.csr)
+            r.save()
+        if p.chain is None:
+            p.chain = t.collect_signed(r.path, r.cl.name, p.ticket, r.s.ca_poll_timeout, r.s.ca_poll_interval)
+            r.save()
+        report = t.check_chain(p.csr, p.chain, r.spec.name)
+        if not report.ok:
+            raise steps.RenewalStopped(
+                f"{p.fqdn} [{r.spec.name}]: the CA's chain fails the checks; nothing was uploaded: "
+                + "; ".join(x.line() for x in report.problems),
+                hint="fix the CA profile, then rerun (the same CSR is reused)",
+            )
+        _accept(p, report)
+        r.save()
+
+
+def _sign_by_person(r: _Run, instructions: str, timeout_days: float) -> None:
+    st = r.state
+    if st.approval_deadline is None:
+        st.approval_deadline = dt.datetime.now(dt.UTC) + dt.timedelta(days=timeout_days)
+    while True:
+        todo = [p for p in r.progress() if p.leaf_fingerprint is None and not p.identity_uploaded]
+        if not todo:
+            return
+        if st.approval_attempt == 0:
+            st.approval_attempt = 1
+        for p in todo:
+            p.ticket = p.ticket or _manual_ticket(p)
+        r.save()
+        got = request_chain(
+            st, instructions=instructions, deadline=st.approval_deadline, poll_interval=r.s.approval_poll_interval
+        )
+        if got.decision == "deny":
+            st.approver, st.denied_reason = got.approver, got.comment or "no reason given"
+            raise RenewalDenied(f"denied by {got.approver}: {st.denied_reason}")
+        problems = _check_pasted(r, todo, got.chain_pem, got.approver)
+        if problems:
+            st.approval_problems = problems
+            st.approval_attempt += 1
+            r.log.warning("the pasted chain was not accepted, asking again: %s", "; ".join(problems))
+            r.audit("approval_rejected", who=got.approver, detail="; ".join(problems))
+            continue
+        st.approver, st.approval_comment, st.approval_problems = got.approver, got.comment or None, []
+        r.audit("approve", who=got.approver, detail=got.comment)
+        r.save()
+
+
+def _manual_ticket(p: NodeProgress) -> Any:
+    from certops.ca.base import CaTicket
+
+    assert p.csr is not None
+    return CaTicket(backend="manual", reference=p.csr.fingerprint_sha256)
+
+
+def _check_pasted(r: _Run, todo: list[NodeProgress], pem_text: str, approver: str) -> list[str]:
+    csrs = {p.fqdn: p.csr for p in todo if p.csr is not None}
+    try:
+        chains = steps.match_leaves(csrs, [pem_text.encode()], source=f"pasted by {approver}")
+    except CertopsError as exc:
+        return [str(exc)]
+    problems: list[str] = []
+    for p in todo:
+        chain = chains.get(p.fqdn)
+        if chain is None:
+            problems.append(f"{p.fqdn}: no certificate pasted matches this node's CSR (public key)")
+            continue
+        assert p.csr is not None
+        report = t.check_chain(p.csr, chain, r.spec.name)
+        if not report.ok:
+            problems += [f"{p.fqdn}: {x.line()}" for x in report.problems]
+            continue
+        p.chain = chain
+        _accept(p, report)
+    if problems:  # nothing is accepted unless every node's chain passes
+        for p in todo:
+            p.leaf_fingerprint, p.identity_pems, p.trust_pems = None, [], []
+    return problems
+
+
+def _window_gate(r: _Run) -> None:
+    if all(p.identity_uploaded for p in r.progress()):
+        return
+    policy = r.inv.policy_for(r.cl)
+    expiries = [p.before.not_after for p in r.progress() if p.before is not None]
+    while True:
+        now = dt.datetime.now(dt.UTC)
+        d = window_decision(
+            r.cl.maintenance_windows,
+            now,
+            earliest_expiry=min(expiries) if expiries else None,
+            urgent_days=policy.urgent_days,
+        )
+        if d.allowed:
+            (r.log.warning if d.urgent else r.log.info)("maintenance window: %s", d.reason)
+            return
+        wait = (d.next_start - now).total_seconds() if d.next_start else None
+        if not r.s.window_wait or wait is None or wait > r.s.window_wait_max:
+            raise PolicyViolation(
+                f"cluster {r.cl.name} [{r.spec.name}]: {d.reason}; nothing was uploaded",
+                cluster=r.cl.name,
+                unit=r.spec.name,
+                rule="window",
+                hint="rerun inside the window (the signed certificates are kept), or widen the window",
+            )
+        r.log.info("maintenance window: %s; waiting %.0f s", d.reason, wait)
+        time.sleep(min(wait, 300.0))
+
+
+def _uploads(r: _Run) -> None:
+    for p in r.progress():
+        if p.identity_uploaded:
+            continue
+        assert p.leaf_fingerprint is not None
+        r.drf_gate()
+        if not p.trust_uploaded:
+            added = t.upload_trust(r.path, r.cl.name, p.fqdn, r.spec.name, p.trust_pems)
+            for fp in added:
+                r.audit("upload_trust", node=p.fqdn, after=fp, detail=f"to {r.spec.trust_store}")
+            p.trust_uploaded = True
+            r.save()
+        r.drf_gate()
+        uploaded, before = t.upload_identity(
+            r.path, r.cl.name, p.fqdn, r.spec.name, p.identity_pems, p.leaf_fingerprint
+        )
+        p.identity_uploaded = True
+        if uploaded:
+            r.audit("upload_identity", node=p.fqdn, before=before, after=p.leaf_fingerprint)
+        r.save()
+
+
+def _ctl(r: _Run) -> None:
+    if r.spec.ctl_update_in_mixed_mode and r.state.security_mode == 1 and not r.state.ctl_updated:
+        t.ctl_update(r.path, r.cl.name, r.pub)
+        r.state.ctl_updated = True
+        r.audit("ctl_update", node=r.pub, detail="utils ctl update CTLFile (mixed mode)")
+        r.save()
+
+
+def _restarts(r: _Run) -> None:
+    nodes = list(zip(r.plan.nodes, r.progress(), strict=True))
+    for i, (n, p) in enumerate(nodes):
+        if p.restarts_done:
+            continue
+        for rs in r.spec.restarts_for(n.role, parse_version(n.version)):
+            if rs.service in p.restarted:
+                continue
+            r.drf_gate()
+            try:
+                out = t.restart_service(
+                    r.path,
+                    r.cl.name,
+                    n.fqdn,
+                    r.spec.name,
+                    rs.service,
+                    rs.via.value,
+                    r.s.restart_timeout,
+                    r.s.restart_poll,
+                )
+            except steps.RenewalStopped as exc:
+                rest = [m.fqdn for m, _ in nodes[i + 1 :]]
+                done = ", ".join(p.restarted) or "none"
+                raise steps.RenewalStopped(
+                    f"{exc.message}. Stopped at {n.fqdn}, service {rs.service}; already restarted here: {done}; "
+                    f"nodes not restarted yet: {', '.join(rest) or 'none'}",
+                    hint=exc.hint,
+                ) from exc
+            if out.restarted:
+                p.restarted.append(rs.service)
+                r.audit(
+                    "restart", node=n.fqdn, detail=f"{rs.service} via {rs.via.value}: Started in {out.seconds:.1f} s"
+                )
+            else:
+                r.log.info("%s: %s not restarted: %s", n.fqdn, rs.service, out.reason)
+            r.save()
+        p.restarts_done = True
+        r.save()
+
+
+def _phones(r: _Run) -> None:
+    st = r.state
+    if not r.spec.reset_phones or st.phones_reregistered:
+        return
+    if not st.phones_reset:
+        count = t.reset_phones(r.path, r.cl.name, r.pub, r.s.phone_batch_size, r.s.phone_batch_pause)
+        st.phones_reset = True
+        r.audit("reset_phones", detail=f"{count} phones reset in batches of {r.s.phone_batch_size}")
+        r.save()
+    assert st.phones_baseline is not None
+    got = t.wait_registration(
+        r.path,
+        r.cl.name,
+        r.pub,
+        r.spec.name,
+        st.phones_baseline,
+        r.s.registration_timeout,
+        r.s.registration_interval,
+        r.s.ris_requests_per_minute,
+    )
+    st.phones_reregistered = True
+    r.log.info("phones re-registered: %d (baseline %d)", got, st.phones_baseline)
+    r.save()
+
+
+def _verify(r: _Run) -> None:
+    for p in r.progress():
+        if p.verified:
+            continue
+        assert p.leaf_fingerprint is not None
+        old = p.before.fingerprint_sha256 if p.before else None
+        p.after = t.verify_node(r.path, r.cl.name, p.fqdn, r.spec.name, p.leaf_fingerprint, old)
+        p.verified = True
+        r.save()
+
+
+def _artifact(report: RenewalReport) -> None:
+    key = re.sub(r"[^a-z0-9-]", "-", f"renewal-{report.cluster}-{report.unit}".lower())
+    create_markdown_artifact(markdown=report.to_markdown(), key=key, description=f"{report.unit} on {report.cluster}")
+
+
+@flow(name="renew", persist_result=True, log_prints=True)
+def renew(
+    inventory_path: str,
+    cluster: str,
+    unit: str,
+    nodes: list[str] | None = None,
+    dry_run: bool = False,
+    approval_timeout_days: float = 7.0,
+    settings: RenewalSettings | None = None,
+) -> Any:
+    """Renew the CA-signed ``unit`` certificate on ``cluster`` (all nodes that hold it, or ``nodes``).
+
+    Publisher first, then subscribers, then IM&P. The signed chain comes from the cluster's CA
+    backend, or from a person through an approval (suspend/pause) with a deadline. Returns the
+    ``RenewalReport``; a denial ends the run Cancelled with the reason.
+    """
+    s = settings or RenewalSettings()
+    inv = load_inventory(inventory_path)
+    spec = unit_spec(unit)
+    cl = inv.cluster(cluster)
+    plan = plan_renewal(inv, cluster, unit, nodes)
+    if dry_run:
+        report = RenewalReport(cluster=cluster, unit=unit, status="dry_run", plan=plan.render())
+        _artifact(report)
+        return report
+    ctx = FlowRunContext.get()
+    run_id = str(ctx.flow_run.id) if ctx and ctx.flow_run else "local"
+    store = RenewalStore()
+    log = get_run_logger()
+
+    def unfinished(c: str, u: str) -> bool:
+        other = store.load(c, u)
+        return other is not None and other.changed_anything
+
+    _locks.ensure_limits(inv)
+    _locks.acquire_claim(
+        cluster=cluster,
+        unit=unit,
+        run_id=run_id,
+        nodes=[n.fqdn for n in plan.nodes],
+        on_busy=s.on_busy,
+        wait_timeout=s.lock_wait_timeout,
+        poll=s.lock_poll,
+        unfinished=unfinished,
+        log=log.info,
+    )
+    state = store.load(cluster, unit) or RenewalState(cluster=cluster, unit=unit)
+    if run_id not in state.run_ids:
+        state.run_ids.append(run_id)
+    r = _Run(inventory_path, inv, cl, spec, plan, s, run_id, store, state)
+    release = False
+    try:
+        with r.phase("preflight"):
+            _preflight(r)
+        r.plan = plan_renewal(inv, cluster, unit, nodes, state=ClusterState(security_mode=state.security_mode))
+        with r.phase("csr"):
+            _csrs(r)
+        backend = ca_backend(inv, cluster)
+        with r.phase("signature"):
+            if backend.needs_person:
+                _, ca_cfg = inv.ca_for(cl)
+                _sign_by_person(r, getattr(ca_cfg, "instructions", ""), approval_timeout_days)
+            else:
+                _sign_automatic(r)
+        _window_gate(r)
+        with r.phase("upload"):
+            _uploads(r)
+        with r.phase("ctl_update"):
+            _ctl(r)
+        with r.phase("restarts"):
+            _restarts(r)
+        with r.phase("phones"):
+            _phones(r)
+        with r.phase("verify"):
+            _verify(r)
+        report = RenewalReport.from_state(state, status="completed", run_id=run_id)
+        r.audit("renewal_done", detail="every node verified")
+        store.finish(state, "done")
+        _artifact(report)
+        if state.sso_confirmed_by:
+            log.warning("REMINDER: re-enable SAML SSO on cluster %s (and re-export SP metadata if needed)", cluster)
+        release = True
+        return report
+    except RenewalDenied as exc:
+        r.audit("deny", who=state.approver, detail=state.denied_reason or "")
+        report = RenewalReport.from_state(state, status="denied", run_id=run_id)
+        store.finish(state, "denied")
+        _artifact(report)
+        release = True
+        return Cancelled(message=f"{cluster} [{unit}]: {exc.message}; nothing was uploaded")
+    finally:
+        if release or not state.changed_anything:
+            if not state.changed_anything and store.load(cluster, unit) is not None and not release:
+                store.finish(state, "abandoned")
+            _locks.release_claim(cluster=cluster, unit=unit, run_id=run_id)

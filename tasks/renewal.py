@@ -1,0 +1,286 @@
+"""Thin Prefect tasks of the renewal: each builds its client, calls one library verb, returns a model.
+
+Read-only steps retry on transient errors only (``certops.errors.is_transient``). Steps that
+change a node never retry blindly and never cache (``NO_CACHE``): they check the node's state
+first and skip what is already done (``certops.renewal.steps``).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from prefect import task
+from prefect.cache_policies import NO_CACHE
+from pydantic import BaseModel, ConfigDict
+
+from certops.ca.base import CaTicket, SignedChainPem
+from certops.errors import CaError, CucmError, is_transient
+from certops.models import CertificateInfo, CsrArtifact, PhoneCount, SsoStatus
+from certops.renewal import steps
+from certops.renewal.adapters import ca_backend, load_inventory, open_node
+from certops.renewal.state import CertSummary
+from certops.units import RestartVia
+from certops.units import unit as unit_spec
+from certops.x509.checks import CheckReport, check_signed_chain
+
+
+def only_transient(task: Any, task_run: Any, state: Any) -> bool:
+    """Prefect ``retry_condition_fn``: retry only errors certops marks transient."""
+    try:
+        state.result()
+    except Exception as exc:  # noqa: BLE001 (any failure: ask whether it is transient)
+        return is_transient(exc)
+    return False
+
+
+_BACKOFF = [1.0, 5.0, 15.0]
+
+
+class NodeSnapshot(BaseModel):
+    """What preflight read on one node."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    fqdn: str
+    version: str
+    certificate: CertificateInfo | None
+
+
+class RestartOutcome(BaseModel):
+    """One service on one node: restarted (and Started again) or left alone, and why."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    service: str
+    restarted: bool
+    reason: str
+    seconds: float = 0.0
+
+
+@task(
+    name="read-node", cache_policy=NO_CACHE, retries=3, retry_delay_seconds=_BACKOFF, retry_condition_fn=only_transient
+)
+def read_node(inventory_path: str, cluster: str, fqdn: str, unit: str) -> NodeSnapshot:
+    """Preflight on one node: reachable, active version, current certificate of ``unit``."""
+    inv = load_inventory(inventory_path)
+    with open_node(inv, cluster, fqdn) as api:
+        version = api.active_version()
+        try:
+            cert: CertificateInfo | None = api.read_certificate(unit)
+        except CucmError as exc:
+            if exc.transient:
+                raise
+            cert = None
+    return NodeSnapshot(fqdn=fqdn, version=version, certificate=cert)
+
+
+@task(
+    name="read-security-mode",
+    cache_policy=NO_CACHE,
+    retries=3,
+    retry_delay_seconds=_BACKOFF,
+    retry_condition_fn=only_transient,
+)
+def read_security_mode(inventory_path: str, cluster: str, publisher: str) -> int:
+    """Cluster Security Mode (0 non-secure, 1 mixed) from the publisher."""
+    inv = load_inventory(inventory_path)
+    with open_node(inv, cluster, publisher) as api:
+        return api.cluster_security_mode()
+
+
+@task(
+    name="read-sso-status",
+    cache_policy=NO_CACHE,
+    retries=3,
+    retry_delay_seconds=_BACKOFF,
+    retry_condition_fn=only_transient,
+)
+def read_sso_status(inventory_path: str, cluster: str, publisher: str) -> SsoStatus:
+    """``utils sso status`` on the publisher."""
+    inv = load_inventory(inventory_path)
+    with open_node(inv, cluster, publisher) as api:
+        return api.sso_status()
+
+
+@task(name="wait-drf-idle", cache_policy=NO_CACHE)
+def wait_drf_idle(inventory_path: str, cluster: str, publisher: str, unit: str, timeout: float, poll: float) -> float:
+    """Wait (bounded) until no DRF backup/restore runs; unknown counts as running."""
+    inv = load_inventory(inventory_path)
+    with open_node(inv, cluster, publisher) as api:
+        return steps.wait_drf_idle(api, cluster=cluster, unit=unit, timeout=timeout, poll=poll)
+
+
+@task(
+    name="count-phones",
+    cache_policy=NO_CACHE,
+    retries=3,
+    retry_delay_seconds=_BACKOFF,
+    retry_condition_fn=only_transient,
+)
+def count_phones(inventory_path: str, cluster: str, publisher: str) -> PhoneCount:
+    """Registered phones, cluster-wide (RisPort70): the baseline before any change."""
+    inv = load_inventory(inventory_path)
+    with open_node(inv, cluster, publisher) as api:
+        return api.registered_phones()
+
+
+@task(name="generate-csr", cache_policy=NO_CACHE, retries=0)
+def generate_csr(
+    inventory_path: str,
+    cluster: str,
+    fqdn: str,
+    unit: str,
+    current: CertificateInfo | None,
+    existing: CsrArtifact | None,
+    sent_to_ca: bool,
+    identity_uploaded: bool,
+) -> tuple[CsrArtifact, bool]:
+    """The CSR on the node: reuse the pending one this renewal made (checked by fingerprint), else generate."""
+    inv = load_inventory(inventory_path)
+    node = inv.cluster(cluster).node(fqdn)
+    request = steps.csr_request(node, unit_spec(unit), current)
+    with open_node(inv, cluster, fqdn) as api:
+        return steps.ensure_csr(
+            api,
+            cluster=cluster,
+            request=request,
+            existing=existing,
+            sent_to_ca=sent_to_ca,
+            identity_uploaded=identity_uploaded,
+        )
+
+
+@task(
+    name="submit-csr", cache_policy=NO_CACHE, retries=3, retry_delay_seconds=_BACKOFF, retry_condition_fn=only_transient
+)
+def submit_csr(inventory_path: str, cluster: str, csr: CsrArtifact) -> CaTicket:
+    """Hand the CSR to the cluster's CA backend."""
+    inv = load_inventory(inventory_path)
+    return ca_backend(inv, cluster).submit(csr.pem, unit=csr.unit, node=csr.node, cluster=cluster)
+
+
+@task(name="collect-signed", cache_policy=NO_CACHE)
+def collect_signed(inventory_path: str, cluster: str, ticket: CaTicket, timeout: float, poll: float) -> SignedChainPem:
+    """Poll the CA until it returns the signed chain (bounded)."""
+    import time
+
+    inv = load_inventory(inventory_path)
+    backend = ca_backend(inv, cluster)
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            chain = backend.poll(ticket)
+        except CaError as exc:
+            if not exc.transient:
+                raise
+            chain = None
+        if chain is not None:
+            return chain
+        if time.monotonic() >= deadline:
+            raise CaError(
+                f"no signed certificate for ticket {ticket.reference} after {timeout:.0f} s",
+                backend=ticket.backend,
+                hint="check the CA; rerun the renewal later: the same CSR is polled again",
+            )
+        time.sleep(max(poll, ticket.retry_after))
+
+
+@task(name="check-chain", cache_policy=NO_CACHE)
+def check_chain(csr: CsrArtifact, chain: SignedChainPem, unit: str) -> CheckReport:
+    """``check_chain`` of the signed chain against the CSR pending on the node (nothing uploads before it passes)."""
+    return check_signed_chain(csr.pem, chain.leaf_pem, chain.chain_pems, unit, node=csr.node)
+
+
+@task(name="upload-trust", cache_policy=NO_CACHE, retries=0)
+def upload_trust(inventory_path: str, cluster: str, fqdn: str, unit: str, trust_pems: list[str]) -> list[str]:
+    """Upload root, then intermediates, to the unit's trust store (skipping those present)."""
+    inv = load_inventory(inventory_path)
+    store_unit = unit_spec(unit).trust_store.removesuffix("-trust")  # tomcat-ECDSA -> tomcat-trust
+    with open_node(inv, cluster, fqdn) as api:
+        return steps.upload_trust_missing(api, store_unit, trust_pems)
+
+
+@task(name="upload-identity", cache_policy=NO_CACHE, retries=0)
+def upload_identity(
+    inventory_path: str, cluster: str, fqdn: str, unit: str, identity_pems: list[str], leaf_fp: str
+) -> tuple[bool, str | None]:
+    """Upload the signed leaf unless the node already holds it; returns (uploaded, fingerprint before)."""
+    inv = load_inventory(inventory_path)
+    with open_node(inv, cluster, fqdn) as api:
+        before = steps.installed_fingerprint(api, unit)
+        return steps.upload_identity_unless_installed(api, unit, identity_pems, leaf_fp), before
+
+
+@task(name="ctl-update", cache_policy=NO_CACHE, retries=0)
+def ctl_update(inventory_path: str, cluster: str, publisher: str) -> str:
+    """``utils ctl update CTLFile`` on the publisher (mixed mode)."""
+    inv = load_inventory(inventory_path)
+    with open_node(inv, cluster, publisher) as api:
+        return api.ctl_update()
+
+
+@task(name="restart-service", cache_policy=NO_CACHE, retries=0)
+def restart_service(
+    inventory_path: str, cluster: str, fqdn: str, unit: str, service: str, via: str, timeout: float, poll: float
+) -> RestartOutcome:
+    """Restart one service if activated and running on the node, and wait until it is Started."""
+    inv = load_inventory(inventory_path)
+    how = RestartVia(via)
+    with open_node(inv, cluster, fqdn) as api:
+        wanted, reason = steps.restart_wanted(api, service, how)
+        if not wanted:
+            return RestartOutcome(service=service, restarted=False, reason=reason)
+        took = steps.restart_and_confirm(api, service, how, unit=unit, timeout=timeout, poll=poll)
+    return RestartOutcome(service=service, restarted=True, reason="Started again", seconds=took)
+
+
+@task(name="reset-phones", cache_policy=NO_CACHE, retries=0)
+def reset_phones(inventory_path: str, cluster: str, publisher: str, batch_size: int, batch_pause: float) -> int:
+    """Reset every phone in throttled batches (AXL)."""
+    inv = load_inventory(inventory_path)
+    with open_node(inv, cluster, publisher) as api:
+        return steps.reset_phones(api, batch_size=batch_size, batch_pause=batch_pause)
+
+
+@task(name="wait-registration", cache_policy=NO_CACHE)
+def wait_registration(
+    inventory_path: str,
+    cluster: str,
+    publisher: str,
+    unit: str,
+    baseline: int,
+    timeout: float,
+    interval: float,
+    per_minute: int,
+) -> int:
+    """Poll RisPort70 (within budget) until the registered count is back to the baseline; fail loudly past timeout."""
+    inv = load_inventory(inventory_path)
+    with open_node(inv, cluster, publisher) as api:
+        count, _ = steps.wait_registration(
+            api,
+            cluster=cluster,
+            unit=unit,
+            baseline=baseline,
+            timeout=timeout,
+            interval=interval,
+            budget=steps.RateBudget(per_minute),
+        )
+    return count
+
+
+@task(
+    name="verify-node",
+    cache_policy=NO_CACHE,
+    retries=3,
+    retry_delay_seconds=_BACKOFF,
+    retry_condition_fn=only_transient,
+)
+def verify_node(
+    inventory_path: str, cluster: str, fqdn: str, unit: str, leaf_fp: str, old_fp: str | None
+) -> CertSummary:
+    """The node serves the uploaded leaf (TLS handshake / identity read back), not the old one."""
+    inv = load_inventory(inventory_path)
+    node = inv.cluster(cluster).node(fqdn)
+    with open_node(inv, cluster, fqdn) as api:
+        steps.verify_served(api, node, unit, leaf_fp=leaf_fp, old_fp=old_fp)
+        return steps.summary_of(api.read_certificate(unit))

@@ -1,0 +1,140 @@
+"""Fixtures for the renewal flow tests: a simulated cluster, its inventory, a test CA, a Prefect server."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from certops.renewal import adapters
+from certops.renewal.settings import RenewalSettings
+from simulator.fleet import SimulatedFleet
+from simulator.options import FleetOptions
+from tests.flows.support import AutoCaBackend, PersonCaBackend, TestCa
+
+FAST = RenewalSettings(
+    lock_wait_timeout=120,
+    lock_poll=0.3,
+    drf_wait_timeout=20,
+    drf_poll=0.3,
+    restart_timeout=8,
+    restart_poll=0.1,
+    phone_batch_size=10,
+    phone_batch_pause=0.0,
+    registration_timeout=8,
+    registration_interval=0.4,
+    ris_requests_per_minute=15,
+    ca_poll_interval=0.05,
+    ca_poll_timeout=10,
+    approval_poll_interval=1,
+)
+
+
+@dataclass
+class RenewalEnv:
+    """One test's world: the fleet, the inventory file, the CA, where state and audit go."""
+
+    fleet: SimulatedFleet
+    inventory_path: Path
+    ca: TestCa
+    backend: Any
+    state_dir: Path
+    audit_path: Path
+    settings: RenewalSettings = FAST
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def cluster(self) -> str:
+        return "c1"
+
+    @property
+    def pub(self) -> str:
+        return self.fleet.cluster("c1").publisher.fqdn
+
+    def node_names(self) -> list[str]:
+        return [n.fqdn for n in self.fleet.cluster("c1").nodes]
+
+    def changes(self, *, since: int = 0) -> list[dict[str, Any]]:
+        """State-changing events of the simulator (everything but reads)."""
+        return [e for e in self.fleet.events()[since:] if e["operation"] not in ("fleet_started",)]
+
+
+def _fleet_options(state_dir: Path, **over: Any) -> FleetOptions:
+    base: dict[str, Any] = {
+        "nodes": 3,
+        "restart_seconds": 0.2,
+        "tomcat_restart_seconds": 0.3,
+        "phones_per_cluster": 6,
+        "reregister_seconds": 0.3,
+        "cli_banner_seconds": 0.0,
+        "drf_backup_seconds": 2.0,
+        "state_dir": state_dir,
+    }
+    base.update(over)
+    return FleetOptions(**base)
+
+
+def _clear_claims() -> None:
+    from prefect import get_client
+
+    with get_client(sync_client=True) as client:
+        for var in client.read_variables():
+            if var.name.startswith("certops-claim-"):
+                client.delete_variable_by_name(var.name)
+
+
+@pytest.fixture
+def make_env(tmp_path, monkeypatch, prefect_server) -> Iterator[Any]:
+    """Build a RenewalEnv: ``make_env(ca="auto"|"person", fleet={...}, cluster={...}, policy={...})``."""
+    fleets: list[SimulatedFleet] = []
+
+    def build(ca: str = "auto", fleet: dict[str, Any] | None = None, cluster: dict[str, Any] | None = None,
+              policy: dict[str, Any] | None = None) -> RenewalEnv:
+        fl = SimulatedFleet(_fleet_options(tmp_path / f"sim{len(fleets)}", **(fleet or {})))
+        fl.start()
+        fleets.append(fl)
+        inv = fl.inventory_dict()
+        inv["ca_backends"] = {"manual": {"type": "manual", "instructions": "the corporate CA portal"}}
+        inv["defaults"]["ca"] = "manual"
+        if policy:
+            inv["defaults"]["policy"] = policy
+        if cluster:
+            inv["clusters"][0].update(cluster)
+        path = tmp_path / "inventory.yaml"
+        path.write_text(yaml.safe_dump(inv, sort_keys=False))
+        test_ca = TestCa()
+        # the nodes will serve certificates from the test CA after the renewal: trust it too
+        with fl.ca_bundle_path.open("a") as fh:
+            fh.write(test_ca.chain_pems[1])
+        backend = AutoCaBackend(test_ca) if ca == "auto" else PersonCaBackend()
+        adapters.set_ca_factory(lambda inventory, cluster_name: backend)
+        env = RenewalEnv(fl, path, test_ca, backend, tmp_path / "state", tmp_path / "audit.jsonl")
+        return env
+
+    monkeypatch.setenv("CUCM_SIM_OS_PASSWORD", "admin-pw")
+    monkeypatch.setenv("CUCM_SIM_APP_PASSWORD", "app-pw")
+    monkeypatch.setenv("CERTOPS_STATE_DIR", str(tmp_path / "state"))
+    monkeypatch.setenv("CERTOPS_AUDIT_LOG", str(tmp_path / "audit.jsonl"))
+    _clear_claims()
+    try:
+        yield build
+    finally:
+        adapters.set_ca_factory(None)
+        for fl in fleets:
+            fl.stop()
+        _clear_claims()
+        assert os.environ.get("CERTOPS_STATE_DIR")
+
+
+def served_fingerprint(env: RenewalEnv, fqdn: str, unit: str) -> str:
+    """SHA-256 of the certificate the simulated node serves for ``unit`` right now."""
+    import hashlib
+
+    from cryptography.hazmat.primitives.serialization import Encoding
+
+    return hashlib.sha256(env.fleet.node(fqdn).served(unit).cert.public_bytes(Encoding.DER)).hexdigest()
