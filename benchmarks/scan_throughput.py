@@ -1,0 +1,123 @@
+"""Scan throughput: read every certificate of a simulated fleet and print what it cost.
+
+Default: 1,000 nodes (200 clusters of 5) with 50 ms injected latency per request, read with
+``read_fleet_certificates`` at the scan's default concurrency (32 workers, 4 per cluster), then
+judged with ``select_due``. Prints nodes per second, wall time, the ratio of the wall time to the
+latency floor at that concurrency, and peak memory.
+
+The latency floor is ``nodes x requests_per_node x latency / concurrency``, where
+``concurrency = min(max_workers, clusters x per_cluster)`` and ``requests_per_node`` is measured
+first (one node read sequentially with and without the latency). The simulator runs in this
+process, so its CPU time competes with the client's (2 cores here): a ratio near 1 means the
+scan is latency-bound, well above 1 means CPU-bound (TLS handshakes, parsing, the simulator).
+
+    .venv/bin/python benchmarks/scan_throughput.py [--clusters 200] [--nodes 5] [--latency 0.05]
+        [--max-workers 32] [--per-cluster 4] [--tracemalloc]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import resource
+import sys
+import tempfile
+import time
+import tracemalloc
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from certops.due import select_due
+from certops.fleet import read_fleet_certificates
+from certops.inventory_file import load_inventory
+from simulator.fleet import SimulatedFleet
+from simulator.options import FleetOptions
+
+
+def _one_node_seconds(inv, cluster: str, fqdn: str) -> float:
+    sub = inv.model_copy(
+        update={"clusters": [c.model_copy(update={"nodes": [c.node(fqdn)]}) for c in inv.clusters if c.name == cluster]}
+    )
+    best = float("inf")
+    for _ in range(3):
+        t = time.perf_counter()
+        read_fleet_certificates(sub, max_workers=1, per_cluster=1)
+        best = min(best, time.perf_counter() - t)
+    return best
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--clusters", type=int, default=200)
+    ap.add_argument("--nodes", type=int, default=5)
+    ap.add_argument("--latency", type=float, default=0.05)
+    ap.add_argument("--max-workers", type=int, default=32)
+    ap.add_argument("--per-cluster", type=int, default=4)
+    ap.add_argument("--tracemalloc", action="store_true", help="also trace Python allocations during the read (slower)")
+    args = ap.parse_args()
+
+    rss0 = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    with tempfile.TemporaryDirectory() as tmp:
+        t0 = time.perf_counter()
+        opts = FleetOptions(
+            clusters=args.clusters, nodes=args.nodes, latency=0.0, state_dir=Path(tmp) / "sim", phones_per_cluster=5
+        )
+        with SimulatedFleet(opts) as fleet:
+            started = time.perf_counter() - t0
+            path = fleet.write_inventory(Path(tmp) / "inv.yaml", password_env="BENCH_OS", app_password_env="BENCH_APP")
+            os.environ["BENCH_OS"] = opts.password
+            os.environ["BENCH_APP"] = opts.app_password
+            inv = load_inventory(path)
+            nodes = sum(len(c.nodes) for c in inv.clusters)
+            first = inv.clusters[0]
+
+            # requests per node, measured: sequential read of one node without and with the latency
+            bare = _one_node_seconds(inv, first.name, first.publisher.fqdn)
+            fleet.set_fault("latency", seconds=args.latency)
+            slow = _one_node_seconds(inv, first.name, first.publisher.fqdn)
+            per_node = max(1, round((slow - bare) / args.latency)) if args.latency > 0 else 1
+
+            concurrency = min(args.max_workers, len(inv.clusters) * args.per_cluster)
+            floor = nodes * per_node * args.latency / concurrency
+            rss1 = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+            if args.tracemalloc:
+                tracemalloc.start()
+            t = time.perf_counter()
+            report = read_fleet_certificates(inv, max_workers=args.max_workers, per_cluster=args.per_cluster)
+            wall = time.perf_counter() - t
+            plan = select_due(report, inv)
+            judged = time.perf_counter() - t - wall
+            traced = tracemalloc.get_traced_memory()[1] if args.tracemalloc else None
+            if args.tracemalloc:
+                tracemalloc.stop()
+            rss2 = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+            cpu = os.times()
+
+    print(
+        f"fleet: {len(inv.clusters)} clusters x {args.nodes} nodes = {nodes} nodes; "
+        f"simulator started in {started:.1f} s"
+    )
+    print(
+        f"latency {args.latency * 1000:.0f} ms/request; measured {per_node} latency-bound round trip(s) per node "
+        f"(one node sequentially: {bare * 1000:.0f} ms bare, {slow * 1000:.0f} ms with latency)"
+    )
+    print(f"concurrency: max_workers={args.max_workers}, per_cluster={args.per_cluster} -> {concurrency} nodes at once")
+    print(f"read: {len(report.certificates)} certificates, {len(report.failures)} failures")
+    print(f"wall time: {wall:.2f} s  ->  {nodes / wall:.1f} nodes/s")
+    print(f"latency floor at this concurrency: {floor:.2f} s  ->  wall / floor = {wall / floor:.2f}")
+    print(
+        f"due selection of {len(plan.statuses)} certificates: {judged * 1000:.0f} ms; "
+        f"due renewals: {len(plan.start)} start, {len(plan.queued)} queued"
+    )
+    print(
+        f"peak RSS: {rss2 / 1024:.0f} MB (before the fleet {rss0 / 1024:.0f} MB, before the read {rss1 / 1024:.0f} MB; "
+        "client and simulator share this process)"
+    )
+    if traced is not None:
+        print(f"tracemalloc peak during the read: {traced / 1e6:.1f} MB")
+    print(f"process CPU: user {cpu.user:.1f} s, system {cpu.system:.1f} s")
+
+
+if __name__ == "__main__":
+    main()
