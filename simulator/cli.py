@@ -269,7 +269,7 @@ class CliSession:
             "Do not press Ctrl+C while the service is restarting. If the service has not restarted properly, "
             "execute the same command again.\nService Manager is running"
         )
-        seconds = node.begin_restart(name, via="cli")
+        seconds, token = node.begin_restart(name, via="cli")
         self.write(f"{name}[STOPPING]\n")
         time.sleep(seconds / 2)
         self.write(
@@ -277,7 +277,7 @@ class CliSession:
             f"Service Manager is running\n{name}[STARTING]\n"
         )
         time.sleep(seconds / 2)
-        if node.finish_restart(name):
+        if node.finish_restart(name, token):
             self.write(f"{name}[STARTING]\n{name}[STARTED]\n")
         else:
             reason = node.services[name].reason

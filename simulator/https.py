@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any
 from aiohttp import web
 
 from simulator import certmgr, pki, soap
-from simulator.state import SimulatedNode
+from simulator.state import Identity, SimulatedNode
 
 if TYPE_CHECKING:
     from simulator.fleet import SimulatedFleet
@@ -93,7 +93,7 @@ class HttpFrontend:
         self.tls_dir = tls_dir
         self.listeners: dict[tuple[str, str], Listener] = {}
         self.by_port: dict[int, Listener] = {}
-        self._contexts: dict[tuple[str, str], tuple[int, ssl.SSLContext]] = {}
+        self._contexts: dict[tuple[str, str], tuple[Identity, ssl.SSLContext]] = {}
         self.runner: web.AppRunner | None = None
         self.admin_runner: web.AppRunner | None = None
         self.admin_port = 0
@@ -160,7 +160,7 @@ class HttpFrontend:
         ident = node.served(unit)
         key = (node.fqdn, unit)
         cached = self._contexts.get(key)
-        if cached is not None and cached[0] == id(ident):
+        if cached is not None and cached[0] is ident:
             return cached[1]
         if ident.key is None:
             raise ssl.SSLError(f"no private key for the served {unit} certificate of {node.fqdn}")
@@ -169,7 +169,7 @@ class HttpFrontend:
         path.write_text(pem)
         ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
         ctx.load_cert_chain(str(path))
-        self._contexts[key] = (id(ident), ctx)
+        self._contexts[key] = (ident, ctx)
         return ctx
 
     async def _set(self, listener: Listener, up: bool) -> None:

@@ -68,6 +68,7 @@ class FleetOptions:
     cli_banner_seconds: float = 0.2
     state_dir: Path | None = None
     expiry_days: Mapping[str, int] = field(default_factory=lambda: dict(DEFAULT_EXPIRY_DAYS))
+    node_expiry_days: Mapping[str, Mapping[str, int]] = field(default_factory=dict)  # fqdn -> unit -> days
     self_signed_units: frozenset[str] = DEFAULT_SELF_SIGNED
     service_tls: bool = True
     ris_rate_limit: int = 15
@@ -85,6 +86,9 @@ class FleetOptions:
         seq = list(v)
         return str(seq[index % len(seq)])
 
-    def expiry_for(self, unit: str) -> int:
-        """Days until ``unit``'s initial certificate expires."""
+    def expiry_for(self, unit: str, fqdn: str | None = None) -> int:
+        """Days until ``unit``'s initial certificate expires (on node ``fqdn``, if it has an override)."""
+        per_node = self.node_expiry_days.get(fqdn or "", {})
+        if unit in per_node:
+            return int(per_node[unit])
         return int(self.expiry_days.get(unit, DEFAULT_EXPIRY_DAYS.get(unit, 365)))

@@ -112,6 +112,34 @@ class SimulatorCa:
         """The root certificate as PEM."""
         return cert_pem(self.cert)
 
+    def sign_csr(self, csr_pem: str, days: int = 365) -> str:
+        """Sign a CSR as it asks (subject, key, SANs; server+client auth), as a lab CA would. Returns PEM.
+
+        The simulator CA is in every CA-signed unit's trust store from the start, so a CSR signed
+        here uploads without a trust upload first.
+        """
+        csr = x509.load_pem_x509_csr(csr_pem.encode())
+        now = utcnow()
+        builder = (
+            x509.CertificateBuilder()
+            .subject_name(csr.subject)
+            .issuer_name(self.cert.subject)
+            .public_key(csr.public_key())
+            .serial_number(x509.random_serial_number())
+            .not_valid_before(now - dt.timedelta(minutes=5))
+            .not_valid_after(now + dt.timedelta(days=days))
+            .add_extension(
+                x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH, ExtendedKeyUsageOID.CLIENT_AUTH]),
+                critical=False,
+            )
+        )
+        try:
+            san = csr.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+            builder = builder.add_extension(san, critical=False)
+        except x509.ExtensionNotFound:
+            pass
+        return cert_pem(builder.sign(self.key, hashes.SHA256()))
+
 
 def node_subject(fqdn: str, unit: str) -> x509.Name:
     """The subject CUCM gives a unit's certificate (CN = FQDN; ITLRecovery has its own CN)."""

@@ -176,8 +176,8 @@ def _control(node: SimulatedNode, op_el: ET.Element) -> Reply:
             return fault("soapenv:Server", f"Service Not Activated: {name} cannot be controlled on {node.fqdn}")
     for name in services:
         if control == "Restart":
-            seconds = node.begin_restart(name, via="soap")
-            node.runtime.call_later(seconds, _finisher(node, name))
+            seconds, token = node.begin_restart(name, via="soap")
+            node.runtime.call_later(seconds, _finisher(node, name, token))
         else:
             node.start_stop(name, control)
     with node.runtime.lock:
@@ -189,9 +189,9 @@ def _control(node: SimulatedNode, op_el: ET.Element) -> Reply:
     )
 
 
-def _finisher(node: SimulatedNode, service: str) -> Callable[[], None]:
+def _finisher(node: SimulatedNode, service: str, token: int) -> Callable[[], None]:
     def finish() -> None:
-        node.finish_restart(service)
+        node.finish_restart(service, token)
 
     return finish
 

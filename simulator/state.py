@@ -184,6 +184,7 @@ class ServiceState:
     started_at: float = field(default_factory=time.time)
     restart_started: float | None = None
     restart_ends: float | None = None
+    restart_token: int = 0
 
     def current_status(self, now: float | None = None) -> str:
         """Started/Stopped/Starting, taking a restart in progress into account."""
@@ -361,6 +362,10 @@ class SimulatedNode:
         self.services: dict[str, ServiceState] = {
             s.name: s for s in _services_for(role, cluster.version_tuple, sub_index)
         }
+        for unit in self.units:
+            if unit not in runtime.options.self_signed_units:
+                store = TRUST_STORES[unit][0]
+                self.trust[store][pki.common_name(runtime.ca.cert.subject)] = runtime.ca.cert
         self.faults = NodeFaults()
         self.host_key_line = ""  # set by the SSH server
         self.tls_generation = 0  # bumped when a served certificate changes
@@ -399,7 +404,7 @@ class SimulatedNode:
         for unit in self.units:
             key_type = "ec" if unit.endswith("-ECDSA") else "rsa"
             key = self.runtime.shared_key(key_type)
-            not_after = pki.utcnow() + dt.timedelta(days=opts.expiry_for(unit))
+            not_after = pki.utcnow() + dt.timedelta(days=opts.expiry_for(unit, self.fqdn))
             cert = pki.issue_node_cert(
                 subject=pki.node_subject(self.fqdn, unit),
                 sans=[self.fqdn],
@@ -523,23 +528,28 @@ class SimulatedNode:
         opts = self.runtime.options
         return opts.tomcat_restart_seconds if service == "Cisco Tomcat" else opts.restart_seconds
 
-    def begin_restart(self, service: str, via: str) -> float:
-        """Start restarting ``service``; returns its duration. The caller finishes it with :meth:`finish_restart`."""
+    def begin_restart(self, service: str, via: str) -> tuple[float, int]:
+        """Start restarting ``service``; returns its duration and a token for :meth:`finish_restart`."""
         with self.runtime.lock:
             svc = self.services[service]
             seconds = self.restart_seconds(service)
             now = time.time()
             svc.restart_started = now
             svc.restart_ends = now + seconds
+            svc.restart_token += 1
+            token = svc.restart_token
             self._event("service_restart_started", service=service, detail={"via": via, "seconds": seconds})
         self.runtime.sync_listeners(self)
-        return seconds
+        return seconds, token
 
-    def finish_restart(self, service: str) -> bool:
-        """End a restart: Started (served certificates updated) or, with the fault, Stopped. True on success."""
+    def finish_restart(self, service: str, token: int | None = None) -> bool:
+        """End a restart: Started (served certificates updated) or, with the fault, Stopped. True on success.
+
+        A ``token`` from an older :meth:`begin_restart` (superseded by a newer restart) does nothing.
+        """
         with self.runtime.lock:
             svc = self.services[service]
-            if svc.restart_started is None:
+            if svc.restart_started is None or (token is not None and token != svc.restart_token):
                 return svc.status == "Started"
             svc.restart_started = None
             svc.restart_ends = None

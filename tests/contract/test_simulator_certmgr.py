@@ -464,3 +464,21 @@ def test_unreachable_node_refuses_https_connections(fleet: SimulatedFleet) -> No
         fleet.clear_faults()
     with client(fleet, node.fqdn) as c:
         assert c.get(f"{API}/snapshot/server", auth=AUTH).status_code == 200
+
+
+def test_csr_signed_by_the_simulator_ca_uploads_without_a_trust_upload(fleet: SimulatedFleet) -> None:
+    fqdn = "cucm-pub.c1.certops.test"
+    with client(fleet, fqdn) as c:
+        trust = c.get(f"{API}/trust/certificate", params={"service": "CAPF"}, auth=AUTH).json()
+        csr = new_csr(c, "CAPF")
+        r = upload_identity(c, "CAPF", [fleet.ca.sign_csr(csr)])
+    assert fleet.ca.pem in [d["certificate"] for d in trust["certificate_data"]]
+    assert r.status_code == 200, r.text
+
+
+def test_per_node_expiry_override(sim_factory) -> None:
+    f = sim_factory(nodes=2, phones_per_cluster=0, node_expiry_days={"cucm-sub1.c1.certops.test": {"tomcat": 3}})
+    sub = f.node("cucm-sub1.c1.certops.test").identity("tomcat").cert
+    pub = f.node("cucm-pub.c1.certops.test").identity("tomcat").cert
+    assert (sub.not_valid_after_utc.timestamp() - time.time()) / 86400 <= 3
+    assert (pub.not_valid_after_utc.timestamp() - time.time()) / 86400 > 19
