@@ -9,7 +9,7 @@ checking off is allowed but logged as a WARNING.
 
 ``check_inventory(path)`` is what ``certops config check`` uses: the same, plus whether the
 referenced files exist and the password environment variables are set (warnings only: the check
-may run on another machine than the flows). It never reads or prints a secret's value.
+may run on another machine than the flows). It never prints a secret's value.
 """
 
 from __future__ import annotations
@@ -98,8 +98,8 @@ def load_inventory(path: str | Path) -> Inventory:
 def check_inventory(path: str | Path, *, environ: dict[str, str] | None = None) -> InventoryCheck:
     """Everything ``load_inventory`` checks, plus referenced files and password variables.
 
-    Missing referenced files (CA bundles, known_hosts) are problems; unset password variables and
-    Secret-block references are warnings (the check may run where the secrets are not).
+    Missing referenced files (CA bundles, known_hosts), unset password variables and Secret-block
+    references are warnings, not problems: the check may run on another machine than the flows.
     """
     env = os.environ if environ is None else environ
     result = _read(Path(path))
@@ -110,9 +110,9 @@ def check_inventory(path: str | Path, *, environ: dict[str, str] | None = None) 
         if file is None:
             continue
         if not file.exists():
-            result.problems.append(f"{place}: {what} {file} does not exist")
+            result.warnings.append(f"{place}: {what} {file} does not exist here")
         elif not os.access(file, os.R_OK):
-            result.problems.append(f"{place}: {what} {file} is not readable")
+            result.warnings.append(f"{place}: {what} {file} is not readable here")
     for place, ref in _credential_refs(inv):
         if ref.password_env is not None and ref.password_env not in env:
             result.warnings.append(
