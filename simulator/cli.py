@@ -15,7 +15,7 @@ from typing import Protocol
 from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
-from simulator import pki
+from simulator import certmgr, pki
 from simulator.soap import run_sql
 from simulator.state import SimulatedNode
 
@@ -203,6 +203,10 @@ class CliSession:
             self._drf_status(low[3])
         elif low[:3] == ["utils", "sso", "status"]:
             self._sso_status()
+        elif low[:3] == ["set", "csr", "gen"] and len(words) == 4:
+            self._csr_gen(words[3])
+        elif low[:3] == ["set", "cert", "import"] and len(words) == 5 and low[3] in ("own", "trust"):
+            self._cert_import(low[3], words[4])
         elif low[:2] == ["run", "sql"] and len(words) > 2:
             self._sql(line.split(None, 2)[2])
         else:
@@ -355,6 +359,54 @@ class CliSession:
             )
         else:
             self.output("SSO Status: SAML SSO Disabled\n")
+
+    def _csr_gen(self, unit: str) -> None:
+        node = self.node
+        if unit not in node.units:
+            self.write(f"Invalid unit: {unit}\n{FAILED}\n")
+            return
+        ecdsa = unit.endswith("-ECDSA")
+        body = {"service": unit, "keyType": "ec" if ecdsa else "rsa", "keyLength": 256 if ecdsa else 2048}
+        err, request = certmgr.validate_csr_request(node, body)
+        if err is not None:
+            self.write(f"{err[1]['message']}\n{FAILED}\n")
+            return
+        node.add_csr(unit, certmgr.make_pending_csr(node, request))
+        self.write(f"Successfully Generated CSR for {unit}.\n")
+
+    def _read_pem(self) -> str:
+        self.write("Paste the Certificate and Hit Enter\n")
+        lines: list[str] = []
+        while True:
+            line = self.read_line().strip()
+            if not line and not lines:
+                continue
+            lines.append(line)
+            if line.startswith("-----END") or (not line and lines):
+                return "\n".join(lines) + "\n"
+
+    def _cert_import(self, kind: str, unit: str) -> None:
+        node = self.node
+        base = unit.removesuffix("-trust")
+        if base not in node.units:
+            self.write(f"Invalid unit: {unit}\n{FAILED}\n")
+            return
+        pem = self._read_pem()
+        if kind == "trust":
+            status, body = certmgr.upload_trust(node, {"service": [base], "certificates": [pem], "description": "CLI"})
+            if status == 200:
+                self.write(f"Successfully imported certificate for {base}-trust.\n")
+            else:
+                self.write(f"{body['message']}\n{FAILED}\n")
+            return
+        status, body = certmgr.upload_identity(node, {"service": base, "certificates": [pem]})
+        if status == 200:
+            self.write(
+                f"Successfully imported certificate for {base}.\n"
+                f"Please restart services related to {base} for the new certificate to become active.\n"
+            )
+        else:
+            self.write(f"{body['message']}\n{FAILED}\n")
 
     def _sql(self, query: str) -> None:
         try:

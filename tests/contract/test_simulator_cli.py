@@ -205,3 +205,31 @@ def test_unreachable_node_refuses_ssh(fleet: SimulatedFleet) -> None:
         fleet.clear_faults()
     with SimShell(fleet, node) as shell:
         shell.wait_prompt()
+
+
+def test_cli_renewal_path_on_12_5(sim_factory: Callable[..., SimulatedFleet]) -> None:
+    fleet = sim_factory(nodes=1, version="12.5", phones_per_cluster=0)
+    node = fleet.node("cucm-pub.c1.certops.test")
+    with SimShell(fleet, node) as shell:
+        shell.wait_prompt()
+        shell.run("set cli pagination off")
+        assert shell.run("set csr gen tomcat").strip() == "Successfully Generated CSR for tomcat."
+        shown = shell.run("show csr own tomcat")
+        csr = shown[shown.index("-----BEGIN CERTIFICATE REQUEST-----") :]
+        leaf = fleet.ca.sign_csr(csr)
+        shell.channel.send("set cert import own tomcat\n")
+        shell.read_until("Paste the Certificate and Hit Enter")
+        shell.channel.send(leaf.replace("\n", "\r\n") + "\r\n")
+        out = shell.wait_prompt()
+        assert "Successfully imported certificate for tomcat." in out
+        assert node.csrs == {}
+        shell.channel.send("set cert import own tomcat\n")
+        shell.read_until("Paste the Certificate and Hit Enter")
+        shell.channel.send(leaf + "\n")
+        again = shell.wait_prompt()
+    assert "CSR does not exist" in again and "Executed command unsuccessfully" in again
+    assert [e["operation"] for e in fleet.events() if e["unit"] == "tomcat"][-3:] == [
+        "csr_generated",
+        "identity_uploaded",
+        "upload_refused",
+    ]
