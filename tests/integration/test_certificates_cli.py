@@ -22,40 +22,28 @@ from typer.testing import CliRunner
 from certops.cli import app
 from certops.cucm.node import CucmNode
 from certops.inventory_file import load_inventory
-from simulator.fleet import FleetOptions, SimulatedFleet
+from simulator.fleet import SimulatedFleet
+from tests.fixtures.simulator import SIM_APP_PASSWORD, SIM_OS_PASSWORD, sim_options
 
-OS_PW = "sim-Os-pw-42"
-APP_PW = "sim-App-pw-42"
+OS_PW = SIM_OS_PASSWORD
+APP_PW = SIM_APP_PASSWORD
 ENV = {"CUCM_SIM_OS_PASSWORD": OS_PW, "CUCM_SIM_APP_PASSWORD": APP_PW, "WRONG_OS_PASSWORD": "not-the-password"}
 
 CUCM_UNITS = {"tomcat", "tomcat-ECDSA", "ipsec", "CAPF", "CallManager", "CallManager-ECDSA", "TVS"}
 IMP_UNITS = {"tomcat", "tomcat-ECDSA", "ipsec"}
 
 
-def _fleet(tmp: Path, version: str) -> SimulatedFleet:
-    return SimulatedFleet(
-        FleetOptions(
-            clusters=1,
-            nodes=3,
-            username="certops",
-            password=OS_PW,
-            app_username="certops-app",
-            app_password=APP_PW,
-            version=version,
-            state_dir=tmp,
-        )
-    )
-
-
-@pytest.fixture(scope="module")
-def fleet15(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SimulatedFleet]:
-    with _fleet(tmp_path_factory.mktemp("sim15"), "15.0") as fleet:
-        yield fleet
+@pytest.fixture()
+def fleet15(sim_fleet: SimulatedFleet) -> Iterator[SimulatedFleet]:
+    """The session's shared 15.0 fleet (publisher, subscriber, IM&P); faults are cleared after each test."""
+    yield sim_fleet
+    sim_fleet.clear_faults()
 
 
 @pytest.fixture(scope="module")
 def fleet125(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SimulatedFleet]:
-    with _fleet(tmp_path_factory.mktemp("sim125"), "12.5") as fleet:
+    """A 12.5 fleet (no certmgr REST: certificates are read through the CLI)."""
+    with SimulatedFleet(sim_options(version="12.5", state_dir=tmp_path_factory.mktemp("sim125"))) as fleet:
         yield fleet
 
 
@@ -187,7 +175,10 @@ def test_bad_password_on_one_node_is_reported_as_refused_credentials(fleet15: Si
     def edit(data: dict[str, Any]) -> None:
         for node in data["clusters"][0]["nodes"]:
             if node["fqdn"] == imp:
-                node["os_admin"] = {"username": "certops", "password_env": "WRONG_OS_PASSWORD"}
+                node["os_admin"] = {
+                    "username": data["defaults"]["os_admin"]["username"],
+                    "password_env": "WRONG_OS_PASSWORD",
+                }
 
     result = _run("certificates", "--inventory", str(_inventory(fleet15, tmp_path / "inv.yaml", edit)), "--json")
     assert result.exit_code == 1
