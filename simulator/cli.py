@@ -21,6 +21,7 @@ from simulator.state import SimulatedNode
 
 PROMPT = "admin:"
 PAGER = "\x1b[1mPress <enter> for 1 line, <space> for one page, or <q> to quit\x1b[0m"
+LESS_PAGER = "options: q=quit, n=next, p=prev, b=begin, e=end (lines {first} - {last} of {total}) : "
 FAILED = "Executed command unsuccessfully"
 
 
@@ -102,8 +103,12 @@ class CliSession:
             self._buf = self._buf[1:]
         return key.decode(errors="replace")
 
-    def output(self, text: str) -> None:
-        """Print command output, paging it while pagination is on; may drop the session (fault)."""
+    def output(self, text: str, pager: str = "more") -> None:
+        """Print command output, paging it while pagination is on; may drop the session (fault).
+
+        ``pager`` ``more``: "Press <enter> for 1 line, <space> for one page, or <q> to quit";
+        ``less``: "options: q=quit, n=next, p=prev, b=begin, e=end (lines x - y of z) :".
+        """
         lines = text.rstrip("\n").split("\n") if text else []
         if self.node.faults.ssh_drops > 0:
             with self.node.runtime.lock:
@@ -115,6 +120,9 @@ class CliSession:
         if not self.paging or len(lines) <= self.page:
             if lines:
                 self.write("\n".join(lines) + "\n")
+            return
+        if pager == "less":
+            self._less(lines)
             return
         shown = 0
         budget = self.page
@@ -130,6 +138,28 @@ class CliSession:
             if key in ("q", "Q"):
                 break
             budget = 1 if key in ("\r", "\n") else self.page
+
+    def _less(self, lines: list[str]) -> None:
+        top = 0
+        total = len(lines)
+        while True:
+            end = min(total, top + self.page)
+            self.write("\n".join(lines[top:end]) + "\n")
+            if end >= total:
+                return
+            self.write(LESS_PAGER.format(first=top + 1, last=end, total=total))
+            key = self.read_key()
+            self.write("\r\x1b[K")
+            if key in ("q", "Q"):
+                return
+            if key == "p":
+                top = max(0, top - self.page)
+            elif key == "b":
+                top = 0
+            elif key == "e":
+                top = max(0, total - self.page)
+            else:  # n, space, enter
+                top = end
 
     def confirm(self, question: str) -> bool:
         """Ask ``question`` and read y/n (or yes/no)."""
@@ -181,7 +211,7 @@ class CliSession:
         elif low[:4] == ["show", "cert", "list", "own"]:
             self.output(self._cert_list())
         elif low[:4] == ["show", "cert", "list", "trust"]:
-            self.output(self._trust_list())
+            self.output(self._trust_list(), pager="less")
         elif low[:3] == ["show", "cert", "own"] and len(words) == 4:
             unit = words[3].split("/")[0]
             if unit not in node.units:
@@ -418,7 +448,7 @@ class CliSession:
         lines = [" ".join(c.ljust(w) for c, w in zip(cols, widths, strict=True)).rstrip()]
         lines.append(" ".join("=" * w for w in widths))
         lines += [" ".join(v.ljust(w) for v, w in zip(r, widths, strict=True)).rstrip() for r in rows]
-        self.output("\n".join(lines) + "\n")
+        self.output("\n".join(lines) + "\n", pager="less")
 
 
 def cert_details(cert: x509.Certificate) -> str:

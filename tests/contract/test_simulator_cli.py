@@ -233,3 +233,15 @@ def test_cli_renewal_path_on_12_5(sim_factory: Callable[..., SimulatedFleet]) ->
         "identity_uploaded",
         "upload_refused",
     ]
+
+
+def test_run_sql_pages_with_the_options_pager(sim_factory: Callable[..., SimulatedFleet]) -> None:
+    fleet = sim_factory(nodes=1, phones_per_cluster=40)
+    with SimShell(fleet, fleet.node("cucm-pub.c1.certops.test")) as shell:
+        shell.wait_prompt()
+        shell.channel.send("run sql select name from device\n")
+        first = shell.read_until(r"options: q=quit, n=next, p=prev, b=begin, e=end \(lines 1 - 23 of 42\) :")
+        assert first.count("SEP") == 21
+        shell.channel.send("n")
+        rest = shell.wait_prompt()
+    assert rest.count("SEP") == 19 and "options:" not in rest
