@@ -293,6 +293,14 @@ class CucmNode:
         ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
         ctx.check_hostname = False
         ctx.verify_mode = ssl.CERT_NONE  # reading, not trusting: see the docstring
+        if unit.endswith("-ECDSA"):
+            # tomcat-ECDSA / CallManager-ECDSA share the port with their RSA twin: ask for an ECDSA
+            # certificate by offering only ECDSA cipher suites (TLS 1.2 lets the client choose).
+            ctx.maximum_version = ssl.TLSVersion.TLSv1_2
+            ctx.set_ciphers("ECDSA")
+        elif self.node.tls_port_for(f"{unit}-ECDSA") == port:
+            ctx.maximum_version = ssl.TLSVersion.TLSv1_2
+            ctx.set_ciphers("aRSA")
         try:
             with (
                 socket.create_connection((self.node.connect_address, port), timeout=30) as sock,
