@@ -33,8 +33,8 @@ DEFAULT_EXPIRY_DAYS: dict[str, int] = {
 }
 """Days until each unit's initial certificate expires (tomcat and CallManager expire soon)."""
 
-DEFAULT_SELF_SIGNED: frozenset[str] = frozenset({"tomcat-ECDSA", "CallManager-ECDSA", "TVS", "ITLRecovery"})
-"""Units whose initial certificate is self-signed; the rest are signed by the simulator CA."""
+DEFAULT_SELF_SIGNED: frozenset[str] = frozenset({"tomcat-ECDSA", "CallManager-ECDSA", "ITLRecovery"})
+"""Units whose initial certificate is self-signed; the rest (all served over TLS) are signed by the simulator CA."""
 
 FULL_VERSIONS: dict[str, str] = {
     "12.5": "12.5.1.17900-64",

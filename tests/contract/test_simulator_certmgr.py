@@ -103,9 +103,10 @@ def test_snapshot_expiry_follows_the_configured_days(fleet: SimulatedFleet) -> N
 def test_initial_certificates_mix_ca_signed_and_self_signed(fleet: SimulatedFleet) -> None:
     node = fleet.node("cucm-pub.c1.certops.test")
     tomcat = node.identity("tomcat").cert
-    tvs = node.identity("TVS").cert
+    itl = node.identity("ITLRecovery").cert
     assert tomcat.issuer == fleet.ca.cert.subject
-    assert tvs.issuer == tvs.subject
+    assert node.identity("TVS").cert.issuer == fleet.ca.cert.subject
+    assert itl.issuer == itl.subject
 
 
 def test_certmgr_is_absent_on_12_5(fleet: SimulatedFleet) -> None:
