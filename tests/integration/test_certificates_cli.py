@@ -60,7 +60,8 @@ def _run(*args: str) -> Any:
 
 
 def _json_report(result: Any) -> dict[str, Any]:
-    return json.loads(result.stdout)
+    report: dict[str, Any] = json.loads(result.stdout)
+    return report
 
 
 def _roles(fleet: SimulatedFleet) -> dict[str, str]:

@@ -112,7 +112,7 @@ class _Ca:
             x509.CertificateBuilder()
             .subject_name(csr.subject)
             .issuer_name(self.cert.subject)
-            .public_key(public_key)  # type: ignore[arg-type]
+            .public_key(public_key)
             .serial_number(x509.random_serial_number())
             .not_valid_before(now - dt.timedelta(minutes=1))
             .not_valid_after(now + dt.timedelta(days=365))

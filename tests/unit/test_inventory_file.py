@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from certops.errors import ConfigError
+from certops.inventory import LabCaConfig
 from certops.inventory_file import check_inventory, load_inventory
 
 VALID = """\
@@ -51,6 +52,7 @@ def test_valid_inventory_loads_with_paths_relative_to_the_file(tmp_path: Path) -
     assert inv.defaults.tls.ca_bundle == (tmp_path / "pki" / "ca.pem").resolve()
     assert inv.defaults.ssh.known_hosts == (tmp_path / "pki" / "known_hosts").resolve()
     lab = inv.ca_backends["lab"]
+    assert isinstance(lab, LabCaConfig)
     assert lab.directory == (tmp_path / "lab-ca").resolve()
 
 

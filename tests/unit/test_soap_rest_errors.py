@@ -144,8 +144,12 @@ def test_unauthorized_is_an_auth_error_that_never_shows_the_password(caplog: pyt
 
 def test_each_request_logs_one_info_line_with_method_node_path_status() -> None:
     records: list[logging.LogRecord] = []
-    handler = logging.Handler()
-    handler.emit = records.append  # type: ignore[method-assign]
+
+    class _Collect(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            records.append(record)
+
+    handler = _Collect()
     logger = logging.getLogger("certops.cucm.http")
     logger.addHandler(handler)
     logger.setLevel(logging.INFO)
