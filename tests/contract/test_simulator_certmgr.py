@@ -438,11 +438,11 @@ def test_callmanager_port_serves_new_certificate_after_callmanager_restart(
 
 def test_platform_api_locked_while_drf_backup_runs(fleet: SimulatedFleet) -> None:
     fqdn = "cucm-sub1.c1.certops.test"
-    fleet.set_fault("drf-backup", cluster="c1", seconds=0.8)
+    fleet.set_fault("drf-backup", cluster="c1", seconds=2.0)
     try:
         with client(fleet, fqdn) as c:
             locked = c.get(f"{API}/snapshot/server", auth=AUTH)
-            time.sleep(1.0)
+            time.sleep(2.1)
             after = c.get(f"{API}/snapshot/server", auth=AUTH)
     finally:
         fleet.clear_faults()

@@ -149,10 +149,10 @@ def test_ctl_update_refused_when_not_mixed_or_not_publisher(fleet: SimulatedFlee
 
 def test_drf_status_idle_then_running_then_done(fleet: SimulatedFleet, pub: SimShell) -> None:
     assert pub.run("utils disaster_recovery status backup").strip() == "drfCliMsg: No backup status available"
-    fleet.set_fault("drf-backup", seconds=0.6)
+    fleet.set_fault("drf-backup", seconds=1.5)
     try:
         running = pub.run("utils disaster_recovery status backup")
-        time.sleep(0.7)
+        time.sleep(1.6)
         done = pub.run("utils disaster_recovery status backup")
     finally:
         fleet.clear_faults()

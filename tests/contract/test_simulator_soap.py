@@ -27,7 +27,13 @@ APP = (SIM_APP_USER, SIM_APP_PASSWORD)
 
 @pytest.fixture(scope="module")
 def fleet(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SimulatedFleet]:
-    opts = sim_options(nodes=4, phones_per_cluster=25, state_dir=tmp_path_factory.mktemp("soap"), ris_rate_limit=1000)
+    opts = sim_options(
+        nodes=4,
+        phones_per_cluster=25,
+        state_dir=tmp_path_factory.mktemp("soap"),
+        ris_rate_limit=1000,
+        restart_seconds=1.0,
+    )
     with SimulatedFleet(opts) as f:
         yield f
 
@@ -172,6 +178,10 @@ def test_restart_fails_fault_leaves_the_service_stopped_with_a_reason(fleet: Sim
             "Stopped",
             "TVS failed to start",
         )
+        time.sleep(0.5)  # and it stays so
+        assert (
+            status(fleet, node, "Cisco Trust Verification Service")["Cisco Trust Verification Service"][0] == "Stopped"
+        )
     finally:
         fleet.clear_faults()
     assert control(fleet, node, "Restart", "Cisco Trust Verification Service").status_code == 200
@@ -240,7 +250,7 @@ def test_ris_max_returned_devices_is_capped_at_1000(fleet: SimulatedFleet) -> No
 
 
 def test_ris_rate_limit_is_cluster_wide_and_answers_ratecontrol(sim_factory: Callable[..., SimulatedFleet]) -> None:
-    small = sim_factory(nodes=3, ris_rate_limit=3, ris_rate_window=1.0, phones_per_cluster=5)
+    small = sim_factory(nodes=3, ris_rate_limit=3, ris_rate_window=3.0, phones_per_cluster=5)
     pub, sub = small.node("cucm-pub.c1.certops.test"), small.node("cucm-sub1.c1.certops.test")
     codes = [select_cm_device(small, n).status_code for n in (pub, sub, pub)]
     over = select_cm_device(small, sub)
@@ -248,7 +258,7 @@ def test_ris_rate_limit_is_cluster_wide_and_answers_ratecontrol(sim_factory: Cal
     assert over.status_code == 500
     assert text_of(ET.fromstring(over.text), "faultcode").endswith("Server.RateControl")
     assert "Current allowed rate for realtime information is 3 requests per minute" in fault_string(over)
-    time.sleep(1.05)
+    time.sleep(3.05)
     assert select_cm_device(small, sub).status_code == 200
 
 
