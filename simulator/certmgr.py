@@ -40,6 +40,15 @@ def _tracking() -> str:
     return "CMAPI-" + uuid.uuid4().hex[:12].upper()
 
 
+def _take_upload_error(node: SimulatedNode) -> bool:
+    """Consume one injected upload error, if any."""
+    with node.runtime.lock:
+        if node.faults.upload_errors > 0:
+            node.faults.upload_errors -= 1
+            return True
+        return False
+
+
 def _unit_error(node: SimulatedNode, service: Any) -> Reply | None:
     if not isinstance(service, str) or not service:
         return _error(400, "service is required (a certificate unit such as tomcat)")
@@ -181,8 +190,7 @@ def upload_trust(node: SimulatedNode, body: Any) -> Reply:
             parsed.append(pki.load_certificate(text))
         except ValueError:
             return _error(400, MSG_NOT_PEM)
-    if node.faults.upload_errors > 0:
-        node.faults.upload_errors -= 1
+    if _take_upload_error(node):
         node._event("upload_refused", unit=stores[0], detail={"reason": "fault", "message": MSG_UPLOAD_FAILED})
         return _error(500, MSG_UPLOAD_FAILED)
     results = []
@@ -259,8 +267,7 @@ def upload_identity(node: SimulatedNode, body: Any) -> Reply:
     # 5. the SAN set (order aside)
     if {s.lower() for s in pki.dns_sans(leaf)} != {s.lower() for s in pki.dns_sans(pending.csr)}:
         return _refuse(node, service, 400, "san_mismatch", MSG_SAN_MISMATCH)
-    if node.faults.upload_errors > 0:
-        node.faults.upload_errors -= 1
+    if _take_upload_error(node):
         return _refuse(node, service, 500, "fault", MSG_UPLOAD_FAILED)
     node.install_identity(service, leaf, chain[1:])
     return 200, {
