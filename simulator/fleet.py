@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import shutil
 import tempfile
 import threading
@@ -68,6 +69,7 @@ class SimulatedFleet:
         self._http: HttpFrontend | None = None
         self._ssh: SshServer | None = None
         self._events: EventLog | None = None
+        self._tls_dir: Path | None = None
         self.runtime: Runtime | None = None
         self.started = False
         self.start_seconds = 0.0
@@ -87,8 +89,15 @@ class SimulatedFleet:
         t0 = time.monotonic()
         opts = self.options
         self.state_dir.mkdir(parents=True, exist_ok=True)
-        tls_dir = self.state_dir / "tls"
-        tls_dir.mkdir(exist_ok=True)
+        # load_cert_chain needs files: keep them in memory-backed /dev/shm when there is one
+        # (creating a file on a disk-backed tmp costs ~1.7 ms here, on tmpfs ~0.02 ms)
+        shm = Path("/dev/shm")
+        if shm.is_dir() and os.access(shm, os.W_OK):
+            tls_dir = Path(tempfile.mkdtemp(prefix="cucm-sim-tls-", dir=shm))
+        else:
+            tls_dir = self.state_dir / "tls"
+            tls_dir.mkdir(exist_ok=True)
+        self._tls_dir = tls_dir
         self._events = EventLog(self.state_dir / "events.jsonl")
         ca = pki.SimulatorCa.create()
         self.ca = ca
@@ -157,6 +166,8 @@ class SimulatedFleet:
             self._loop = None
         if self._events is not None:
             self._events.close()
+        if self._tls_dir is not None and self._tls_dir.parent != self.state_dir:
+            shutil.rmtree(self._tls_dir, ignore_errors=True)
         if self._own_state_dir:
             shutil.rmtree(self.state_dir, ignore_errors=True)
 

@@ -94,6 +94,7 @@ class HttpFrontend:
         self.listeners: dict[tuple[str, str], Listener] = {}
         self.by_port: dict[int, Listener] = {}
         self._contexts: dict[tuple[str, str], tuple[Identity, ssl.SSLContext]] = {}
+        self._key_pems: dict[int, tuple[pki.PrivateKey, str]] = {}
         self.runner: web.AppRunner | None = None
         self.admin_runner: web.AppRunner | None = None
         self.admin_port = 0
@@ -165,7 +166,10 @@ class HttpFrontend:
         if ident.key is None:
             raise ssl.SSLError(f"no private key for the served {unit} certificate of {node.fqdn}")
         path = self.tls_dir / f"{node.fqdn}-{unit}-{ident.cert.serial_number:x}.pem"
-        pem = ident.pem + "".join(pki.cert_pem(c) for c in ident.chain) + pki.key_pem(ident.key).decode()
+        known = self._key_pems.get(id(ident.key))
+        if known is None:  # the dict keeps the key alive, so its id is not reused
+            known = self._key_pems[id(ident.key)] = (ident.key, pki.key_pem(ident.key).decode())
+        pem = ident.pem + "".join(pki.cert_pem(c) for c in ident.chain) + known[1]
         path.write_text(pem)
         ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
         ctx.load_cert_chain(str(path))
