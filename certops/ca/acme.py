@@ -149,7 +149,7 @@ class AcmeCa:
             return self._client
         key, existed = self._account_key()
         verify: Any = str(self.config.ca_bundle) if self.config.ca_bundle else True
-        net = acme_client.ClientNetwork(key, alg=RS256, verify_ssl=verify, user_agent="certops", timeout=self._timeout)
+        net = _Network(key, alg=RS256, verify_ssl=verify, user_agent="certops", timeout=self._timeout)
         try:
             directory = acme_client.ClientV2.get_directory(self.config.directory_url, net)
         except Exception as exc:  # noqa: BLE001  (translated below)
@@ -157,7 +157,8 @@ class AcmeCa:
         client = acme_client.ClientV2(directory, net)
         if existed:
             try:
-                regr = client.new_account(messages.NewRegistration(key=key.public_key(), only_return_existing=True))
+                lookup = messages.NewRegistration(key=key.public_key(), only_return_existing=True)
+                regr = client.new_account(lookup)
                 net.account = regr
                 self._client = client
                 return client
@@ -252,7 +253,8 @@ class AcmeCa:
             if challb is None:
                 raise CaRejected(f"{action}: the authorization for {ident} offers no challenge", backend=self.name)
             try:
-                client.answer_challenge(challb, challb.chall.response(client.net.key))
+                answer = challb.chall.response(client.net.key)
+                client.answer_challenge(challb, answer)
                 while True:
                     authzr, response = client.poll(authzr)
                     if authzr.body.status == messages.STATUS_VALID:
@@ -333,6 +335,27 @@ class AcmeCa:
                     SignedChainPem(leaf_pem=pems[0], chain_pems=pems[1:], source=f"acme alternate {ticket.reference}")
                 )
         return out
+
+
+NONCE_ATTEMPTS = 10
+
+
+class _Network(acme_client.ClientNetwork):
+    """acme's ClientNetwork, retrying a rejected nonce more than once.
+
+    RFC 8555 §6.5: on ``badNonce`` the client retries with the fresh nonce the error carried.
+    acme retries once; servers may reject more often (pebble does at random, on purpose).
+    """
+
+    def post(self, *args: Any, **kwargs: Any) -> requests.Response:
+        for attempt in range(1, NONCE_ATTEMPTS + 1):
+            try:
+                return self._post_once(*args, **kwargs)
+            except messages.Error as exc:
+                if _problem_code(exc) != "badNonce" or attempt == NONCE_ATTEMPTS:
+                    raise
+                log.info("ACME server rejected the nonce; retrying (%d/%d)", attempt, NONCE_ATTEMPTS)
+        raise AssertionError("unreachable")
 
 
 def _retry_after(response: requests.Response, default: float) -> float:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import logging
 from pathlib import Path
 
 import pytest
@@ -12,7 +13,7 @@ from certops.ca.acme import AcmeCa
 from certops.errors import CaError, CaRejected, CaUnavailable, ConfigError
 from certops.inventory import AcmeCaConfig
 from certops.x509.checks import check_signed_chain
-from tests.fixtures.pebble import PebbleServer
+from tests.fixtures.pebble import PebbleServer, run_pebble
 from tests.unit import x509_factory as f
 
 pytestmark = pytest.mark.pebble
@@ -154,3 +155,40 @@ def test_missing_eab_variable_is_a_config_error_naming_it(tmp_path: Path, monkey
     config = AcmeCaConfig(directory_url="https://127.0.0.1:9/dir", eab_kid="kid", eab_hmac_key_env=ENV)
     with pytest.raises(ConfigError, match=ENV):
         make_backend("corp-acme", config)
+
+
+def test_alternate_chains_are_offered_and_pass_check_with_their_root(
+    pebble: PebbleServer, tmp_path: Path, eab_env: str
+) -> None:
+    backend = _backend(pebble, tmp_path)
+    csr = _csr(index=4)
+    ticket = backend.submit(csr, unit="tomcat", node=FQDN, cluster="lab")
+    chain = None
+    for _ in range(50):
+        chain = backend.poll(ticket)
+        if chain is not None:
+            break
+    assert chain is not None and "1 alternate chain(s) offered" in chain.source
+    (alternate,) = backend.alternate_chains(ticket)
+    assert alternate.leaf_pem != chain.leaf_pem or alternate.chain_pems != chain.chain_pems
+    report = check_signed_chain(
+        csr, alternate.leaf_pem, [*alternate.chain_pems, pebble.root_pem(1)], "tomcat", node=FQDN
+    )
+    assert report.ok, report.summary()
+
+
+def test_random_nonce_rejections_are_retried(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="certops.ca.acme")
+    # A quarter of the requests get badNonce; with ~45 requests, two in a row (more than acme's own
+    # single retry handles) almost always happen. certops retries up to NONCE_ATTEMPTS times.
+    with run_pebble(tmp_path, nonce_reject_percent=25) as flaky:
+        monkeypatch.setenv(ENV, flaky.eab_hmac_key)
+        backend = _backend(flaky, tmp_path)
+        for index in range(3):
+            csr = _csr(index=10 + index)
+            chain = backend.sign(csr, unit="tomcat", node=FQDN, cluster="lab")
+            report = check_signed_chain(csr, chain.leaf_pem, [*chain.chain_pems, flaky.root_pem()], "tomcat", node=FQDN)
+            assert report.ok, report.summary()
+    assert any("rejected the nonce" in r.getMessage() for r in caplog.records)
