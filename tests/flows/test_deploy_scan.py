@@ -59,12 +59,17 @@ def test_deployed_scan_starts_the_renewal_which_waits_for_approval(prefect_serve
             CERTOPS_WORK_POOL="deploy-test",
         )
         prefect = str(Path(sys.executable).parent / "prefect")
-        subprocess.run(
-            [prefect, "work-pool", "create", "deploy-test", "--type", "process"],
+        boot = subprocess.run(
+            [sys.executable, "deployments/bootstrap.py", "--inventory", str(inventory), "--pool", "deploy-test"],
+            cwd=REPO,
             env=env,
-            check=True,
             capture_output=True,
+            text=True,
+            timeout=120,
         )
+        assert boot.returncode == 0, boot.stdout + boot.stderr
+        assert "work pool deploy-test: created" in boot.stdout
+        assert "zombie-detection automation: created" in boot.stdout
         deployed = subprocess.run(
             [prefect, "--no-prompt", "deploy", "--all", "--prefect-file", "deployments/prefect.yaml"],
             cwd=REPO,
