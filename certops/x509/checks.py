@@ -25,7 +25,7 @@ from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 from pydantic import BaseModel, ConfigDict, Field
 
 from certops.errors import CertificateError
-from certops.units import CLIENT_AUTH, IPSEC_END_SYSTEM, SERVER_AUTH, UNITS
+from certops.units import CLIENT_AUTH, IPSEC_END_SYSTEM, SERVER_AUTH, UNITS, UnitSpec
 from certops.x509.legacy import is_legacy, legacy_verify_csr
 from certops.x509.read import (
     Chain,
@@ -373,7 +373,7 @@ def _check_key(c: _Collector, leaf: x509.Certificate, key_type: str, unit: str) 
         )
 
 
-def _check_usage(c: _Collector, leaf: x509.Certificate, spec: Any, unit: str) -> None:
+def _check_usage(c: _Collector, leaf: x509.Certificate, spec: UnitSpec, unit: str) -> None:
     have_ku = _key_usage_names(leaf)
     lacking_ku = sorted(spec.key_usage - have_ku)
     if lacking_ku:

@@ -364,8 +364,6 @@ def build_chain(certs: Sequence[x509.Certificate]) -> Chain:
     current = leaf
     root: x509.Certificate | None = None
     missing: MissingIssuer | None = None
-    if _self_issued(leaf) and len(certs) == 1:
-        root = None  # a self-signed leaf: its issuer is itself; the checks report it
     while not _self_issued(current):
         issuer = _find_issuer(current, [c for c in certs if all(c is not p for p in path)])
         if issuer is None:
