@@ -13,7 +13,6 @@ import logging
 import socket
 import ssl
 from collections.abc import Callable
-from types import TracebackType
 from typing import Any
 
 import httpx
@@ -93,9 +92,7 @@ class CucmNode:
     def __enter__(self) -> CucmNode:
         return self
 
-    def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
+    def __exit__(self, *exc: object) -> None:
         self.close()
 
     def close(self) -> None:

@@ -9,6 +9,7 @@ from typing import Any, ClassVar
 
 import pytest
 
+from certops.cucm.api import CucmNodeApi
 from certops.cucm.node import CucmNode
 from certops.errors import CucmConnectionError
 from certops.fleet import read_fleet_certificates
@@ -129,5 +130,7 @@ def test_at_most_per_cluster_nodes_of_one_cluster_are_read_at_once(inventory: In
 
 def test_real_nodes_are_built_from_the_inventory(inventory: Inventory) -> None:
     node = CucmNode.from_inventory(inventory, "c2", inventory.cluster("c2").publisher.fqdn)
-    assert node.uses_rest and node.fqdn == inventory.cluster("c2").publisher.fqdn
-    node.close()
+    api: CucmNodeApi = node  # CucmNode implements the contract the flows use (checked by mypy)
+    with api:
+        assert node.uses_rest and api.fqdn == inventory.cluster("c2").publisher.fqdn
+        assert api.read_certificate("tomcat").node == api.fqdn
