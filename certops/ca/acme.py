@@ -35,6 +35,7 @@ from pydantic import SecretStr
 from certops.ca.base import CaTicket, SignedChainPem
 from certops.errors import CaError, CaRejected, CaUnavailable, CertificateError
 from certops.inventory import AcmeCaConfig
+from certops.x509.checks import csr_signature_valid
 from certops.x509.read import read_csr
 
 log = logging.getLogger(__name__)
@@ -211,9 +212,15 @@ class AcmeCa:
     def submit(self, csr_pem: str, *, unit: str, node: str, cluster: str) -> CaTicket:
         """Order a certificate for the CSR's names and finalize it with the node's CSR."""
         try:
-            read_csr(csr_pem.encode())
+            csr = read_csr(csr_pem.encode())
         except CertificateError as exc:
             raise CaRejected(f"the CSR for {unit} on {node} cannot be read: {exc.message}", backend=self.name) from None
+        if not csr_signature_valid(csr):
+            raise CaRejected(
+                f"the CSR for {unit} on {node} has an invalid signature (altered or corrupt); not sent",
+                backend=self.name,
+                hint="download the CSR from the node again",
+            )
         client = self._connect()
         action = f"ordering {unit} for {node}"
         try:

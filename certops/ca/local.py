@@ -30,6 +30,7 @@ from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 from certops.ca.base import CaTicket, SignedChainPem
 from certops.errors import CaRejected, CertificateError
 from certops.units import UNITS
+from certops.x509.checks import csr_signature_valid
 from certops.x509.legacy import legacy_sign
 from certops.x509.read import read_csr
 
@@ -184,7 +185,7 @@ class LabCa:
             csr = read_csr(csr_pem.encode() if isinstance(csr_pem, str) else csr_pem)
         except CertificateError as exc:
             raise CaRejected(f"the CSR for {unit} cannot be read: {exc.message}", backend=self.name) from None
-        if not csr.is_signature_valid:
+        if not csr_signature_valid(csr):
             raise CaRejected(
                 f"the CSR for {unit} has an invalid signature", backend=self.name, hint="download the CSR again"
             )

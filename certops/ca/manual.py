@@ -17,7 +17,7 @@ from certops.ca.base import CaTicket, SignedChainPem
 from certops.errors import CaRejected, CertificateError
 from certops.inventory import ManualCaConfig
 from certops.units import CLIENT_AUTH, IPSEC_END_SYSTEM, SERVER_AUTH, UNITS
-from certops.x509.checks import DEFAULT_MIN_VALIDITY_DAYS, san_set
+from certops.x509.checks import DEFAULT_MIN_VALIDITY_DAYS, csr_signature_valid, san_set
 from certops.x509.read import read_csr
 
 _EKU_NAMES = {
@@ -52,6 +52,12 @@ class ManualCa:
             csr = read_csr(csr_pem.encode())
         except CertificateError as exc:
             raise CaRejected(f"the CSR for {unit} on {node} cannot be read: {exc.message}", backend=self.name) from None
+        if not csr_signature_valid(csr):
+            raise CaRejected(
+                f"the CSR for {unit} on {node} has an invalid signature (altered or corrupt)",
+                backend=self.name,
+                hint="download the CSR from the node again",
+            )
         der = csr.public_bytes(Encoding.DER)
         fp = hashlib.sha256(der).hexdigest()
         self.csr_directory.mkdir(parents=True, exist_ok=True)

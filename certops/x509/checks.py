@@ -203,7 +203,8 @@ def _hash_name(cert: x509.Certificate) -> str | None:
     return algo.name.lower() if algo is not None else None
 
 
-def _csr_signature_valid(csr: x509.CertificateSigningRequest) -> bool:
+def csr_signature_valid(csr: x509.CertificateSigningRequest) -> bool:
+    """True when the CSR's own signature verifies (SHA-1/MD5 RSA ones included)."""
     try:
         if csr.is_signature_valid:
             return True
@@ -257,7 +258,7 @@ def check_chain(
     notes: list[str] = []
 
     # The CSR itself: a CSR whose signature does not verify was altered or is corrupt.
-    if not _csr_signature_valid(csr):
+    if not csr_signature_valid(csr):
         c.add(
             "csr_signature_invalid",
             "the CSR's own signature does not verify (altered or corrupt CSR)",

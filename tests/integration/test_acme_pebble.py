@@ -192,3 +192,20 @@ def test_random_nonce_rejections_are_retried(
             report = check_signed_chain(csr, chain.leaf_pem, [*chain.chain_pems, flaky.root_pem()], "tomcat", node=FQDN)
             assert report.ok, report.summary()
     assert any("rejected the nonce" in r.getMessage() for r in caplog.records)
+
+
+def test_csr_with_a_broken_signature_is_refused_before_it_is_sent(
+    pebble: PebbleServer, tmp_path: Path, eab_env: str
+) -> None:
+    # pebble would sign it (it does not verify CSR signatures): certops must not send it.
+    from cryptography import x509
+    from cryptography.hazmat.primitives import serialization
+
+    der = bytearray(x509.load_pem_x509_csr(_csr(index=5).encode()).public_bytes(serialization.Encoding.DER))
+    der[-6] ^= 0x01
+    broken = x509.load_der_x509_csr(bytes(der)).public_bytes(serialization.Encoding.PEM).decode()
+    backend = _backend(pebble, tmp_path)
+    with pytest.raises(CaRejected, match=r"has an invalid signature .* not sent") as info:
+        backend.submit(broken, unit="tomcat", node=FQDN, cluster="lab")
+    assert not info.value.transient
+    assert backend._client is None  # nothing was sent to the server

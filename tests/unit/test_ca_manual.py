@@ -53,3 +53,15 @@ def test_ipsec_instructions_name_the_ipsec_eku(tmp_path: Path) -> None:
 def test_unreadable_csr_is_rejected(tmp_path: Path) -> None:
     with pytest.raises(CaRejected, match="cannot be read"):
         ManualCa(csr_directory=tmp_path).submit("not a csr", unit="tomcat", node=FQDN, cluster="lab")
+
+
+def test_csr_with_a_broken_signature_is_rejected(tmp_path: Path) -> None:
+    from cryptography import x509
+    from cryptography.hazmat.primitives import serialization
+
+    der = bytearray(x509.load_pem_x509_csr(_csr().encode()).public_bytes(serialization.Encoding.DER))
+    der[-6] ^= 0x01
+    broken = x509.load_der_x509_csr(bytes(der)).public_bytes(serialization.Encoding.PEM).decode()
+    with pytest.raises(CaRejected, match="invalid signature"):
+        ManualCa(csr_directory=tmp_path).submit(broken, unit="tomcat", node=FQDN, cluster="lab")
+    assert list(tmp_path.iterdir()) == []
