@@ -68,7 +68,8 @@ class SshConfig(_Model):
     command_timeout: float = Field(default=600.0, gt=0, description="seconds one CLI command may take")
 
 
-_DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+Weekday = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
+_DAYS: tuple[Weekday, ...] = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 
 
 class MaintenanceWindow(_Model):
@@ -77,7 +78,7 @@ class MaintenanceWindow(_Model):
     A window whose end is before its start runs past midnight.
     """
 
-    days: list[Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]] = Field(default_factory=lambda: list(_DAYS))
+    days: list[Weekday] = Field(default_factory=lambda: list(_DAYS))
     start: dt.time
     end: dt.time
     timezone: str = "UTC"
@@ -175,6 +176,9 @@ class NodeConfig(_Model):
         """Where ``unit``'s certificate is served over TLS, or None (ipsec: not served over TLS)."""
         if unit in self.service_tls_ports:
             return self.service_tls_ports[unit]
+        twin = unit.removesuffix("-ECDSA")
+        if twin != unit and twin in self.service_tls_ports:
+            return self.service_tls_ports[twin]  # CUCM serves both key types on one port
         if unit.startswith("tomcat"):
             return self.https_port
         return DEFAULT_SERVICE_TLS_PORTS.get(unit)
@@ -319,11 +323,15 @@ class Defaults(_Model):
     policy: RenewalPolicy = RenewalPolicy()
 
 
+def _default_ca_backends() -> dict[str, CaConfig]:
+    return {"manual": ManualCaConfig()}
+
+
 class Inventory(_Model):
     """The whole inventory file."""
 
     defaults: Defaults = Defaults()
-    ca_backends: dict[str, CaConfig] = Field(default_factory=lambda: {"manual": ManualCaConfig()})
+    ca_backends: dict[str, CaConfig] = Field(default_factory=_default_ca_backends)
     clusters: list[ClusterConfig] = Field(min_length=1)
     notifications: NotificationsConfig = NotificationsConfig()
 

@@ -51,3 +51,13 @@ def test_unknown_unit_names_the_known_ones_and_case_matters() -> None:
 @pytest.mark.parametrize(("text", "expected"), [("15.0", (15, 0)), ("12.5", (12, 5)), ("14.0.1.12900-5", (14, 0))])
 def test_versions_parse_to_major_minor(text: str, expected: tuple[int, int]) -> None:
     assert parse_version(text) == expected
+
+
+def test_ecdsa_units_are_verified_on_their_rsa_twins_port_when_only_that_is_configured() -> None:
+    from certops.inventory import NodeConfig
+
+    node = NodeConfig(fqdn="cucm-pub.example.com", role="publisher", service_tls_ports={"CallManager": 15061})
+    assert node.tls_port_for("CallManager-ECDSA") == 15061
+    assert node.tls_port_for("TVS") == 2445
+    assert node.tls_port_for("tomcat-ECDSA") == node.https_port
+    assert node.tls_port_for("ipsec") is None
