@@ -483,3 +483,27 @@ def test_per_node_expiry_override(sim_factory) -> None:
     pub = f.node("cucm-pub.c1.certops.test").identity("tomcat").cert
     assert (sub.not_valid_after_utc.timestamp() - time.time()) / 86400 <= 3
     assert (pub.not_valid_after_utc.timestamp() - time.time()) / 86400 > 19
+
+
+def test_identity_and_options_endpoints(fleet: SimulatedFleet) -> None:
+    node = fleet.node("cucm-pub.c1.certops.test")
+    with client(fleet, node.fqdn) as c:
+        ident = c.get(f"{API}/identity/certificate", params={"service": "ipsec"}, auth=AUTH)
+        options = c.get(f"{API}/options", auth=AUTH)
+        unknown = c.get(f"{API}/identity/certificate", params={"service": "tomcat-rsa"}, auth=AUTH)
+    assert x509.load_pem_x509_certificate(ident.json()["certificate"].encode()) == node.identity("ipsec").cert
+    assert options.status_code == 200 and options.json()["units"] == list(node.units)
+    assert unknown.status_code == 400
+
+
+def test_platform_api_locked_during_drf_restore_too(fleet: SimulatedFleet) -> None:
+    fleet.set_fault("drf-restore", cluster="c1", seconds=5)
+    try:
+        with client(fleet, "cucm-pub.c1.certops.test") as c:
+            r = c.post(f"{API}/csr", auth=AUTH, json={"service": "tomcat"})
+        other_cluster = client(fleet, "cucm-pub.c2.certops.test")
+        with other_cluster as c2:  # 12.5 has no certmgr at all; the lock is per cluster either way
+            assert c2.get(f"{API}/snapshot/server", auth=AUTH).status_code == 404
+    finally:
+        fleet.clear_faults()
+    assert r.status_code == 423

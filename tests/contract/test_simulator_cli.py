@@ -245,3 +245,16 @@ def test_run_sql_pages_with_the_options_pager(sim_factory: Callable[..., Simulat
         shell.channel.send("n")
         rest = shell.wait_prompt()
     assert rest.count("SEP") == 19 and "options:" not in rest
+
+
+def test_cli_restart_fails_with_the_fault(fleet: SimulatedFleet, pub: SimShell) -> None:
+    fleet.set_fault_spec("restart-fails:cucm-pub.c1:Cisco UDS Tomcat")
+    try:
+        out = pub.run("utils service restart Cisco UDS Tomcat")
+        listed = pub.run("set cli pagination off") and pub.run("utils service list")
+    finally:
+        fleet.clear_faults()
+    assert "Cisco UDS Tomcat[STOPPED]  Service failed to start (simulated fault)" in out
+    assert "Executed command unsuccessfully" in out
+    assert "Cisco UDS Tomcat[STOPPED]" in listed
+    assert "Cisco UDS Tomcat[STARTED]" in pub.run("utils service restart Cisco UDS Tomcat")

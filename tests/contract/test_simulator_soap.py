@@ -401,3 +401,30 @@ def test_reset_of_unknown_phone_is_an_axl_fault(fleet: SimulatedFleet) -> None:
     r = axl(fleet, fleet.node("cucm-pub.c1.certops.test"), "doDeviceReset", "<deviceName>SEPDEADBEEF0000</deviceName>")
     assert r.status_code == 500
     assert "was not found" in fault_string(r)
+
+
+def test_static_service_list_and_product_information(fleet: SimulatedFleet) -> None:
+    node = fleet.node("cucm-pub.c1.certops.test")
+    r = post(fleet, node, CC, "<ns:soapGetStaticServiceList/>", "soapGetStaticServiceList")
+    names = [text_of(i, "ServiceName") for i in find_all(r.text, "item")]
+    assert "Cisco Tomcat" in names and "Cisco HAProxy" not in names
+    r = post(fleet, node, CC, "<ns:getProductInformationList/>", "getProductInformationList")
+    assert text_of(ET.fromstring(r.text), "ActiveServerVersion") == "15.0.1.11900-40"
+
+
+def test_select_cm_device_ext_returns_no_duplicates(fleet: SimulatedFleet) -> None:
+    names = " ".join(f"<ns:item><ns:Item>{p.name}</ns:Item></ns:item>" for p in fleet.cluster("c1").phones[:12])
+    body = (
+        "<ns:selectCmDeviceExt><ns:StateInfo/><ns:CmSelectionCriteria><ns:MaxReturnedDevices>100</ns:MaxReturnedDevices>"
+        "<ns:DeviceClass>Phone</ns:DeviceClass><ns:Status>Any</ns:Status><ns:SelectBy>Name</ns:SelectBy>"
+        f"<ns:SelectItems>{names}</ns:SelectItems></ns:CmSelectionCriteria></ns:selectCmDeviceExt>"
+    )
+    r = post(fleet, fleet.node("cucm-pub.c1.certops.test"), RIS, body, "selectCmDeviceExt")
+    assert r.status_code == 200, r.text
+    got = [d[1] for d in devices(r.text)]
+    assert sorted(got) == sorted(p.name for p in fleet.cluster("c1").phones[:12])
+
+
+def test_axl_get_ccm_version(fleet: SimulatedFleet) -> None:
+    r = axl(fleet, fleet.node("cucm-pub.c1.certops.test"), "getCCMVersion", "")
+    assert text_of(ET.fromstring(r.text), "version") == "15.0.1.11900-40"
