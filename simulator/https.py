@@ -16,6 +16,7 @@ import asyncio
 import base64
 import functools
 import json
+import logging
 import socket
 import ssl
 from collections.abc import Awaitable, Callable
@@ -30,6 +31,9 @@ from simulator.state import Identity, SimulatedNode
 
 if TYPE_CHECKING:
     from simulator.fleet import SimulatedFleet
+
+
+log = logging.getLogger(__name__)
 
 
 def bind_socket(port: int = 0) -> socket.socket:
@@ -95,6 +99,8 @@ class HttpFrontend:
         self.by_port: dict[int, Listener] = {}
         self._contexts: dict[tuple[str, str], tuple[Identity, ssl.SSLContext]] = {}
         self._key_pems: dict[int, tuple[pki.PrivateKey, str]] = {}
+        self._by_node: dict[str, list[Listener]] = {}
+        self._set_lock: asyncio.Lock | None = None
         self.runner: web.AppRunner | None = None
         self.admin_runner: web.AppRunner | None = None
         self.admin_port = 0
@@ -107,6 +113,7 @@ class HttpFrontend:
             port = sock.getsockname()[1]
             listener = Listener(node=node, kind=kind, port=port, sock=sock)
             self.listeners[(node.fqdn, kind)] = listener
+            self._by_node.setdefault(node.fqdn, []).append(listener)
             self.by_port[port] = listener
             if kind == "https":
                 node.https_port = port
@@ -177,10 +184,22 @@ class HttpFrontend:
         return ctx
 
     async def _set(self, listener: Listener, up: bool) -> None:
+        if self._set_lock is None:
+            self._set_lock = asyncio.Lock()
+        async with self._set_lock:  # two reconciles of one node must not both re-open a port
+            await self._set_locked(listener, up)
+
+    async def _set_locked(self, listener: Listener, up: bool) -> None:
         loop = asyncio.get_running_loop()
         if up and listener.server is None:
             if listener.sock is None:
-                listener.sock = bind_socket(listener.port)
+                try:
+                    listener.sock = bind_socket(listener.port)
+                except OSError as exc:  # the port was taken meanwhile: the listener stays down
+                    log.warning(
+                        "simulator: cannot listen again on 127.0.0.1:%s (%s): %s", listener.port, listener.kind, exc
+                    )
+                    return
             sock, listener.sock = listener.sock, None
             assert self.runner is not None
             if listener.kind in ("https", "soap"):
@@ -220,9 +239,8 @@ class HttpFrontend:
 
     async def reconcile(self, node: SimulatedNode) -> None:
         """Open or close ``node``'s listeners to match its state."""
-        for (fqdn, _kind), listener in list(self.listeners.items()):
-            if fqdn == node.fqdn:
-                await self._set(listener, listener.should_be_up())
+        for listener in self._by_node.get(node.fqdn, []):
+            await self._set(listener, listener.should_be_up())
 
     # ----- requests -----------------------------------------------------------------------------
     async def _dispatch(self, request: web.Request) -> web.StreamResponse:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import io
+import logging
 import queue
 import selectors
 import socket
@@ -26,6 +27,9 @@ from simulator.state import SimulatedNode
 
 if TYPE_CHECKING:
     from simulator.options import FleetOptions
+
+
+log = logging.getLogger(__name__)
 
 
 def new_host_key() -> paramiko.PKey:
@@ -167,7 +171,13 @@ class SshServer:
         up = node.ssh_up()
         sock = self._socks.get(node.fqdn)
         if up and sock is None:
-            sock = self._bind(node.ssh_port)
+            try:
+                sock = self._bind(node.ssh_port)
+            except OSError as exc:  # the port was taken meanwhile: the node stays unreachable
+                log.warning(
+                    "simulator: cannot listen again on %s:%s for %s: %s", "127.0.0.1", node.ssh_port, node.fqdn, exc
+                )
+                return
             self._socks[node.fqdn] = sock
             self._sel.register(sock, selectors.EVENT_READ, node)
         elif not up and sock is not None:
@@ -189,6 +199,8 @@ class SshServer:
                         node, done = self._requests.get()
                         try:
                             self._apply(node)
+                        except Exception:  # keep accepting for every other node
+                            log.exception("simulator: SSH listener change failed for %s", node.fqdn)
                         finally:
                             done.set()
                     continue
