@@ -233,10 +233,36 @@ class SimulatedFleet:
         return list(self._nodes.values())
 
     # ----- events and faults --------------------------------------------------------------------
-    def events(self) -> list[dict[str, Any]]:
-        """Every event so far (dicts with time, cluster, node, operation, unit, service, detail)."""
+    def events(self, **match: Any) -> list[dict[str, Any]]:
+        """Every event so far (dicts with time, cluster, node, operation, unit, service, detail), in order.
+
+        Keyword arguments filter on equal fields, e.g. ``events(operation="phone_reset", cluster="c1")``.
+        """
         assert self._events is not None
-        return self._events.all()
+        events = self._events.all()
+        if match:
+            events = [e for e in events if all(e.get(k) == v for k, v in match.items())]
+        return events
+
+    def restart_intervals(self, cluster: str | None = None) -> list[tuple[str, str, str, str | None]]:
+        """``(node, service, started, finished_or_None)`` per service restart, from the event log.
+
+        Times are the events' ISO strings (they sort in time order), for proving restarts ran
+        publisher first, one node at a time, and never overlapped.
+        """
+        open_: dict[tuple[str, str], int] = {}
+        out: list[tuple[str, str, str, str | None]] = []
+        for e in self.events():
+            if cluster is not None and e["cluster"] != cluster:
+                continue
+            key = (e["node"], e["service"])
+            if e["operation"] == "service_restart_started":
+                open_[key] = len(out)
+                out.append((e["node"], e["service"], e["time"], None))
+            elif e["operation"] == "service_restart_finished" and key in open_:
+                i = open_.pop(key)
+                out[i] = (*out[i][:3], e["time"])
+        return out
 
     def set_fault(self, kind: str, node: str | None = None, cluster: str | None = None, **params: Any) -> None:
         """Inject a fault (see ``simulator.faults``), e.g. ``set_fault("unreachable", node="cucm-sub1.c1")``."""

@@ -102,3 +102,21 @@ def test_versions_can_be_mixed_across_clusters(sim_factory: Callable[..., Simula
         assert shell.run("show version active").startswith("Active Master Version: 12.5.")
         shell.run("set cli pagination off")
         assert "Cisco HAProxy" not in shell.run("utils service list")
+
+
+def test_event_filters_and_restart_intervals(sim_factory: Callable[..., SimulatedFleet]) -> None:
+    fleet = sim_factory(nodes=2, phones_per_cluster=0, restart_seconds=0.2)
+    for fqdn in ("cucm-pub.c1.certops.test", "cucm-sub1.c1.certops.test"):
+        with SimShell(fleet, fleet.node(fqdn)) as shell:
+            shell.wait_prompt()
+            shell.run("utils service restart Cisco Tftp")
+    started = fleet.events(operation="service_restart_started")
+    assert [e["node"] for e in started] == ["cucm-pub.c1.certops.test", "cucm-sub1.c1.certops.test"]
+    intervals = fleet.restart_intervals("c1")
+    assert [(n, s) for n, s, _, _ in intervals] == [
+        ("cucm-pub.c1.certops.test", "Cisco Tftp"),
+        ("cucm-sub1.c1.certops.test", "Cisco Tftp"),
+    ]
+    (_, _, s1, e1), (_, _, s2, e2) = intervals
+    assert e1 is not None and e2 is not None
+    assert s1 < e1 <= s2 < e2  # one node at a time
