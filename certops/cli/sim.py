@@ -58,7 +58,7 @@ def sim(
         typer.Option("--version", help="CUCM version (12.5, 14.0, 15.0); repeat to mix across clusters"),
     ] = None,
     state_dir: Annotated[
-        Path | None, typer.Option("--state-dir", help="CA, host keys, events.jsonl (default: a temp dir)")
+        Path | None, typer.Option("--state-dir", help="CA bundle, known_hosts, events.jsonl (default: a temp dir)")
     ] = None,
     phones: Annotated[int, typer.Option("--phones", min=0, help="phones per cluster")] = 20,
     restart_seconds: Annotated[float, typer.Option("--restart-seconds", min=0)] = 5.0,
@@ -76,9 +76,11 @@ def sim(
 ) -> None:
     """Run a simulated CUCM fleet until Ctrl-C (SIGINT) or SIGTERM.
 
-    Every node gets loopback HTTPS (certmgr REST, SOAP), TLS service ports and an SSH CLI. The
-    inventory is written once every listener is ready. Passwords are read from the options or
-    from the environment and are never printed.
+    Every node gets loopback HTTPS (certmgr REST, SOAP), TLS service ports and an SSH CLI.
+
+    The inventory is written once every listener is ready.
+
+    Passwords come from the options or the environment and are never printed.
     """
     from simulator.faults import parse_fault
     from simulator.fleet import FleetOptions, SimulatedFleet
