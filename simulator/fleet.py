@@ -17,7 +17,7 @@ import tempfile
 import threading
 import time
 from collections.abc import Callable
-from concurrent.futures import Future
+from concurrent.futures import CancelledError, Future
 from pathlib import Path
 from typing import Any
 
@@ -184,9 +184,14 @@ class SimulatedFleet:
         if threading.current_thread() is self._loop_thread:
             self._loop.create_task(self._http.reconcile(node))
             return
-        fut = asyncio.run_coroutine_threadsafe(self._http.reconcile(node), self._loop)
-        if wait:
-            fut.result(timeout=30)
+        loop = self._loop
+        try:
+            fut = asyncio.run_coroutine_threadsafe(self._http.reconcile(node), loop)
+            if wait:
+                fut.result(timeout=30)
+        except (RuntimeError, TimeoutError, CancelledError):  # the fleet is stopping
+            if self.started:
+                raise
 
     # ----- paths --------------------------------------------------------------------------------
     @property

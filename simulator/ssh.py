@@ -159,11 +159,14 @@ class SshServer:
 
     def reconcile(self, node: SimulatedNode, wait: bool = True) -> None:
         """Open or close ``node``'s SSH listener to match its state (done by the acceptor thread)."""
-        if self._thread is None or not self._thread.is_alive():
+        if self._thread is None or not self._thread.is_alive() or self._stopping.is_set():
             return
         done = threading.Event()
         self._requests.put((node, done))
-        self._wake_w.send(b"x")
+        try:
+            self._wake_w.send(b"x")
+        except OSError:  # stopping
+            return
         if wait:
             done.wait(timeout=5)
 
@@ -232,7 +235,10 @@ class SshServer:
             if not server.shell.wait(timeout=30):
                 chan.close()
                 return
-            CliSession(node, chan, height=server.height, drop=transport.close).run()
+            try:
+                CliSession(node, chan, height=server.height, drop=transport.close).run()
+            except Exception:  # a bug or a stopping fleet: end this session, never the server
+                log.exception("simulator: CLI session on %s ended with an error", node.fqdn)
             chan.close()
         finally:
             transport.close()
