@@ -120,3 +120,19 @@ def test_event_filters_and_restart_intervals(sim_factory: Callable[..., Simulate
     (_, _, s1, e1), (_, _, s2, e2) = intervals
     assert e1 is not None and e2 is not None
     assert s1 < e1 <= s2 < e2  # one node at a time
+
+
+def test_stopping_during_a_restart_is_clean_and_closes_every_port(sim_factory: Callable[..., SimulatedFleet]) -> None:
+    fleet = sim_factory(nodes=1, phones_per_cluster=3, tomcat_restart_seconds=1.0)
+    node = fleet.node("cucm-pub.c1.certops.test")
+    shell = SimShell(fleet, node)
+    shell.wait_prompt()
+    shell.channel.send(b"utils service restart Cisco Tomcat\n")
+    shell.read_until("STOPPING")
+    fleet.set_fault("drf-backup", seconds=0.3)
+    fleet.stop()
+    time.sleep(1.2)  # the session thread wakes up after the fleet is gone; it must end quietly
+    shell.close()
+    for port in (node.https_port, node.soap_port, node.ssh_port, *node.service_tls_ports.values()):
+        with pytest.raises(ConnectionRefusedError):
+            socket.create_connection(("127.0.0.1", port), timeout=2)
