@@ -13,7 +13,15 @@ from certops.due import select_due
 from certops.inventory_file import load_inventory
 from certops.notify.messages import RenewalStarted
 from tasks.notify import notify_scan_summary
-from tasks.scan import ScanResult, blocking_run, in_flight_renewals, publish_report, read_certificates, start_renewal
+from tasks.scan import (
+    ScanResult,
+    blocking_run,
+    in_flight_renewals,
+    publish_report,
+    read_certificates,
+    remind_pending_approvals,
+    start_renewal,
+)
 
 
 def _ui_url() -> str | None:
@@ -39,14 +47,16 @@ def scan(
     renewal_deployment: str = "renew/renew",
     renewal_parameters: dict[str, Any] | None = None,
     notify: bool = True,
+    remind_within_hours: float = 48.0,
     max_workers: int = 32,
     per_cluster: int = 4,
 ) -> ScanResult:
     """Scan every unit on every node of every cluster for expiry; start renewals that are due.
 
     Writes the report (JSON, markdown, PNG/SVG timeline) and Prefect artifacts, posts the Slack
-    summary, and — with ``start_renewals`` — starts one renewal deployment run per due cluster and
-    unit without waiting for it. A renewal already in flight for the same cluster and unit is not
+    summary, reminds (in their threads) about approvals whose deadline is within
+    ``remind_within_hours``, and — with ``start_renewals`` — starts one renewal deployment run per
+    due cluster and unit without waiting for it. A renewal already in flight for the same cluster and unit is not
     started again, and CallManager/TVS (the ITL group) are never started together on a cluster.
     """
     log = get_run_logger()
@@ -86,6 +96,8 @@ def scan(
                 )
             )
     slack = notify_scan_summary(inventory_path, plan, started, _ui_url()) if notify else None
+    if notify and remind_within_hours > 0:
+        remind_pending_approvals(inventory_path, remind_within_hours, renewal_deployment.split("/")[0])
     counts = plan.counts()
     log.info(
         "scan done: %d certificates, %s; %d nodes unreadable; %d renewals started",

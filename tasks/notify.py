@@ -131,3 +131,45 @@ def notify_renewal_failed(inventory_path: str, failed: RenewalFailed, thread_ts:
     if isinstance(n, DeliveryResult):
         return _send("renewal failed", lambda: n)
     return _send("renewal failed", lambda: n.renewal_failed(failed, thread_ts=thread_ts))
+
+
+def _renewal_hook(flow: Any, flow_run: Any, state: Any, *, crashed: bool) -> None:
+    """Post a failure message for a renewal run; never raises (hooks must not mask the failure)."""
+    params: dict[str, Any] = getattr(flow_run, "parameters", None) or {}
+    inventory_path, cluster, unit = params.get("inventory_path"), params.get("cluster"), params.get("unit")
+    if not (inventory_path and cluster and unit):
+        return
+    what = (
+        getattr(state, "message", None) or getattr(state, "name", None) or "the run ended without a message"
+    ).strip()
+    if crashed:
+        what = f"the process running the renewal stopped unexpectedly: {what}"
+        next_step = (
+            "check the worker; nothing is repeated when the renewal runs again — the next scan starts it, "
+            "or rerun it with the same parameters"
+        )
+    else:
+        next_step = (
+            "read the run's log in Prefect; fix the cause named above, then rerun the renewal "
+            "(or let the next scan start it)"
+        )
+    try:
+        n = notifier_for(str(inventory_path))
+        if isinstance(n, SlackNotifier):
+            n.renewal_failed(
+                RenewalFailed(
+                    run_id=str(flow_run.id), cluster=str(cluster), unit=str(unit), what=what, next_step=next_step
+                )
+            )
+    except Exception:  # noqa: BLE001  (a hook must never raise over the run's own failure)
+        return
+
+
+def renewal_failed_hook(flow: Any, flow_run: Any, state: Any) -> None:
+    """Prefect ``on_failure`` hook for the renewal flow: tell Slack what failed, where, what next."""
+    _renewal_hook(flow, flow_run, state, crashed=False)
+
+
+def renewal_crashed_hook(flow: Any, flow_run: Any, state: Any) -> None:
+    """Prefect ``on_crashed`` hook for the renewal flow."""
+    _renewal_hook(flow, flow_run, state, crashed=True)

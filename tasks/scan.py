@@ -22,7 +22,7 @@ from certops.due import DuePlan, RenewalCandidate, Urgency
 from certops.fleet import read_fleet_certificates
 from certops.inventory_file import load_inventory
 from certops.models import CertificateReport, NodeFailure
-from certops.notify.messages import DeliveryResult, RenewalStarted
+from certops.notify.messages import ApprovalReminder, DeliveryResult, RenewalStarted
 from certops.report.outputs import ScanFiles, default_report_dir, write_scan_files
 from certops.report.table import COLUMNS, markdown_table, rows
 from certops.units import UNITS
@@ -217,3 +217,71 @@ def start_renewal(
         return base.model_copy(update={"skipped_reason": f"already ran today: run {run.id} ({state.lower()})"})
     log.info("started renewal %s on %s: run %s", candidate.key, ", ".join(candidate.nodes), run.id)
     return base
+
+
+@task(name="remind-pending-approvals", cache_policy=NO_CACHE)
+def remind_pending_approvals(
+    inventory_path: str, within_hours: float = 48.0, flow_name: str = "renew", now: dt.datetime | None = None
+) -> list[DeliveryResult]:
+    """Post a reminder, in its thread, for each paused renewal whose approval deadline is near.
+
+    A renewal that waits for a signed chain is PAUSED (suspended) with a deadline; once it passes
+    the run fails and nothing was uploaded. Runs of clusters not in this inventory are left alone.
+    """
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import (
+        FlowFilter,
+        FlowFilterName,
+        FlowRunFilter,
+        FlowRunFilterState,
+        FlowRunFilterStateType,
+    )
+    from prefect.client.schemas.objects import StateType
+
+    from tasks.notify import notifier_for
+
+    log = get_run_logger()
+    now = now or dt.datetime.now(dt.UTC)
+    clusters = {c.name for c in load_inventory(inventory_path).clusters}
+    with get_client(sync_client=True) as client:
+        paused = client.read_flow_runs(
+            flow_filter=FlowFilter(name=FlowFilterName(any_=[flow_name])),
+            flow_run_filter=FlowRunFilter(
+                state=FlowRunFilterState(type=FlowRunFilterStateType(any_=[StateType.PAUSED]))
+            ),
+            limit=200,
+        )
+    due: list[ApprovalReminder] = []
+    for run in paused:
+        params: dict[str, Any] = run.parameters or {}
+        deadline = run.state.state_details.pause_timeout if run.state else None
+        if deadline is None or params.get("cluster") not in clusters:
+            continue
+        if now < deadline <= now + dt.timedelta(hours=within_hours):
+            due.append(
+                ApprovalReminder(
+                    run_id=str(run.id),
+                    cluster=str(params["cluster"]),
+                    unit=str(params.get("unit")),
+                    deadline=deadline,
+                    now=now,
+                )
+            )
+    if not due:
+        return []
+    notifier = notifier_for(inventory_path)
+    if isinstance(notifier, DeliveryResult):
+        log.warning("%d approval reminder(s) not sent: %s", len(due), notifier.error)
+        return [notifier for _ in due]
+    results = []
+    for rem in due:
+        result = notifier.approval_reminder(rem)
+        log.info(
+            "approval reminder for %s %s (run %s): %s",
+            rem.cluster,
+            rem.unit,
+            rem.run_id,
+            "sent" if result.delivered else result.error,
+        )
+        results.append(result)
+    return results
