@@ -48,6 +48,7 @@ class CliSession:
         self.page = max(5, height - 1)
         self.paging = True
         self._buf = b""
+        self._after_cr = False
         self._drop = drop or channel.close
         self.opts = node.runtime.options
 
@@ -71,17 +72,25 @@ class CliSession:
     def read_line(self) -> str:
         """Read one typed line, echoing it."""
         while True:
+            self._skip_lf_after_cr()
             for i, b in enumerate(self._buf):
                 if b in (10, 13):
                     line = self._buf[:i].decode(errors="replace")
                     rest = self._buf[i + 1 :]
-                    if b == 13 and rest[:1] == b"\n":
-                        rest = rest[1:]
+                    self._after_cr = b == 13
                     self._buf = rest
+                    self._skip_lf_after_cr()
                     line = self._edit(line)
                     self.write(line + "\n")
                     return line
             self._fill()
+
+    def _skip_lf_after_cr(self) -> None:
+        # "\r\n" counts as one Enter even when the "\n" arrives in a later packet
+        if self._after_cr and self._buf:
+            if self._buf[:1] == b"\n":
+                self._buf = self._buf[1:]
+            self._after_cr = False
 
     @staticmethod
     def _edit(line: str) -> str:
@@ -96,11 +105,14 @@ class CliSession:
 
     def read_key(self) -> str:
         """Read one key press (the pager)."""
-        while not self._buf:
+        while True:
+            self._skip_lf_after_cr()
+            if self._buf:
+                break
             self._fill()
         key, self._buf = self._buf[:1], self._buf[1:]
-        if key == b"\r" and self._buf[:1] == b"\n":
-            self._buf = self._buf[1:]
+        self._after_cr = key == b"\r"
+        self._skip_lf_after_cr()
         return key.decode(errors="replace")
 
     def output(self, text: str, pager: str = "more") -> None:

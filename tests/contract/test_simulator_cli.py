@@ -258,3 +258,13 @@ def test_cli_restart_fails_with_the_fault(fleet: SimulatedFleet, pub: SimShell) 
     assert "Executed command unsuccessfully" in out
     assert "Cisco UDS Tomcat[STOPPED]" in listed
     assert "Cisco UDS Tomcat[STARTED]" in pub.run("utils service restart Cisco UDS Tomcat")
+
+
+def test_cr_and_lf_in_separate_packets_count_as_one_enter(pub: SimShell) -> None:
+    pub.channel.send(b"show version active\r")
+    pub.wait_prompt()
+    time.sleep(0.1)
+    pub.channel.send(b"\n")  # the rest of the first Enter, late
+    pub.channel.send(b"utils sso status\r\n")
+    out = pub.wait_prompt()
+    assert "SSO Status:" in out, "a late LF must not produce an extra prompt"
