@@ -540,8 +540,16 @@ def check_signed_chain(
     min_validity_days: int = DEFAULT_MIN_VALIDITY_DAYS,
     expected_cn: str | None = None,
 ) -> CheckReport:
-    """Check what a CA backend returned (``SignedChainPem`` fields) against the CSR."""
-    blobs = [leaf_pem.encode(), *[p.encode() for p in chain_pems]]
-    return check_files(
-        csr_pem.encode(), blobs, unit, node=node, now=now, min_validity_days=min_validity_days, expected_cn=expected_cn
+    """Check what a CA backend returned (``SignedChainPem`` fields) against the CSR.
+
+    ``leaf_pem`` is taken as the leaf when it holds one certificate (a PKCS#7 bundle there is
+    sorted out like any input); ``chain_pems`` may hold any CA certificates, in any order.
+    """
+    read_csr(csr_pem.encode())
+    given = read_certificates([leaf_pem.encode()], names=["the signed certificate"])
+    rest = read_certificates(["".join(chain_pems).encode()], names=["the chain"]) if "".join(chain_pems).strip() else []
+    certs = [*given, *[c for c in rest if all(c != g for g in given)]]
+    chain = build_chain(certs, leaf=given[0] if len(given) == 1 else None)
+    return check_chain(
+        csr_pem, chain, unit, node=node, now=now, min_validity_days=min_validity_days, expected_cn=expected_cn
     )

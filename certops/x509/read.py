@@ -329,16 +329,19 @@ def _find_issuer(cert: x509.Certificate, pool: list[x509.Certificate]) -> x509.C
     return candidates[0]
 
 
-def build_chain(certs: Sequence[x509.Certificate]) -> Chain:
+def build_chain(certs: Sequence[x509.Certificate], *, leaf: x509.Certificate | None = None) -> Chain:
     """Order ``certs`` as leaf -> intermediates -> root.
 
-    The leaf is the certificate that issues none of the others (among several, the one that is
-    not a CA). The chain is followed upwards by issuer name and key identifier until a
-    self-issued certificate (the root) or until an issuer is missing, which ``missing_issuer``
-    then names (DN and AKI). Raises ``CertificateError`` when there is no certificate or no
-    single leaf.
+    The leaf is ``leaf`` when given (e.g. the CA said which one it signed), else the certificate
+    that issues none of the others (among several, the one that is not a CA). The chain is
+    followed upwards by issuer name and key identifier until a self-issued certificate (the
+    root) or until an issuer is missing, which ``missing_issuer`` then names (DN and AKI).
+    Raises ``CertificateError`` when there is no certificate or no single leaf.
     """
     certs = list(certs)
+    if leaf is not None:
+        certs = [leaf, *[c for c in certs if c != leaf]]
+        return _walk(leaf, certs)
     if not certs:
         raise CertificateError("no certificate was given", hint="give the signed certificate and its chain")
 
@@ -359,7 +362,10 @@ def build_chain(certs: Sequence[x509.Certificate]) -> Chain:
             f"cannot tell which certificate is the signed one: {len(leaves) or len(certs)} candidates ({names})",
             hint="give one signed certificate with its own chain; remove unrelated certificates",
         )
-    leaf = leaves[0]
+    return _walk(leaves[0], certs)
+
+
+def _walk(leaf: x509.Certificate, certs: list[x509.Certificate]) -> Chain:
     path: list[x509.Certificate] = [leaf]
     current = leaf
     root: x509.Certificate | None = None

@@ -348,3 +348,19 @@ def test_a_csr_signed_with_sha1_is_not_called_tampered() -> None:
     tampered[-4] ^= 0x01
     report = check_files(bytes(tampered), [f.pem(*case.chain)], "tomcat", now=f.NOW)
     assert report.codes == ["csr_signature_invalid"]
+
+
+def test_signed_chain_with_another_nodes_leaf_among_the_ca_certificates_is_fine() -> None:
+    from certops.x509.checks import check_signed_chain
+
+    case = f.make_case()
+    other = f.make_case(
+        leaf_key=f.key("rsa", 2048, 5), csr_cn="cucm-sub1.lab.example", csr_sans=["DNS:cucm-sub1.lab.example"]
+    )
+    pems = [f.pem(x).decode() for x in (other.leaf, *case.intermediates, case.root)]  # type: ignore[arg-type]
+    report = check_signed_chain(case.csr.decode(), f.pem(case.leaf).decode(), pems, "tomcat", now=f.NOW)
+    assert report.ok, report.summary()
+    assert any("cucm-sub1.lab.example" in n for n in report.notes)
+    # a PKCS#7 bundle in place of the leaf is sorted out like any input
+    bundle = f.p7(case.chain).decode()
+    assert check_signed_chain(case.csr.decode(), bundle, [], "tomcat", now=f.NOW).ok
