@@ -209,3 +209,17 @@ def test_csr_with_a_broken_signature_is_refused_before_it_is_sent(
         backend.submit(broken, unit="tomcat", node=FQDN, cluster="lab")
     assert not info.value.transient
     assert backend._client is None  # nothing was sent to the server
+
+
+def test_a_stored_account_key_unknown_to_the_server_registers_again(
+    pebble: PebbleServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv(ENV, pebble.eab_hmac_key)
+    _backend(pebble, tmp_path).sign(_csr(index=6), unit="tomcat", node=FQDN, cluster="lab")
+    assert (tmp_path / "acme-account.pem").is_file()
+    (tmp_path / "fresh").mkdir()
+    with run_pebble(tmp_path / "fresh") as fresh:  # a server that never saw this account
+        monkeypatch.setenv(ENV, fresh.eab_hmac_key)
+        chain = _backend(fresh, tmp_path).sign(_csr(index=7), unit="tomcat", node=FQDN, cluster="lab")
+        report = check_signed_chain(_csr(index=7), chain.leaf_pem, [*chain.chain_pems, fresh.root_pem()], "tomcat")
+        assert report.ok, report.summary()
