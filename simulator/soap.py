@@ -373,6 +373,18 @@ def axl(node: SimulatedNode, raw: bytes, action: str) -> Reply:
             f'<ns:{op}Response xmlns:ns="{resp_ns}">'
             f"<return>{{{uuid.uuid5(uuid.NAMESPACE_DNS, phone.name)}}}</return></ns:{op}Response>"
         )
+    if op in ("resetDevicePool", "restartDevicePool"):
+        pool = _text(op_el, "name")
+        if pool != "Default":
+            return axl_fault(f"Item not valid: The specified Device Pool {pool!r} was not found", code=5007)
+        for phone in list(cluster.phones):
+            cluster.reset_phone(phone, "Reset" if op == "resetDevicePool" else "Restart")
+        return 200, envelope(f'<ns:{op}Response xmlns:ns="{resp_ns}"><return/></ns:{op}Response>')
+    if op == "doEnterpriseParametersReset":
+        # "This will set Enterprise Parameters to default value": not a phone reset. Recorded so
+        # tests can prove a client never calls it.
+        cluster.runtime.events.add(cluster.name, node.fqdn, "enterprise_parameters_set_to_default")
+        return 200, envelope(f'<ns:{op}Response xmlns:ns="{resp_ns}"><return/></ns:{op}Response>')
     if op == "listPhone":
         return _list_phone(cluster, op_el, resp_ns)
     if op == "getCCMVersion":

@@ -428,3 +428,26 @@ def test_select_cm_device_ext_returns_no_duplicates(fleet: SimulatedFleet) -> No
 def test_axl_get_ccm_version(fleet: SimulatedFleet) -> None:
     r = axl(fleet, fleet.node("cucm-pub.c1.certops.test"), "getCCMVersion", "")
     assert text_of(ET.fromstring(r.text), "version") == "15.0.1.11900-40"
+
+
+def test_device_pool_reset_resets_every_phone(sim_factory: Callable[..., SimulatedFleet]) -> None:
+    small = sim_factory(nodes=2, phones_per_cluster=6, reregister_seconds=0.3)
+    pub = small.node("cucm-pub.c1.certops.test")
+    r = axl(small, pub, "resetDevicePool", "<name>Default</name>")
+    assert r.status_code == 200, r.text
+    assert small.cluster("c1").registered_count() == 0
+    deadline = time.monotonic() + 5
+    while small.cluster("c1").registered_count() < 6 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert small.cluster("c1").registered_count() == 6
+    assert len(small.events(operation="phone_reset")) == 6
+    assert axl(small, pub, "resetDevicePool", "<name>Nope</name>").status_code == 500
+
+
+def test_enterprise_parameters_reset_is_recorded_as_the_dangerous_call(
+    sim_factory: Callable[..., SimulatedFleet],
+) -> None:
+    small = sim_factory(nodes=1, phones_per_cluster=2)
+    assert axl(small, small.node("cucm-pub.c1.certops.test"), "doEnterpriseParametersReset", "").status_code == 200
+    assert [e["operation"] for e in small.events(cluster="c1")][-1] == "enterprise_parameters_set_to_default"
+    assert small.cluster("c1").registered_count() == 2  # it is not a phone reset
