@@ -239,7 +239,8 @@ class SshServer:
                 CliSession(node, chan, height=server.height, drop=transport.close).run()
             except Exception:  # a bug or a stopping fleet: end this session, never the server
                 log.exception("simulator: CLI session on %s ended with an error", node.fqdn)
-            chan.close()
+            with contextlib.suppress(EOFError, OSError, paramiko.SSHException):
+                chan.close()  # the client may have hung up first
         finally:
             transport.close()
             with self._lock:

@@ -184,9 +184,6 @@ def test_unknown_host_key_is_refused_with_ssh_keyscan_hint(fleet: SimulatedFleet
     assert "ssh-keyscan" in str(info.value) and not info.value.transient
 
 
-# Closing the session mid-command makes the simulator's SSH thread raise EOFError while it is still
-# writing (a simulator robustness gap, reported); it is not a failure of the client under test.
-@pytest.mark.filterwarnings("ignore::pytest.PytestUnhandledThreadExceptionWarning")
 def test_command_that_outlives_its_timeout_fails_and_closes_the_session(fleet: SimulatedFleet) -> None:
     with _cli(fleet, 0, command_timeout=0.05) as cli:
         with pytest.raises(CliCommandError, match="no admin: prompt after") as info:
