@@ -339,10 +339,10 @@ def _handler_for(server: SlackServer) -> type[BaseHTTPRequestHandler]:
             self.send_header("Content-Length", str(len(body)))
             for k, v in (headers or {}).items():
                 self.send_header(k, v)
+            with server._lock:  # record before answering, so a client that got the answer sees it recorded
+                server.requests.append((urlsplit(self.path).path, status))
             self.end_headers()
             self.wfile.write(body)
-            with server._lock:
-                server.requests.append((urlsplit(self.path).path, status))
 
         def _json(self, status: int, data: Any, headers: dict[str, str] | None = None) -> None:
             self._send(status, json.dumps(data).encode(), "application/json; charset=utf-8", headers)

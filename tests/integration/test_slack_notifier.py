@@ -74,7 +74,7 @@ def test_rate_limit_is_retried_after_retry_after(slack_server):
     slack_server.rate_limit(2, retry_after=0)
     result = _bot(slack_server).renewal_failed(RenewalFailed(run_id="r", cluster="c1", unit="TVS", what="x"))
     assert result.delivered
-    assert [s for _, s in slack_server.requests] == [429, 429, 200], (slack_server.requests, slack_server.messages)
+    assert [s for _, s in slack_server.requests] == [429, 429, 200]
 
 
 def test_outage_is_reported_not_raised_and_hides_the_token(slack_server):
