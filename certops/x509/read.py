@@ -35,10 +35,7 @@ MAX_INPUTS = 10
 MAX_CERTIFICATES = 20
 """The most certificates one set of inputs may hold."""
 
-_PEM_BLOCK = re.compile(
-    rb"-----BEGIN ([A-Z0-9 ]{1,40})-----\r?\n?(.*?)-----END \1-----",
-    re.DOTALL,
-)
+_LABEL = re.compile(rb"[A-Z0-9 #]{1,40}")
 _CERT_LABELS = {b"CERTIFICATE", b"X509 CERTIFICATE", b"TRUSTED CERTIFICATE"}
 _PKCS7_LABELS = {b"PKCS7", b"PKCS #7 SIGNED DATA", b"CMS"}
 _CSR_LABELS = {b"CERTIFICATE REQUEST", b"NEW CERTIFICATE REQUEST"}
@@ -75,21 +72,40 @@ def _check_size(data: bytes, name: str) -> None:
 
 
 def _pem_blocks(data: bytes) -> list[tuple[bytes, bytes]]:
-    """(label, DER) for every PEM block in ``data``; raises on a block whose base64 is broken."""
+    """(label, DER) for every PEM block in ``data``.
+
+    A linear scan (a regular expression with back-references is quadratic on inputs full of
+    BEGIN lines). Raises on a block without its END line or with broken base64.
+    """
     blocks: list[tuple[bytes, bytes]] = []
-    for match in _PEM_BLOCK.finditer(data):
-        label, body = match.group(1), match.group(2)
+    pos = 0
+    while True:
+        start = data.find(b"-----BEGIN ", pos)
+        if start < 0:
+            return blocks
+        label_start = start + len(b"-----BEGIN ")
+        label_end = data.find(b"-----", label_start, label_start + 64)
+        label = data[label_start:label_end] if label_end >= 0 else b""
+        if not label or not _LABEL.fullmatch(label):
+            raise CertificateError("a PEM header is malformed ('-----BEGIN' without a label)", hint=_FORMATS_HINT)
+        end_marker = b"-----END " + label + b"-----"
+        end = data.find(end_marker, label_end + 5)
+        if end < 0:
+            raise CertificateError(
+                f"a PEM block labelled {label.decode('ascii')!r} has no matching END line", hint=_FORMATS_HINT
+            )
+        body = data[label_end + 5 : end]
         # Headers such as "Proc-Type:" belong to encrypted keys, never to certificates.
         lines = [ln for ln in body.splitlines() if ln.strip() and b":" not in ln]
         try:
             der = base64.b64decode(b"".join(ln.strip() for ln in lines), validate=True)
         except (binascii.Error, ValueError):
             raise CertificateError(
-                f"a PEM block labelled {label.decode('ascii', 'replace')!r} has broken base64",
+                f"a PEM block labelled {label.decode('ascii')!r} has broken base64",
                 hint="copy the file again as the CA sent it, or ask for DER",
             ) from None
         blocks.append((label, der))
-    return blocks
+        pos = end + len(end_marker)
 
 
 def _load_der_cert(der: bytes, name: str) -> x509.Certificate:
@@ -128,9 +144,12 @@ def _reason(exc: BaseException) -> str:
 def _read_one(data: bytes, name: str) -> list[x509.Certificate]:
     _check_size(data, name)
     if b"-----BEGIN" in data:
-        blocks = _pem_blocks(data)
+        try:
+            blocks = _pem_blocks(data)
+        except CertificateError as exc:
+            raise CertificateError(f"{name}: {exc.message}", hint=exc.hint) from None
         if not blocks:
-            raise CertificateError(f"{name}: a PEM header without a matching END line", hint=_FORMATS_HINT)
+            raise CertificateError(f"{name}: '-----BEGIN' appears, but no PEM block", hint=_FORMATS_HINT)
         certs: list[x509.Certificate] = []
         for label, der in blocks:
             if label in _CERT_LABELS:
@@ -206,7 +225,10 @@ def read_csr(data: bytes, name: str = "CSR") -> x509.CertificateSigningRequest:
     hint = "give the CSR exactly as the node generated it (PEM or DER)"
     der = data
     if b"-----BEGIN" in data:
-        blocks = [(label, d) for label, d in _pem_blocks(data) if label in _CSR_LABELS]
+        try:
+            blocks = [(label, d) for label, d in _pem_blocks(data) if label in _CSR_LABELS]
+        except CertificateError as exc:
+            raise CertificateError(f"{name}: {exc.message}", hint=hint) from None
         if not blocks:
             raise CertificateError(f"{name}: no 'CERTIFICATE REQUEST' PEM block", hint=hint)
         if len(blocks) > 1:

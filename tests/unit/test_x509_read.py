@@ -109,6 +109,15 @@ def test_broken_base64_in_pem_is_refused() -> None:
         read_certificates([b"-----BEGIN CERTIFICATE-----\n@@@@\n-----END CERTIFICATE-----\n"])
 
 
+def test_a_megabyte_of_begin_lines_is_refused(case: f.Case) -> None:
+    # a back-referencing regular expression would take minutes on this (quadratic)
+    blob = (b"-----BEGIN CERTIFICATE-----\n" * 40_000)[: MAX_INPUT_BYTES - 1]
+    with pytest.raises(CertificateError, match="'CERTIFICATE' has no matching END line"):
+        read_certificates([blob], names=["many.pem"])
+    with pytest.raises(CertificateError, match="CSR: a PEM block labelled 'NEW' has no matching END line"):
+        read_csr(b"-----BEGIN NEW-----\n" * 50_000)
+
+
 def test_truncated_der_is_refused(case: f.Case) -> None:
     with pytest.raises(CertificateError, match=r"cert\.der: neither PEM"):
         read_certificates([f.der(case.leaf)[:200]], names=["cert.der"])
