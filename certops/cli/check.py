@@ -24,8 +24,10 @@ def _read_file(path: Path, what: str) -> bytes:
     from certops.x509.read import MAX_INPUT_BYTES
 
     try:
-        if not path.is_file():
+        if not path.exists():
             raise CertificateError(f"{what} {path}: no such file")
+        if not path.is_file():
+            raise CertificateError(f"{what} {path}: not a file")
         if path.stat().st_size > MAX_INPUT_BYTES:
             raise CertificateError(f"{what} {path}: {path.stat().st_size} bytes is too large (limit {MAX_INPUT_BYTES})")
         return path.read_bytes()
@@ -82,9 +84,7 @@ def run_check(
 @app.command("check")
 def check(
     csr: Annotated[Path, typer.Option("--csr", help="the CSR pending on the node (PEM or DER)")],
-    chain: Annotated[
-        list[Path], typer.Option("--chain", help="signed certificate and chain: PEM, DER, PKCS#7")
-    ],
+    chain: Annotated[list[Path], typer.Option("--chain", help="signed certificate and chain: PEM, DER, PKCS#7")],
     unit: Annotated[str, typer.Option("--unit", help=f"certificate unit: {', '.join(UNITS)}")],
     more: Annotated[list[Path] | None, typer.Argument(metavar="[FILE ...]", help="more chain files")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="print the full report as JSON")] = False,

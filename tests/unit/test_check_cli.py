@@ -105,6 +105,13 @@ def test_missing_file_exits_two(tmp_path: Path) -> None:
     assert "nope.pem: no such file" in out
 
 
+def test_directory_instead_of_a_file_exits_two(tmp_path: Path) -> None:
+    csr, _, _ = _write(tmp_path, f.make_case())
+    code, out = _invoke("--csr", str(csr), "--chain", str(tmp_path), "--unit", "tomcat")
+    assert code == 2
+    assert f"chain file {tmp_path}: not a file" in out
+
+
 def test_empty_chain_file_exits_two(tmp_path: Path) -> None:
     csr, _, _ = _write(tmp_path, f.make_case())
     (tmp_path / "empty.pem").write_bytes(b"")
