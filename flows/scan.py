@@ -10,10 +10,12 @@ from typing import Any
 from prefect import flow, get_run_logger
 
 from certops.due import select_due
+from certops.errors import CertopsError
 from certops.inventory_file import load_inventory
 from certops.notify.messages import RenewalStarted
 from tasks.notify import notify_scan_summary
 from tasks.scan import (
+    START_FAILED,
     ScanResult,
     blocking_run,
     in_flight_renewals,
@@ -106,6 +108,17 @@ def scan(
         len(plan.failures),
         sum(1 for s in started if s.run_id and not s.skipped_reason),
     )
+    failed = [s for s in started if s.skipped_reason and s.skipped_reason.startswith(START_FAILED)]
+    if failed:
+        # the report and the Slack summary are out; now fail the run so nobody mistakes it for done
+        reasons = sorted({(s.skipped_reason or "").removeprefix(f"{START_FAILED}: ") for s in failed})
+        raise CertopsError(
+            f"{len(failed)} due renewal(s) could not be started ("
+            + ", ".join(f"{s.cluster} {s.unit}" for s in failed)
+            + "): "
+            + "; ".join(reasons),
+            hint="the scan report was written and posted; the next scan starts them once this is fixed",
+        )
     return ScanResult(
         generated_at=plan.generated_at,
         counts={u.value: n for u, n in counts.items()},

@@ -30,6 +30,9 @@ from certops.units import UNITS
 ACTIVE_STATES = ("SCHEDULED", "PENDING", "RUNNING", "PAUSED", "CANCELLING")
 """Flow-run state types of a renewal that is still in flight."""
 
+START_FAILED = "could not start"
+"""Prefix of ``RenewalStarted.skipped_reason`` when starting the renewal failed (the scan then fails)."""
+
 ARTIFACT_ROWS = 500  # rows in the scan's table artifact; the JSON file has them all
 
 
@@ -196,14 +199,27 @@ def start_renewal(
         "nodes": candidate.nodes,
         **(extra_parameters or {}),
     }
-    run: FlowRun = run_deployment(  # type: ignore[assignment]
-        deployment,
-        parameters=parameters,
-        timeout=0,
-        idempotency_key=f"{candidate.cluster}:{candidate.unit}:{day}",
-        tags=["certops", f"cluster:{candidate.cluster}", f"unit:{candidate.unit}"],
-        as_subflow=False,
-    )
+    from prefect.exceptions import ObjectNotFound
+
+    try:
+        run: FlowRun = run_deployment(  # type: ignore[assignment]
+            deployment,
+            parameters=parameters,
+            timeout=0,
+            idempotency_key=f"{candidate.cluster}:{candidate.unit}:{day}",
+            tags=["certops", f"cluster:{candidate.cluster}", f"unit:{candidate.unit}"],
+            as_subflow=False,
+        )
+    except ObjectNotFound:
+        log.error("cannot start renewal %s: deployment %s does not exist", candidate.key, deployment)
+        return RenewalStarted(
+            cluster=candidate.cluster,
+            unit=candidate.unit,
+            nodes=candidate.nodes,
+            days_left=candidate.days_left,
+            skipped_reason=f"{START_FAILED}: deployment {deployment} does not exist "
+            "(deploy deployments/prefect.yaml, see docs/operations.md)",
+        )
     state = run.state.type.value if run.state else "SCHEDULED"
     base = RenewalStarted(
         cluster=candidate.cluster,

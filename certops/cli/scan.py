@@ -190,6 +190,15 @@ def run_flow_scan(
     inv = _load(inventory_path, clusters)
     if not isinstance(inv, Inventory):
         return EXIT_BAD_INPUT
+    from prefect.settings import PREFECT_API_URL
+
+    if not PREFECT_API_URL.value():
+        typer.echo(
+            "error: certops scan starts renewals through a Prefect server, and PREFECT_API_URL is not set — "
+            "export PREFECT_API_URL=http://HOST:4200/api (see docs/operations.md), or use --no-renew to only report",
+            err=True,
+        )
+        return EXIT_BAD_INPUT
     from flows.scan import scan as scan_flow
 
     result = scan_flow(

@@ -48,3 +48,15 @@ def test_unknown_cluster_is_refused_with_the_known_ones(inventory):
     result = CliRunner().invoke(app, ["scan", "-i", str(path), "--no-renew", "--cluster", "nope"])
     assert result.exit_code == 2
     assert "no cluster 'nope'" in result.stderr and "clusters: c1" in result.stderr
+
+
+def test_renewing_scan_without_a_prefect_server_says_how_to_set_one(inventory, monkeypatch):
+    from prefect.settings import PREFECT_API_URL, temporary_settings
+
+    _, path = inventory
+    monkeypatch.delenv("PREFECT_API_URL", raising=False)
+    with temporary_settings(restore_defaults={PREFECT_API_URL}):
+        result = CliRunner().invoke(app, ["scan", "-i", str(path)])
+    assert result.exit_code == 2
+    assert "PREFECT_API_URL is not set" in result.stderr
+    assert "--no-renew" in result.stderr

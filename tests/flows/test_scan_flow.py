@@ -151,3 +151,20 @@ def test_scan_without_renewals_starts_nothing_and_survives_a_slack_outage(
     assert result.slack is not None and not result.slack.delivered
     assert "HTTP 500" in (result.slack.error or "")
     assert result.counts["due"] > 0
+
+
+def test_scan_with_a_missing_renewal_deployment_reports_then_fails_saying_what_to_do(
+    fleet, inventory_path, slack_server, tmp_path, prefect_server
+):
+    from certops.errors import CertopsError
+    from flows.scan import scan
+
+    with pytest.raises(
+        CertopsError,
+        match=r"4 due renewal\(s\) could not be started \(c1 TVS, c2 TVS, c1 tomcat, c2 tomcat\): "
+        r"deployment renew/absent does not exist",
+    ):
+        scan(str(inventory_path), output_dir=str(tmp_path / "r"), renewal_deployment="renew/absent")
+    assert len(slack_server.messages) == 1
+    assert "could not start: deployment renew/absent does not exist" in slack_server.messages[0].all_text()
+    assert list((tmp_path / "r").glob("scan-*.json"))
