@@ -293,11 +293,14 @@ def check_chain(
     wanted_cns = [cn for cn in (csr_cn, expected_cn) if cn]
     for wanted in dict.fromkeys(wanted_cns):
         if (leaf_cn or "").lower() != wanted.lower():
-            c.add(
-                "cn_mismatch",
-                f"the certificate's CN is {leaf_cn!r}, the request was for {wanted!r}",
-                "ask the CA to keep the CSR's subject (CN) unchanged",
-            )
+            if (csr_cn or "").lower() == (leaf_cn or "").lower():
+                # the CA kept the CSR's CN; the CSR itself is for another name than this node
+                message = f"the certificate (and its CSR) is for {leaf_cn!r}, not for the node {wanted!r}"
+                hint = "use the CSR generated on this node, or check the node name"
+            else:
+                message = f"the certificate's CN is {leaf_cn!r}, the request was for {wanted!r}"
+                hint = "ask the CA to keep the CSR's subject (CN) unchanged"
+            c.add("cn_mismatch", message, hint)
             break
 
     # Wildcards: CUCM refuses wildcard certificates.

@@ -320,6 +320,8 @@ def test_expected_cn_is_compared_with_the_leaf() -> None:
     c = _std()
     report = check_files(c.csr, c.blobs, "tomcat", now=f.NOW, expected_cn="cucm-sub1.lab.example")
     assert report.codes == ["cn_mismatch"]
+    assert "not for the node 'cucm-sub1.lab.example'" in report.problems[0].message
+    assert "CSR generated on this node" in report.problems[0].hint
 
 
 def test_empty_input_is_a_clear_error() -> None:
