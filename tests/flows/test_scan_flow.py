@@ -79,7 +79,7 @@ def _renewal_runs():
         )
 
 
-def test_scan_reports_starts_due_renewals_once_and_queues_tvs_behind_nothing_else(
+def test_scan_reports_starts_due_renewals_once_and_queues_callmanager_behind_tvs(
     fleet, inventory_path, renew_deployment, slack_server, tmp_path
 ):
     from prefect.client.orchestration import get_client
