@@ -18,9 +18,10 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 
-from certops.units import UNITS, NodeRole, parse_version
+from certops.units import SCANNED_UNITS, UNITS, NodeRole, parse_version
 
-_FQDN = re.compile(r"^(?=.{1,253}$)([a-zA-Z0-9]([a-zA-Z0-9-]{0,61}[a-zA-Z0-9])?)(\.[a-zA-Z0-9]([a-zA-Z0-9-]{0,61}[a-zA-Z0-9])?)*$")
+_LABEL = r"[a-zA-Z0-9]([a-zA-Z0-9-]{0,61}[a-zA-Z0-9])?"
+_FQDN = re.compile(rf"^(?=.{{1,253}}$){_LABEL}(\.{_LABEL})*$")
 _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
 
@@ -194,7 +195,7 @@ class RenewalPolicy(_Model):
 
     threshold_days: int = Field(default=30, ge=1)
     per_unit_threshold_days: dict[str, int] = Field(default_factory=dict)
-    units: list[str] = Field(default_factory=lambda: ["tomcat", "tomcat-ECDSA", "ipsec", "CAPF", "CallManager", "CallManager-ECDSA", "TVS"])
+    units: list[str] = Field(default_factory=lambda: list(SCANNED_UNITS))
     include_self_signed: bool = False
     urgent_days: int = Field(default=7, ge=0, description="inside this, restarts may run outside the window")
     sso_policy: Literal["refuse", "wait_for_person"] = "refuse"
@@ -227,7 +228,9 @@ class ClusterConfig(_Model):
     version: str
     nodes: list[NodeConfig] = Field(min_length=1)
     os_admin: CredentialRef | None = Field(default=None, description="OS/platform admin: certmgr REST and CLI")
-    app_user: CredentialRef | None = Field(default=None, description="application user: SOAP (Control Center, RIS, AXL)")
+    app_user: CredentialRef | None = Field(
+        default=None, description="application user: SOAP (Control Center, RIS, AXL)"
+    )
     tls: TlsConfig | None = None
     ssh: SshConfig | None = None
     ca: str | None = Field(default=None, description="name of a CA backend in ca_backends; default: defaults.ca")

@@ -7,7 +7,7 @@ it, and tests can build it with small factories. Values are frozen.
 from __future__ import annotations
 
 import datetime as dt
-from enum import Enum
+from enum import StrEnum
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -38,7 +38,7 @@ class CertificateInfo(_Value):
 
     def days_left(self, now: dt.datetime | None = None) -> int:
         """Whole days until ``not_after`` (negative when expired)."""
-        now = now or dt.datetime.now(dt.timezone.utc)
+        now = now or dt.datetime.now(dt.UTC)
         return (self.not_after - now).days
 
 
@@ -93,7 +93,7 @@ class CsrArtifact(_Value):
     created_at: dt.datetime
 
 
-class ServiceState(str, Enum):
+class ServiceState(StrEnum):
     """A service's state as CUCM reports it."""
 
     STARTED = "Started"

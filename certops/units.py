@@ -13,10 +13,10 @@ Cisco's Security Guide table of CSR key usages (see ``REQUIRED_KEY_USAGE`` notes
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from enum import Enum
+from enum import StrEnum
 
 
-class NodeRole(str, Enum):
+class NodeRole(StrEnum):
     """The role of a node in its cluster."""
 
     PUBLISHER = "publisher"
@@ -24,7 +24,7 @@ class NodeRole(str, Enum):
     IMP = "imp"
 
 
-class NodeScope(str, Enum):
+class NodeScope(StrEnum):
     """Which nodes of a cluster hold a unit that certops renews."""
 
     ALL = "all"  # every node, CUCM and IM&P
@@ -32,14 +32,14 @@ class NodeScope(str, Enum):
     PUBLISHER = "publisher"  # the publisher only
 
 
-class RestartVia(str, Enum):
+class RestartVia(StrEnum):
     """How a service is restarted."""
 
     SOAP = "soap"  # Control Center Services soapDoControlServices
     CLI = "cli"  # utils service restart <name> (Cisco Tomcat, Cisco HAProxy: not restartable by SOAP)
 
 
-class Risk(str, Enum):
+class Risk(StrEnum):
     """Cisco's impact rating, used to order work and to decide on maintenance windows."""
 
     MEDIUM = "medium"
@@ -47,7 +47,7 @@ class Risk(str, Enum):
     CRITICAL = "critical"
 
 
-class Precondition(str, Enum):
+class Precondition(StrEnum):
     """Checks that must hold before (and, for some, during) a renewal."""
 
     SSO_DISABLED = "sso_disabled"  # tomcat: SAML SSO must be disabled first
