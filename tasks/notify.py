@@ -27,6 +27,7 @@ from certops.notify.messages import (
     ApprovalReminder,
     ApprovalRequest,
     DeliveryResult,
+    NodeChange,
     RenewalCompleted,
     RenewalFailed,
     RenewalStarted,
@@ -173,3 +174,54 @@ def renewal_failed_hook(flow: Any, flow_run: Any, state: Any) -> None:
 def renewal_crashed_hook(flow: Any, flow_run: Any, state: Any) -> None:
     """Prefect ``on_crashed`` hook for the renewal flow."""
     _renewal_hook(flow, flow_run, state, crashed=True)
+
+
+def completed_message(report: Any, run_id: str, duration_s: float) -> RenewalCompleted | None:
+    """A ``RenewalCompleted`` from the renewal flow's ``RenewalReport`` (None unless it completed)."""
+    if getattr(report, "status", None) != "completed":
+        return None
+
+    def field(obj: Any, name: str) -> Any:
+        return getattr(obj, name, None) if obj is not None else None
+
+    nodes = [
+        NodeChange(
+            node=str(n.fqdn),
+            before_not_after=field(n.before, "not_after"),
+            after_not_after=field(n.after, "not_after"),
+            before_fingerprint=field(n.before, "fingerprint_sha256"),
+            after_fingerprint=field(n.after, "fingerprint_sha256"),
+        )
+        for n in getattr(report, "nodes", [])
+    ]
+    return RenewalCompleted(
+        run_id=run_id,
+        cluster=str(report.cluster),
+        unit=str(report.unit),
+        nodes=nodes,
+        duration_s=duration_s,
+        approver=getattr(report, "approver", None),
+    )
+
+
+def renewal_completed_hook(flow: Any, flow_run: Any, state: Any) -> None:
+    """Prefect ``on_completion`` hook for the renewal flow: before/after per node, duration, approver.
+
+    Reads the run's result (the ``RenewalReport``); dry runs and denials post nothing. Never raises.
+    """
+    params: dict[str, Any] = getattr(flow_run, "parameters", None) or {}
+    inventory_path = params.get("inventory_path")
+    if not inventory_path:
+        return
+    try:
+        report = state.result(raise_on_failure=False)
+        total = getattr(flow_run, "total_run_time", None)
+        duration = total.total_seconds() if total is not None else 0.0
+        done = completed_message(report, str(flow_run.id), duration)
+        if done is None:
+            return
+        n = notifier_for(str(inventory_path))
+        if isinstance(n, SlackNotifier):
+            n.renewal_completed(done)
+    except Exception:  # noqa: BLE001  (a hook must never turn a completed renewal into an error)
+        return

@@ -125,3 +125,64 @@ def test_missing_token_variable_is_reported_not_raised(tmp_path, monkeypatch):
     result = notifier_for(str(path))
     assert not result.delivered
     assert "$CERTOPS_TEST_NO_SUCH_TOKEN, which is not set" in result.error
+
+
+def test_completion_hook_posts_before_and_after_per_node_and_the_approver(slack_inventory, slack_server):
+    from certops.renewal.report import NodeReport, RenewalReport
+    from certops.renewal.state import CertSummary
+    from tasks.notify import renewal_completed_hook
+
+    before = CertSummary(
+        subject="CN=pub", not_after=dt.datetime(2026, 12, 1, tzinfo=dt.UTC), fingerprint_sha256="a" * 64
+    )
+    after = CertSummary(
+        subject="CN=pub", not_after=dt.datetime(2027, 12, 1, tzinfo=dt.UTC), fingerprint_sha256="b" * 64
+    )
+    report = RenewalReport(
+        cluster="c1",
+        unit="tomcat",
+        status="completed",
+        nodes=[NodeReport(fqdn="pub.c1.example.com", role="publisher", before=before, after=after, verified=True)],
+        approver="alice",
+    )
+    state = SimpleNamespace(result=lambda raise_on_failure=True: report)
+    run = SimpleNamespace(
+        id="run-5", parameters={"inventory_path": str(slack_inventory)}, total_run_time=dt.timedelta(minutes=3)
+    )
+    renewal_completed_hook(None, run, state)
+    [msg] = slack_server.messages
+    assert msg.text == "Renewed tomcat on c1: 1 node(s) in 3.0 min, approved by alice"
+    assert "2026-12-01 00:00 UTC `aaaaaaaaaaaaaaaa…` → 2027-12-01 00:00 UTC `bbbbbbbbbbbbbbbb…`" in msg.all_text()
+
+
+def test_completion_hook_posts_nothing_for_a_dry_run(slack_inventory, slack_server):
+    from certops.renewal.report import RenewalReport
+    from tasks.notify import renewal_completed_hook
+
+    report = RenewalReport(cluster="c1", unit="tomcat", status="dry_run", plan="1. ...")
+    state = SimpleNamespace(result=lambda raise_on_failure=True: report)
+    renewal_completed_hook(None, SimpleNamespace(id="r", parameters={"inventory_path": str(slack_inventory)}), state)
+    assert slack_server.messages == []
+
+
+def test_hooks_on_a_real_flow_post_completion_and_failure(prefect_server, slack_inventory, slack_server):
+    from prefect import flow
+
+    from certops.errors import CucmApiError
+    from certops.renewal.report import RenewalReport
+    from tasks.notify import renewal_completed_hook, renewal_failed_hook
+
+    @flow(name="renew-hooks-test", on_completion=[renewal_completed_hook], on_failure=[renewal_failed_hook])
+    def fake_renew(inventory_path: str, cluster: str, unit: str, fail: bool = False) -> RenewalReport:
+        if fail:
+            raise CucmApiError(
+                "Certificate Upload failed", node="pub.c1.example.com", operation="upload_identity", unit=unit
+            )
+        return RenewalReport(cluster=cluster, unit=unit, status="completed", approver="bob")
+
+    fake_renew(str(slack_inventory), "c1", "ipsec")
+    with pytest.raises(CucmApiError):
+        fake_renew(str(slack_inventory), "c1", "ipsec", fail=True)
+    done, failed = slack_server.messages
+    assert done.text.startswith("Renewed ipsec on c1: 0 node(s) in ") and done.text.endswith("approved by bob")
+    assert "pub.c1.example.com [ipsec]: upload_identity: Certificate Upload failed" in failed.text
