@@ -5,7 +5,8 @@ urgency (or the JSON plan with ``--json``), draws the expiry timeline with ``--p
 says which renewals are due. ``--no-renew`` runs the library directly, without Prefect, with a
 progress bar on long scans; without it the ``scan`` flow runs against the Prefect server
 (``PREFECT_API_URL``) and starts the due renewal deployments.
-Exit codes: 0 every node answered, 1 some node could not be read, 2 bad inventory or arguments.
+Exit codes: 0 every node answered, 1 some node could not be read, 2 bad inventory or arguments,
+3 a due renewal could not be started (the report was still written and posted).
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from certops.cli._app import app
 EXIT_OK = 0
 EXIT_NODE_FAILED = 1
 EXIT_BAD_INPUT = 2
+EXIT_NOT_STARTED = 3
 PROGRESS_FROM_NODES = 20  # show a progress bar when at least this many nodes are read
 
 
@@ -39,6 +41,9 @@ def scan(
     output_dir: Annotated[
         Path | None, typer.Option("--output-dir", help="flow runs: where the report files go")
     ] = None,
+    renewal_deployment: Annotated[
+        str, typer.Option("--renewal-deployment", help="flow runs: the renewal deployment to start")
+    ] = "renew/renew",
     max_workers: Annotated[int, typer.Option(help="nodes read at once")] = 32,
     per_cluster: Annotated[int, typer.Option(help="nodes of one cluster read at once")] = 4,
 ) -> None:
@@ -60,6 +65,7 @@ def scan(
             picture=picture,
             clusters=cluster or None,
             output_dir=output_dir,
+            renewal_deployment=renewal_deployment,
             max_workers=max_workers,
             per_cluster=per_cluster,
         )
@@ -181,6 +187,7 @@ def run_flow_scan(
     picture: Path | None = None,
     clusters: list[str] | None = None,
     output_dir: Path | None = None,
+    renewal_deployment: str = "renew/renew",
     max_workers: int = 32,
     per_cluster: int = 4,
 ) -> int:
@@ -199,16 +206,22 @@ def run_flow_scan(
             err=True,
         )
         return EXIT_BAD_INPUT
+    from certops.errors import CertopsError
     from flows.scan import scan as scan_flow
 
-    result = scan_flow(
-        str(inventory_path.resolve()),
-        start_renewals=True,
-        clusters=clusters,
-        output_dir=str(output_dir) if output_dir else None,
-        max_workers=max_workers,
-        per_cluster=per_cluster,
-    )
+    try:
+        result = scan_flow(
+            str(inventory_path.resolve()),
+            start_renewals=True,
+            clusters=clusters,
+            output_dir=str(output_dir) if output_dir else None,
+            renewal_deployment=renewal_deployment,
+            max_workers=max_workers,
+            per_cluster=per_cluster,
+        )
+    except CertopsError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        return EXIT_NOT_STARTED
     if picture is not None and result.files.png_path:
         import shutil
 

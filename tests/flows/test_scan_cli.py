@@ -60,3 +60,20 @@ def test_renewing_scan_without_a_prefect_server_says_how_to_set_one(inventory, m
     assert result.exit_code == 2
     assert "PREFECT_API_URL is not set" in result.stderr
     assert "--no-renew" in result.stderr
+
+
+@pytest.mark.prefect
+def test_renewing_scan_runs_the_flow_and_exits_3_when_the_renewal_deployment_is_missing(
+    inventory, prefect_server, tmp_path
+):
+    _, path = inventory
+    out = tmp_path / "reports"
+    result = CliRunner().invoke(
+        app, ["scan", "-i", str(path), "--output-dir", str(out), "--renewal-deployment", "renew/not-deployed"]
+    )
+    assert result.exit_code == 3, result.output
+    assert (
+        "could not be started (c1 tomcat, c1 CallManager): deployment renew/not-deployed does not exist"
+        in result.stderr
+    )
+    assert list(out.glob("scan-*.json")) and list(out.glob("scan-*.png"))
