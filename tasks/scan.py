@@ -98,7 +98,9 @@ def publish_report(plan: DuePlan, output_dir: str | None, default_threshold_days
     files = write_scan_files(plan, directory, default_threshold_days=default_threshold_days)
     counts = plan.counts()
     summary = ", ".join(f"{counts[u]} {u.value}" for u in Urgency) + f", {len(plan.failures)} nodes unreadable"
-    create_markdown_artifact(key="certificate-scan", markdown=markdown_table(plan), description=summary)
+    create_markdown_artifact(
+        key="certificate-scan", markdown=markdown_table(plan, max_rows=ARTIFACT_ROWS), description=summary
+    )
     create_table_artifact(
         key="certificate-scan-table",
         table=[dict(zip(COLUMNS, r, strict=True)) for r in rows(plan)[:ARTIFACT_ROWS]],
