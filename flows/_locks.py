@@ -23,8 +23,10 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Any
 from uuid import UUID
 
@@ -145,9 +147,26 @@ def _run_is_final(run_id: str) -> bool:
     return run.state is None or run.state.is_final()
 
 
-def _critical(name: str) -> Any:
-    """The GCL critical section around reading/writing a claim."""
-    return concurrency(name, occupy=1, strict=True, lease_duration=LEASE_SECONDS, timeout_seconds=GCL_TIMEOUT_SECONDS)
+_local_locks: dict[str, threading.Lock] = {}
+_local_guard = threading.Lock()
+
+
+@contextmanager
+def _critical(name: str) -> Iterator[None]:
+    """The GCL critical section around reading/writing a claim.
+
+    Threads of one process are serialised by a local lock first: Prefect 3.9's slot-acquisition
+    service does not reliably wake a same-process waiter when a slot is released (PrefectHQ/prefect
+    #23183; observed here as a 60 s acquisition timeout and a slot held until its lease expired).
+    Across processes the GCL does the work.
+    """
+    with _local_guard:
+        local = _local_locks.setdefault(name, threading.Lock())
+    with (
+        local,
+        concurrency(name, occupy=1, strict=True, lease_duration=LEASE_SECONDS, timeout_seconds=GCL_TIMEOUT_SECONDS),
+    ):
+        yield
 
 
 def read_claim(cluster: str, key: str) -> Claim | None:

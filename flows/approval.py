@@ -53,6 +53,18 @@ class SsoConfirmation(RunInput):
     approver: str = Field(min_length=1, max_length=100, pattern=r"^\S.*$")
 
 
+def _fail_with(err: CertopsError) -> None:
+    """Replace Prefect's "never resumed" failure with our message (the run is already Failed on timeout)."""
+    from prefect import get_client
+    from prefect.states import Failed
+
+    ctx = FlowRunContext.get()
+    if ctx is None or ctx.flow_run is None:
+        return
+    with get_client(sync_client=True) as client:
+        client.set_flow_run_state(ctx.flow_run.id, Failed(message=str(err)), force=True)
+
+
 def _in_deployment() -> bool:
     ctx = FlowRunContext.get()
     return bool(ctx and ctx.flow_run and ctx.flow_run.deployment_id)
@@ -122,11 +134,13 @@ def request_chain(
                 wait_for_input=wanted, timeout=int(remaining) + 1, poll_interval=int(max(1, poll_interval)), key=key
             )
     except FlowPauseTimeout:
-        raise CertopsError(
+        err = CertopsError(
             f"cluster {state.cluster} [{state.unit}]: nobody approved by the deadline {deadline:%Y-%m-%d %H:%M} UTC; "
             "no certificate was uploaded",
             hint="start the renewal again; it reuses the CSRs still pending on the nodes",
-        ) from None
+        )
+        _fail_with(err)
+        raise err from None
     assert isinstance(got, ChainApproval)
     return got
 
@@ -148,9 +162,11 @@ def request_sso_confirmation(cluster: str, *, attempt: int, timeout: float, poll
                 wait_for_input=wanted, timeout=int(timeout), poll_interval=int(max(1, poll_interval)), key=key
             )
     except FlowPauseTimeout:
-        raise CertopsError(
+        err = CertopsError(
             f"cluster {cluster}: nobody confirmed SSO was disabled in time; nothing was changed",
             hint="disable SAML SSO, then start the renewal again",
-        ) from None
+        )
+        _fail_with(err)
+        raise err from None
     assert isinstance(got, SsoConfirmation)
     return got

@@ -93,8 +93,12 @@ def make_env(tmp_path, monkeypatch, prefect_server) -> Iterator[Any]:
     """Build a RenewalEnv: ``make_env(ca="auto"|"person", fleet={...}, cluster={...}, policy={...})``."""
     fleets: list[SimulatedFleet] = []
 
-    def build(ca: str = "auto", fleet: dict[str, Any] | None = None, cluster: dict[str, Any] | None = None,
-              policy: dict[str, Any] | None = None) -> RenewalEnv:
+    def build(
+        ca: str = "auto",
+        fleet: dict[str, Any] | None = None,
+        cluster: dict[str, Any] | None = None,
+        policy: dict[str, Any] | None = None,
+    ) -> RenewalEnv:
         fl = SimulatedFleet(_fleet_options(tmp_path / f"sim{len(fleets)}", **(fleet or {})))
         fl.start()
         fleets.append(fl)
@@ -138,3 +142,47 @@ def served_fingerprint(env: RenewalEnv, fqdn: str, unit: str) -> str:
     from cryptography.hazmat.primitives.serialization import Encoding
 
     return hashlib.sha256(env.fleet.node(fqdn).served(unit).cert.public_bytes(Encoding.DER)).hexdigest()
+
+
+def start_in_thread(fn: Any, *args: Any, **kwargs: Any) -> Any:
+    """Run ``fn`` in a thread; returns a Future (``.result(timeout)`` re-raises the flow's error)."""
+    import contextvars
+    from concurrent.futures import ThreadPoolExecutor
+
+    # the Prefect settings (PREFECT_API_URL of the test server) live in a context variable,
+    # which a new thread does not inherit: without the copy the flow would start an ephemeral server
+    ctx = contextvars.copy_context()
+    pool = ThreadPoolExecutor(max_workers=1)
+    fut = pool.submit(ctx.run, fn, *args, **kwargs)
+    pool.shutdown(wait=False)
+    return fut
+
+
+def wait_paused(env: RenewalEnv, *, timeout: float = 60.0, not_key: str | None = None) -> Any:
+    """The flow run of this test's inventory once it is Paused (optionally under a new pause key)."""
+    import time
+
+    from prefect import get_client
+    from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterState, FlowRunFilterStateType
+    from prefect.client.schemas.objects import StateType
+
+    deadline = time.monotonic() + timeout
+    flt = FlowRunFilter(state=FlowRunFilterState(type=FlowRunFilterStateType(any_=[StateType.PAUSED])))
+    while time.monotonic() < deadline:
+        with get_client(sync_client=True) as client:
+            for run in client.read_flow_runs(flow_run_filter=flt):
+                if run.parameters.get("inventory_path") != str(env.inventory_path):
+                    continue
+                key = run.state.state_details.pause_key if run.state else None
+                if not_key is None or key != not_key:
+                    return run
+        time.sleep(0.3)
+    raise AssertionError("the renewal did not pause for approval in time")
+
+
+def read_run(run_id: Any) -> Any:
+    """The flow run as the server sees it now."""
+    from prefect import get_client
+
+    with get_client(sync_client=True) as client:
+        return client.read_flow_run(run_id)

@@ -1,0 +1,182 @@
+"""The rules a renewal never breaks, proven against the simulator on a real Prefect server."""
+
+from __future__ import annotations
+
+import datetime as dt
+import itertools
+import time
+
+import pytest
+from prefect.flow_runs import resume_flow_run
+
+from certops import audit
+from certops.errors import PolicyViolation
+from certops.renewal.steps import RenewalStopped
+from flows.renew import renew
+from tests.flows.conftest import FAST, read_run, start_in_thread, wait_paused
+
+pytestmark = [
+    pytest.mark.prefect,
+    pytest.mark.filterwarnings("ignore::pytest.PytestUnhandledThreadExceptionWarning"),
+]
+
+
+def _ops(env, op, **match):
+    return [e for e in env.fleet.events() if e["operation"] == op and all(e.get(k) == v for k, v in match.items())]
+
+
+def _pending_csrs(env, unit):
+    return {n.fqdn: n.csrs[unit].pem for n in env.fleet.cluster("c1").nodes if unit in n.csrs}
+
+
+def _chain_for_all(env, unit, **kw):
+    parts = []
+    for pem in _pending_csrs(env, unit).values():
+        signed = env.ca.sign(pem, unit, **kw)
+        parts.append(signed.leaf_pem)
+    return "".join(parts) + "".join(env.ca.chain_pems)
+
+
+def test_callmanager_and_tvs_started_together_never_overlap(make_env):
+    env = make_env(ca="auto")
+    for _round in range(2):
+        a = start_in_thread(renew, str(env.inventory_path), "c1", "CallManager", settings=FAST)
+        b = start_in_thread(renew, str(env.inventory_path), "c1", "TVS", settings=FAST)
+        assert a.result(timeout=120).status == "completed"
+        assert b.result(timeout=120).status == "completed"
+    events = env.fleet.events()
+    # split the event log into renewals: a CSR after the previous renewal's uploads starts a new one
+    segments: list[dict] = []
+    for i, e in enumerate(events):
+        if e["operation"] == "csr_generated":
+            if not segments or segments[-1]["uploaded"]:
+                segments.append({"start": i, "unit": e["unit"], "uploaded": False})
+            assert e["unit"] == segments[-1]["unit"], f"{e['unit']} CSR inside a {segments[-1]['unit']} renewal"
+        if e["operation"] == "identity_uploaded":
+            assert e["unit"] == segments[-1]["unit"], f"{e['unit']} upload inside a {segments[-1]['unit']} renewal"
+            segments[-1]["uploaded"] = True
+    assert sorted(s["unit"] for s in segments) == ["CallManager", "CallManager", "TVS", "TVS"]
+    phones = len(env.fleet.cluster("c1").phones)
+    # each renewal starts only once every phone re-registered after the previous renewal's reset
+    for prev, nxt in itertools.pairwise(segments):
+        between = events[prev["start"] : nxt["start"]]
+        reset_at = max(i for i, e in enumerate(between) if e["operation"] == "phone_reset")
+        registered = {e["detail"]["phone"] for e in between[reset_at:] if e["operation"] == "phone_registered"}
+        assert len(registered) == phones
+
+
+def test_sso_enabled_refuses_tomcat_with_instructions_and_changes_nothing(make_env):
+    env = make_env(ca="auto")
+    env.fleet.set_fault("sso", cluster="c1")
+    with pytest.raises(PolicyViolation) as err:
+        renew(str(env.inventory_path), "c1", "tomcat", settings=FAST)
+    assert "SAML SSO is enabled" in str(err.value) and "disable SAML SSO" in str(err.value)
+    assert _ops(env, "csr_generated") == [] and _ops(env, "identity_uploaded") == []
+
+
+def test_mixed_mode_updates_the_ctl_on_the_publisher_once_before_any_restart(make_env):
+    env = make_env(ca="auto")
+    env.fleet.set_fault("mixed-mode", cluster="c1")
+    report = renew(str(env.inventory_path), "c1", "CallManager", settings=FAST)
+    assert report.ctl_updated
+    events = env.fleet.events()
+    ctl = [i for i, e in enumerate(events) if e["operation"] == "ctl_updated"]
+    restarts = [i for i, e in enumerate(events) if e["operation"] == "service_restart_started"]
+    assert len(ctl) == 1 and events[ctl[0]]["node"] == env.pub
+    assert ctl[0] < min(restarts)
+    # TVS does not update the CTL, even in mixed mode
+    renew(str(env.inventory_path), "c1", "TVS", settings=FAST)
+    assert len(_ops(env, "ctl_updated")) == 1
+
+
+def test_failed_restart_stops_before_the_next_node_and_says_where(make_env):
+    env = make_env(ca="auto")
+    env.fleet.set_fault("restart-fails", node=env.pub, service="Cisco Tftp")
+    with pytest.raises(RenewalStopped) as err:
+        renew(str(env.inventory_path), "c1", "CallManager", settings=FAST)
+    msg = str(err.value)
+    assert env.pub in msg and "Cisco Tftp" in msg and "cucm-sub1.c1.certops.test" in msg
+    subs = [e for e in _ops(env, "service_restart_started") if e["node"] != env.pub]
+    assert subs == []
+    assert _ops(env, "phone_reset") == []
+
+
+def test_phones_that_never_reregister_fail_the_run_loudly(make_env):
+    env = make_env(ca="auto")
+    env.fleet.set_fault("phones-never-reregister", cluster="c1")
+    settings = FAST.model_copy(update={"registration_timeout": 3.0})
+    with pytest.raises(RenewalStopped, match=r"only 0 of 6 phones re-registered"):
+        renew(str(env.inventory_path), "c1", "TVS", settings=settings)
+
+
+def test_slow_phone_reregistration_is_waited_for(make_env):
+    env = make_env(ca="auto", fleet={"reregister_seconds": 2.5})
+    report = renew(str(env.inventory_path), "c1", "CAPF", settings=FAST)
+    assert report.status == "completed" and report.phones_baseline == 6
+    assert len(_ops(env, "phone_registered")) >= 6
+
+
+def test_drf_backup_starting_while_waiting_for_approval_delays_the_ipsec_uploads(make_env):
+    env = make_env(ca="person")
+    fut = start_in_thread(renew, str(env.inventory_path), "c1", "ipsec", settings=FAST)
+    run = wait_paused(env)
+    env.fleet.set_fault("drf-backup", cluster="c1", seconds=2.0)
+    resume_flow_run(run.id, run_input={"chain_pem": _chain_for_all(env, "ipsec"), "approver": "alice"})
+    report = fut.result(timeout=120)
+    assert report.status == "completed" and report.approver == "alice"
+    events = env.fleet.events()
+    finished = max(i for i, e in enumerate(events) if e["operation"] == "drf_backup_finished")
+    uploads = [i for i, e in enumerate(events) if e["operation"] in ("trust_uploaded", "identity_uploaded")]
+    assert uploads and min(uploads) > finished
+
+
+def test_wrong_chain_is_refused_with_reasons_and_asked_again_nothing_uploaded(make_env):
+    env = make_env(ca="person")
+    fut = start_in_thread(renew, str(env.inventory_path), "c1", "tomcat", settings=FAST)
+    run = wait_paused(env)
+    bad = _chain_for_all(env, "tomcat", extra_san="not-requested.example.com")
+    resume_flow_run(run.id, run_input={"chain_pem": bad, "approver": "bob"})
+    again = wait_paused(env, not_key=run.state.state_details.pause_key)
+    assert again.id == run.id
+    assert _ops(env, "identity_uploaded") == [] and _ops(env, "trust_uploaded") == []
+    records = [r for r in audit.read(env.audit_path) if r.operation == "approval_rejected"]
+    assert records and "not-requested.example.com" in records[0].detail
+    resume_flow_run(run.id, run_input={"chain_pem": _chain_for_all(env, "tomcat"), "approver": "bob"})
+    assert fut.result(timeout=120).status == "completed"
+    assert len(_ops(env, "csr_generated")) == 3  # the CSRs were not regenerated for the second attempt
+
+
+def test_denial_ends_the_run_cancelled_with_the_reason_and_nothing_uploaded(make_env):
+    env = make_env(ca="person")
+    fut = start_in_thread(renew, str(env.inventory_path), "c1", "CAPF", settings=FAST, return_state=True)
+    run = wait_paused(env)
+    resume_flow_run(run.id, run_input={"decision": "deny", "approver": "carol", "comment": "wrong CA profile"})
+    state = fut.result(timeout=60)
+    assert state.is_cancelled() and "wrong CA profile" in state.message
+    assert _ops(env, "identity_uploaded") == []
+    deny = [r for r in audit.read(env.audit_path) if r.operation == "deny"]
+    assert deny and deny[0].who == "carol" and deny[0].detail == "wrong CA profile"
+    # the lock is free again: another CAPF renewal can start at once
+    env2 = renew(
+        str(env.inventory_path),
+        "c1",
+        "CAPF",
+        settings=FAST.model_copy(update={"on_busy": "refuse"}),
+        approval_timeout_days=1 / 86400,
+        return_state=True,
+    )
+    assert "deadline" in env2.message
+
+
+def test_approval_deadline_fails_the_run_with_a_clear_message(make_env):
+    env = make_env(ca="person")
+    t0 = time.monotonic()
+    state = renew(
+        str(env.inventory_path), "c1", "tomcat", settings=FAST, approval_timeout_days=3 / 86400, return_state=True
+    )
+    assert state.is_failed()
+    assert "nobody approved by the deadline" in state.message or "deadline" in state.message
+    assert time.monotonic() - t0 < 60
+    assert _ops(env, "identity_uploaded") == []
+    assert read_run(state.state_details.flow_run_id).state.is_failed()
+    assert dt.datetime.now(dt.UTC)
