@@ -15,13 +15,16 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from typing import Literal
+from typing import Any, Literal
+from uuid import UUID
 
+from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterState, FlowRunFilterStateType
+from prefect.client.schemas.objects import FlowRun, StateType
 from prefect.context import FlowRunContext
 from prefect.exceptions import FlowPauseTimeout
 from prefect.flow_runs import pause_flow_run, suspend_flow_run
 from prefect.input import RunInput
-from pydantic import Field
+from pydantic import BaseModel, Field
 
 from certops.errors import CertopsError
 from certops.renewal.state import RenewalState
@@ -170,3 +173,129 @@ def request_sso_confirmation(cluster: str, *, attempt: int, timeout: float, poll
         raise err from None
     assert isinstance(got, SsoConfirmation)
     return got
+
+
+# --- the approver's side (certops pending / approve / deny, the demo) -------------------------------
+
+
+class PendingApproval(BaseModel):
+    """One renewal run waiting for a person."""
+
+    run_id: str
+    run_name: str
+    cluster: str
+    unit: str
+    nodes: list[str]
+    since: dt.datetime | None
+    deadline: dt.datetime | None
+    waiting_for: str  # "chain" or "sso"
+    csrs: dict[str, str] = Field(default_factory=dict)
+
+
+def _paused_filter() -> FlowRunFilter:
+    return FlowRunFilter(state=FlowRunFilterState(type=FlowRunFilterStateType(any_=[StateType.PAUSED])))
+
+
+def _describe_run(run: FlowRun) -> PendingApproval:
+    from prefect.input import read_flow_run_input
+
+    assert run.state is not None
+    details = run.state.state_details
+    keyset = details.run_input_keyset or {}
+    description: Any = ""
+    if "description" in keyset:
+        description = read_flow_run_input(keyset["description"], flow_run_id=run.id) or ""
+    meta = csrs_from_description(str(description))
+    raw = meta.get("csrs")
+    csrs: dict[str, str] = {str(k): str(v) for k, v in raw.items()} if isinstance(raw, dict) else {}
+    params = run.parameters
+    return PendingApproval(
+        run_id=str(run.id),
+        run_name=run.name,
+        cluster=str(params.get("cluster", "?")),
+        unit=str(params.get("unit", "?")),
+        nodes=list(csrs) if csrs else [str(n) for n in params.get("nodes") or []],
+        since=run.state.timestamp,
+        deadline=details.pause_timeout,
+        waiting_for="sso" if (details.pause_key or "").startswith("sso") else "chain",
+        csrs=csrs,
+    )
+
+
+def pending_approvals() -> list[PendingApproval]:
+    """Renewal runs paused or suspended for a person, oldest first."""
+    from prefect import get_client
+
+    with get_client(sync_client=True) as client:
+        runs = client.read_flow_runs(flow_run_filter=_paused_filter())
+        flows = {f.id: f.name for f in client.read_flows()}
+    mine = [r for r in runs if flows.get(r.flow_id) == "renew"]
+    return sorted((_describe_run(r) for r in mine), key=lambda p: p.since or dt.datetime.min.replace(tzinfo=dt.UTC))
+
+
+def pending_approval(run_id: str) -> PendingApproval:
+    """The pending approval of ``run_id``; ``CertopsError`` if that run is not waiting for one."""
+    from prefect import get_client
+
+    with get_client(sync_client=True) as client:
+        try:
+            run = client.read_flow_run(UUID(run_id))
+        except Exception as exc:
+            raise CertopsError(
+                f"no flow run {run_id!r}", hint="certops pending lists the runs awaiting approval"
+            ) from exc
+    if run.state is None or not run.state.is_paused():
+        state = run.state.name if run.state else "unknown"
+        raise CertopsError(
+            f"flow run {run_id} is {state}, not waiting for an approval",
+            hint="certops pending lists the runs awaiting approval",
+        )
+    return _describe_run(run)
+
+
+def check_chain_files(pending: PendingApproval, blobs: list[bytes], names: list[str]) -> tuple[str, list[str]]:
+    """Read the files (any format), match leaves to the run's CSRs, run ``check_chain`` for each node.
+
+    Returns ``(chain_pem_text, problems)``; ``problems`` is empty when every node's chain passes.
+    """
+    from certops.renewal.steps import csr_artifact, match_leaves
+    from certops.x509.checks import check_signed_chain
+    from certops.x509.read import read_certificates, to_pem
+
+    certs = read_certificates(blobs, names)
+    pem_text = "".join(to_pem(c) for c in certs)
+    arts = {fqdn: csr_artifact(pending.cluster, fqdn, pending.unit, pem) for fqdn, pem in pending.csrs.items()}
+    chains = match_leaves(arts, [pem_text.encode()], source="certops approve")
+    problems: list[str] = []
+    for fqdn, art in arts.items():
+        chain = chains.get(fqdn)
+        if chain is None:
+            problems.append(f"{fqdn}: none of the certificates given matches this node's CSR (public key)")
+            continue
+        report = check_signed_chain(art.pem, chain.leaf_pem, chain.chain_pems, pending.unit, node=fqdn)
+        problems += [f"{fqdn}: {p.line()}" for p in report.problems]
+    return pem_text, problems
+
+
+def approve_run(run_id: str, blobs: list[bytes], names: list[str], *, approver: str, comment: str = "") -> list[str]:
+    """Check the chain locally, then resume the run with it. Returns the problems (nothing resumed if any)."""
+    from prefect.flow_runs import resume_flow_run
+
+    pending = pending_approval(run_id)
+    if pending.waiting_for != "chain":
+        raise CertopsError(f"flow run {run_id} waits for an SSO confirmation, not a chain")
+    pem_text, problems = check_chain_files(pending, blobs, names)
+    if problems:
+        return problems
+    resume_flow_run(UUID(run_id), run_input={"chain_pem": pem_text, "approver": approver, "comment": comment})
+    return []
+
+
+def deny_run(run_id: str, *, approver: str, reason: str) -> None:
+    """Resume the run with a denial: it records the reason, uploads nothing and ends Cancelled."""
+    from prefect.flow_runs import resume_flow_run
+
+    pending = pending_approval(run_id)
+    if pending.waiting_for != "chain":
+        raise CertopsError(f"flow run {run_id} waits for an SSO confirmation, not a chain")
+    resume_flow_run(UUID(run_id), run_input={"decision": "deny", "approver": approver, "comment": reason})

@@ -357,6 +357,10 @@ def _restarts(r: _Run) -> None:
             if rs.service in p.restarted:
                 continue
             r.drf_gate()
+            attempted_before = rs.service in p.restart_attempted
+            if not attempted_before:
+                p.restart_attempted.append(rs.service)
+                r.save()
             try:
                 out = t.restart_service(
                     r.path,
@@ -367,6 +371,7 @@ def _restarts(r: _Run) -> None:
                     rs.via.value,
                     r.s.restart_timeout,
                     r.s.restart_poll,
+                    attempted_before,
                 )
             except steps.RenewalStopped as exc:
                 rest = [m.fqdn for m, _ in nodes[i + 1 :]]
@@ -376,12 +381,12 @@ def _restarts(r: _Run) -> None:
                     f"nodes not restarted yet: {', '.join(rest) or 'none'}",
                     hint=exc.hint,
                 ) from exc
-            if out.restarted:
+            if out.done:
                 p.restarted.append(rs.service)
-                r.audit(
-                    "restart", node=n.fqdn, detail=f"{rs.service} via {rs.via.value}: Started in {out.seconds:.1f} s"
-                )
-            else:
+                how = f"Started in {out.seconds:.1f} s" if out.restarted else out.reason
+                r.audit("restart", node=n.fqdn, detail=f"{rs.service} via {rs.via.value}: {how}")
+            else:  # not activated / not running before we came: never touched, so not "attempted"
+                p.restart_attempted.remove(rs.service)
                 r.log.info("%s: %s not restarted: %s", n.fqdn, rs.service, out.reason)
             r.save()
         p.restarts_done = True

@@ -55,6 +55,7 @@ class RestartOutcome(BaseModel):
     restarted: bool
     reason: str
     seconds: float = 0.0
+    done: bool = False  # runs with the new certificate (restarted now or started since an earlier attempt)
 
 
 @task(
@@ -221,17 +222,33 @@ def ctl_update(inventory_path: str, cluster: str, publisher: str) -> str:
 
 @task(name="restart-service", cache_policy=NO_CACHE, retries=0)
 def restart_service(
-    inventory_path: str, cluster: str, fqdn: str, unit: str, service: str, via: str, timeout: float, poll: float
+    inventory_path: str,
+    cluster: str,
+    fqdn: str,
+    unit: str,
+    service: str,
+    via: str,
+    timeout: float,
+    poll: float,
+    attempted_before: bool = False,
 ) -> RestartOutcome:
-    """Restart one service if activated and running on the node, and wait until it is Started."""
+    """Restart one service if activated and running on the node, and wait until it is Started.
+
+    ``attempted_before``: an earlier run asked for this restart after the upload but did not see
+    it Started. If it runs now, it started after the upload (done); if not, it is restarted.
+    """
     inv = load_inventory(inventory_path)
     how = RestartVia(via)
     with open_node(inv, cluster, fqdn) as api:
         wanted, reason = steps.restart_wanted(api, service, how)
-        if not wanted:
+        if attempted_before and wanted:
+            return RestartOutcome(
+                service=service, restarted=False, reason="Started since the earlier attempt", done=True
+            )
+        if not wanted and not (attempted_before and "not running" in reason):
             return RestartOutcome(service=service, restarted=False, reason=reason)
         took = steps.restart_and_confirm(api, service, how, unit=unit, timeout=timeout, poll=poll)
-    return RestartOutcome(service=service, restarted=True, reason="Started again", seconds=took)
+    return RestartOutcome(service=service, restarted=True, reason="Started again", seconds=took, done=True)
 
 
 @task(name="reset-phones", cache_policy=NO_CACHE, retries=0)

@@ -57,6 +57,7 @@ class NodeProgress(BaseModel):
     leaf_summary: CertSummary | None = None
     trust_uploaded: bool = False
     identity_uploaded: bool = False
+    restart_attempted: list[str] = Field(default_factory=list)  # restart requested (maybe not confirmed)
     restarted: list[str] = Field(default_factory=list)  # services confirmed Started after upload
     restarts_done: bool = False
     verified: bool = False

@@ -11,11 +11,11 @@ from typing import Any
 import pytest
 import yaml
 
-from certops.renewal import adapters
+from certops.ca.local import LabCa
 from certops.renewal.settings import RenewalSettings
 from simulator.fleet import SimulatedFleet
 from simulator.options import FleetOptions
-from tests.flows.support import AutoCaBackend, PersonCaBackend, TestCa
+from tests.flows.support import TestCa
 
 FAST = RenewalSettings(
     lock_wait_timeout=120,
@@ -103,20 +103,25 @@ def make_env(tmp_path, monkeypatch, prefect_server) -> Iterator[Any]:
         fl.start()
         fleets.append(fl)
         inv = fl.inventory_dict()
-        inv["ca_backends"] = {"manual": {"type": "manual", "instructions": "the corporate CA portal"}}
-        inv["defaults"]["ca"] = "manual"
+        lab_dir = tmp_path / "lab-ca"
+        inv["ca_backends"] = {
+            "manual": {"type": "manual", "instructions": "the corporate CA portal"},
+            "lab": {"type": "lab", "directory": str(lab_dir)},
+        }
+        inv["defaults"]["ca"] = "lab" if ca == "auto" else "manual"
         if policy:
             inv["defaults"]["policy"] = policy
         if cluster:
             inv["clusters"][0].update(cluster)
         path = tmp_path / "inventory.yaml"
         path.write_text(yaml.safe_dump(inv, sort_keys=False))
-        test_ca = TestCa()
-        # the nodes will serve certificates from the test CA after the renewal: trust it too
+        test_ca = TestCa()  # the CA a person takes the CSRs to (manual backend)
+        lab = LabCa(lab_dir)
+        # the nodes will serve certificates from these CAs after the renewal: trust them too
         with fl.ca_bundle_path.open("a") as fh:
             fh.write(test_ca.chain_pems[1])
-        backend = AutoCaBackend(test_ca) if ca == "auto" else PersonCaBackend()
-        adapters.set_ca_factory(lambda inventory, cluster_name: backend)
+            fh.write(lab.root_pem)
+        backend = lab
         env = RenewalEnv(fl, path, test_ca, backend, tmp_path / "state", tmp_path / "audit.jsonl")
         return env
 
@@ -128,7 +133,6 @@ def make_env(tmp_path, monkeypatch, prefect_server) -> Iterator[Any]:
     try:
         yield build
     finally:
-        adapters.set_ca_factory(None)
         for fl in fleets:
             fl.stop()
         _clear_claims()

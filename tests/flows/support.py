@@ -9,7 +9,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.x509.oid import NameOID
 
-from certops.ca.base import CaTicket, SignedChainPem
+from certops.ca.base import SignedChainPem
 from certops.units import UNITS
 
 
@@ -128,37 +128,3 @@ def _ca_usage() -> x509.KeyUsage:
         encipher_only=False,
         decipher_only=False,
     )
-
-
-class AutoCaBackend:
-    """A CA that signs at once (like the lab CA or ACME with pre-authorised names)."""
-
-    def __init__(self, ca: TestCa, name: str = "test-lab") -> None:
-        self.ca = ca
-        self.name = name
-        self.needs_person = False
-        self._signed: dict[str, SignedChainPem] = {}
-        self.submitted: list[str] = []
-
-    def submit(self, csr_pem: str, *, unit: str, node: str, cluster: str) -> CaTicket:
-        ref = f"{cluster}/{node}/{unit}/{len(self.submitted)}"
-        self.submitted.append(ref)
-        self._signed[ref] = self.ca.sign(csr_pem, unit)
-        return CaTicket(backend=self.name, reference=ref)
-
-    def poll(self, ticket: CaTicket) -> SignedChainPem | None:
-        return self._signed.get(ticket.reference)
-
-
-class PersonCaBackend:
-    """The manual backend: a person signs; the chain comes back through the approval input."""
-
-    def __init__(self, name: str = "manual") -> None:
-        self.name = name
-        self.needs_person = True
-
-    def submit(self, csr_pem: str, *, unit: str, node: str, cluster: str) -> CaTicket:
-        raise AssertionError("the flow must not submit to a manual CA")
-
-    def poll(self, ticket: CaTicket) -> SignedChainPem | None:
-        raise AssertionError("the flow must not poll a manual CA")

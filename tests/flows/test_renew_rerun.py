@@ -1,0 +1,127 @@
+"""A renewal that stops (a failure, or a process killed) and is run again continues where it stopped:
+no new CSR, no repeated upload, restart or phone reset — asserted with the simulator's event log."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections import Counter
+from pathlib import Path
+
+import pytest
+from prefect import get_client
+from prefect.states import Crashed
+
+from certops.errors import CucmApiError
+from certops.renewal.steps import RenewalStopped
+from flows.approval import approve_run, pending_approval
+from flows.renew import renew
+from tests.flows.conftest import FAST, start_in_thread, wait_paused
+
+pytestmark = [
+    pytest.mark.prefect,
+    pytest.mark.filterwarnings("ignore::pytest.PytestUnhandledThreadExceptionWarning"),
+]
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _count(env, op, key=("node",)):
+    return Counter(tuple(e.get(k) for k in key) for e in env.fleet.events() if e["operation"] == op)
+
+
+def test_rerun_after_an_upload_failure_reuses_the_csrs_and_does_not_upload_twice(make_env):
+    env = make_env(ca="auto")
+    sub = "cucm-sub1.c1.certops.test"
+    env.fleet.set_fault("upload-error", node=sub, times=1)
+    with pytest.raises(CucmApiError):
+        renew(str(env.inventory_path), "c1", "CallManager", settings=FAST)
+    assert _count(env, "identity_uploaded") == Counter({(env.pub,): 1})
+    report = renew(str(env.inventory_path), "c1", "CallManager", settings=FAST)
+    assert report.status == "completed"
+    assert _count(env, "csr_generated") == Counter({(env.pub,): 1, (sub,): 1})
+    assert _count(env, "identity_uploaded") == Counter({(env.pub,): 1, (sub,): 1})
+
+
+def test_rerun_after_a_failed_restart_repeats_no_restart_that_succeeded(make_env):
+    env = make_env(ca="auto")
+    env.fleet.set_fault("restart-fails", node=env.pub, service="Cisco Tftp")
+    with pytest.raises(RenewalStopped):
+        renew(str(env.inventory_path), "c1", "CallManager", settings=FAST)
+    env.fleet.clear_faults()
+    report = renew(str(env.inventory_path), "c1", "CallManager", settings=FAST)
+    assert report.status == "completed"
+    restarts = _count(env, "service_restart_started", ("node", "service"))
+    assert restarts[(env.pub, "Cisco Tftp")] == 2  # the one that failed, then once more
+    assert all(n == 1 for (node, svc), n in restarts.items() if (node, svc) != (env.pub, "Cisco Tftp"))
+    assert sum(_count(env, "csr_generated").values()) == 2
+    assert sum(_count(env, "identity_uploaded").values()) == 2
+    phones = len(env.fleet.cluster("c1").phones)
+    assert sum(_count(env, "phone_reset").values()) == phones
+
+
+def test_rerun_after_phones_timed_out_does_not_reset_them_again(make_env):
+    env = make_env(ca="auto")
+    env.fleet.set_fault("phones-never-reregister", cluster="c1")
+    with pytest.raises(RenewalStopped):
+        renew(str(env.inventory_path), "c1", "TVS", settings=FAST.model_copy(update={"registration_timeout": 2.0}))
+    env.fleet.clear_faults()
+    for phone in env.fleet.cluster("c1").phones:  # a person fixed the phones (e.g. ITL reset)
+        env.fleet.cluster("c1").reset_phone(phone)
+    resets_before = sum(_count(env, "phone_reset").values())
+    report = renew(str(env.inventory_path), "c1", "TVS", settings=FAST)
+    assert report.status == "completed"
+    assert sum(_count(env, "phone_reset").values()) == resets_before
+    assert sum(_count(env, "service_restart_started").values()) == sum(
+        1 for e in env.fleet.events() if e["operation"] == "service_restart_started"
+    )
+    assert sum(_count(env, "csr_generated").values()) == 2
+
+
+def test_process_killed_while_awaiting_approval_rerun_keeps_the_csrs(make_env, prefect_server):
+    env = make_env(ca="person")
+    child_env = prefect_server.child_env()
+    child_env.update(
+        {
+            k: os.environ[k]
+            for k in ("CUCM_SIM_OS_PASSWORD", "CUCM_SIM_APP_PASSWORD", "CERTOPS_STATE_DIR", "CERTOPS_AUDIT_LOG")
+        }
+    )
+    code = (
+        "import sys\n"
+        "from prefect.settings import PREFECT_FLOWS_HEARTBEAT_FREQUENCY, temporary_settings\n"
+        "from certops.renewal.settings import RenewalSettings\n"
+        "from flows.renew import renew\n"
+        "with temporary_settings(updates={PREFECT_FLOWS_HEARTBEAT_FREQUENCY: None}):\n"
+        "    renew(sys.argv[1], 'c1', 'tomcat', settings=RenewalSettings.model_validate_json(sys.argv[2]))\n"
+    )
+    proc = subprocess.Popen(
+        [sys.executable, "-c", code, str(env.inventory_path), FAST.model_dump_json()],
+        cwd=ROOT,
+        env=child_env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        first = wait_paused(env, timeout=90)
+    finally:
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(timeout=10)
+    csrs_before = _count(env, "csr_generated")
+    assert sum(csrs_before.values()) == 3
+    # what zombie detection does for a run whose process died: mark it Crashed
+    with get_client(sync_client=True) as client:
+        client.set_flow_run_state(first.id, Crashed(message="process killed"), force=True)
+    fut = start_in_thread(renew, str(env.inventory_path), "c1", "tomcat", settings=FAST)
+    second = wait_paused(env, timeout=60)
+    assert second.id != first.id
+    pending = pending_approval(str(second.id))
+    blobs = [env.ca.sign(pem, "tomcat").leaf_pem.encode() for pem in pending.csrs.values()]
+    blobs += [p.encode() for p in env.ca.chain_pems]
+    assert approve_run(str(second.id), blobs, [f"f{i}" for i in range(len(blobs))], approver="dave") == []
+    assert fut.result(timeout=120).status == "completed"
+    assert _count(env, "csr_generated") == csrs_before  # no CSR was regenerated
+    assert time.monotonic()
