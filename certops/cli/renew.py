@@ -1,5 +1,424 @@
-"""`certops` sub-commands: renew (not yet built)."""
+"""``certops renew | pending | approve | deny | demo``: the renewal from the command line.
+
+- ``renew --inventory FILE --cluster C --unit U [--nodes N ...] [--dry-run]``: the dry run prints
+  the plan (every step per node, the rules) after a read-only look at the cluster and changes
+  nothing; without it the Prefect flow runs (against ``PREFECT_API_URL``, else an embedded
+  server) and the report is printed.
+- ``pending``: runs awaiting approval. ``approve RUN --chain FILE ... --approver NAME``: checks
+  the chain locally first, then resumes the run. ``deny RUN --reason ...``: ends it cleanly.
+- ``demo``: the whole story on a simulated cluster, a lab CA and an embedded Prefect server.
+
+Exit codes: 0 done, 1 the renewal (or the check) failed, 2 bad inventory or arguments.
+"""
 
 from __future__ import annotations
 
-from certops.cli._app import app  # noqa: F401
+import contextlib
+import getpass
+import os
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from certops.cli._app import app
+
+EXIT_OK = 0
+EXIT_FAILED = 1
+EXIT_BAD_INPUT = 2
+
+
+def _err(text: str) -> None:
+    typer.echo(text, err=True)
+
+
+@contextlib.contextmanager
+def _prefect_api(quiet: bool = False) -> Iterator[str]:
+    """``PREFECT_API_URL`` if set, else an embedded server for the duration (stopped at the end)."""
+    url = os.environ.get("PREFECT_API_URL")
+    if url:
+        yield url
+        return
+    from prefect.settings import PREFECT_API_URL, temporary_settings
+
+    from certops.renewal.server import PrefectServerProcess
+
+    if not quiet:
+        _err("PREFECT_API_URL is not set: starting an embedded Prefect server on 127.0.0.1 ...")
+    with PrefectServerProcess() as server, temporary_settings(updates={PREFECT_API_URL: server.api_url}):
+        if not quiet:
+            _err(f"Prefect UI: {server.ui_url}  (approve from another terminal with PREFECT_API_URL={server.api_url})")
+        try:
+            yield server.api_url
+        finally:
+            _drain_prefect()
+
+
+def _drain_prefect() -> None:
+    """Send buffered run logs and events while the embedded server still runs."""
+    from prefect.events.worker import EventsWorker
+    from prefect.logging.handlers import APILogWorker
+
+    APILogWorker.drain_all(timeout=5)
+    EventsWorker.drain_all(timeout=5)
+
+
+@app.command("renew")
+def renew_cmd(
+    inventory: Annotated[Path, typer.Option("--inventory", "-i", help="the inventory YAML file")],
+    cluster: Annotated[str, typer.Option("--cluster", "-c", help="the cluster")],
+    unit: Annotated[str, typer.Option("--unit", "-u", help="the certificate unit (case matters)")],
+    nodes: Annotated[list[str] | None, typer.Option("--nodes", "-n", help="only these nodes (repeatable)")] = None,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="print the plan; change nothing")] = False,
+    offline: Annotated[bool, typer.Option("--offline", help="dry run without reading the cluster")] = False,
+    on_busy: Annotated[
+        str, typer.Option("--on-busy", help="wait | refuse when another run holds the cluster")
+    ] = "wait",
+    approval_timeout_days: Annotated[float, typer.Option(help="deadline for the signed chain")] = 7.0,
+    as_json: Annotated[bool, typer.Option("--json", help="print the report as JSON")] = False,
+) -> None:
+    """Renew one unit on one cluster (or, with --dry-run, print what would be done)."""
+    raise typer.Exit(
+        run_renew(
+            inventory,
+            cluster,
+            unit,
+            nodes or None,
+            dry_run=dry_run,
+            offline=offline,
+            on_busy=on_busy,
+            approval_timeout_days=approval_timeout_days,
+            as_json=as_json,
+        )
+    )
+
+
+def run_renew(
+    inventory_path: Path,
+    cluster: str,
+    unit: str,
+    nodes: list[str] | None,
+    *,
+    dry_run: bool = False,
+    offline: bool = False,
+    on_busy: str = "wait",
+    approval_timeout_days: float = 7.0,
+    as_json: bool = False,
+) -> int:
+    """The ``renew`` command; returns the exit code."""
+    from certops.errors import CertopsError, ConfigError
+    from certops.planning import plan_renewal
+    from certops.renewal.adapters import load_inventory
+
+    try:
+        inv = load_inventory(inventory_path)
+        plan = plan_renewal(inv, cluster, unit, nodes)
+    except (ConfigError, KeyError) as exc:
+        _err(f"error: {exc}")
+        return EXIT_BAD_INPUT
+    if dry_run:
+        state = None
+        if not offline:
+            from certops.renewal.preflight import read_cluster_state
+
+            state, problems = read_cluster_state(inv, cluster, unit, nodes)
+            for p in problems:
+                _err(f"warning: {p}")
+            plan = plan_renewal(inv, cluster, unit, nodes, state=state)
+        typer.echo(plan.render())
+        return EXIT_OK
+    if on_busy not in ("wait", "refuse"):
+        _err("error: --on-busy is 'wait' or 'refuse'")
+        return EXIT_BAD_INPUT
+    from certops.renewal.settings import RenewalSettings
+
+    try:
+        with _prefect_api():
+            from flows.renew import renew
+
+            state_: Any = renew(
+                str(inventory_path),
+                cluster,
+                unit,
+                nodes,
+                approval_timeout_days=approval_timeout_days,
+                settings=RenewalSettings(on_busy=on_busy),
+                return_state=True,
+            )
+            if state_.is_cancelled():
+                _err(f"renewal ended: {state_.message}")
+                return EXIT_FAILED
+            report = state_.result()
+    except CertopsError as exc:
+        _err(f"renewal failed: {exc}")
+        return EXIT_FAILED
+    typer.echo(report.model_dump_json(indent=2) if as_json else report.to_text())
+    return EXIT_OK
+
+
+@app.command("pending")
+def pending_cmd(as_json: Annotated[bool, typer.Option("--json", help="JSON lines")] = False) -> None:
+    """List the renewal runs awaiting approval (cluster, unit, nodes, since, deadline)."""
+    from flows.approval import pending_approvals
+
+    runs = pending_approvals()
+    if as_json:
+        for p in runs:
+            typer.echo(p.model_dump_json(exclude={"csrs"}))
+        raise typer.Exit(EXIT_OK)
+    if not runs:
+        typer.echo("no renewal is waiting for approval")
+        raise typer.Exit(EXIT_OK)
+    for p in runs:
+        since = f"{p.since:%Y-%m-%d %H:%M}" if p.since else "?"
+        deadline = f"{p.deadline:%Y-%m-%d %H:%M}" if p.deadline else "none"
+        typer.echo(
+            f"{p.run_id}  {p.cluster}  {p.unit}  waits for {p.waiting_for}  since {since} UTC  "
+            f"deadline {deadline} UTC  nodes: {', '.join(p.nodes)}"
+        )
+
+
+@app.command("approve")
+def approve_cmd(
+    run: Annotated[str, typer.Argument(help="the flow run id (certops pending)")],
+    chain: Annotated[list[Path], typer.Option("--chain", help="signed certificate(s) and chain files, any format")],
+    approver: Annotated[str, typer.Option("--approver", help="your name")],
+    comment: Annotated[str, typer.Option("--comment", help="why")] = "",
+) -> None:
+    """Check the signed chain locally against the run's CSRs, then resume the run with it."""
+    from certops.errors import CertopsError
+    from flows.approval import approve_run
+
+    try:
+        blobs = [p.read_bytes() for p in chain]
+        problems = approve_run(run, blobs, [str(p) for p in chain], approver=approver, comment=comment)
+    except OSError as exc:
+        _err(f"error: cannot read {exc.filename}: {exc.strerror}")
+        raise typer.Exit(EXIT_BAD_INPUT) from None
+    except CertopsError as exc:
+        _err(f"error: {exc}")
+        raise typer.Exit(EXIT_FAILED) from None
+    if problems:
+        _err("the chain was NOT sent to the run; fix these first:")
+        for p in problems:
+            _err(f"  - {p}")
+        raise typer.Exit(EXIT_FAILED)
+    typer.echo(f"approved: run {run} resumes with the chain (approver {approver})")
+
+
+@app.command("deny")
+def deny_cmd(
+    run: Annotated[str, typer.Argument(help="the flow run id (certops pending)")],
+    reason: Annotated[str, typer.Option("--reason", help="why (recorded in the audit log and report)")],
+    approver: Annotated[str | None, typer.Option("--approver", help="your name (default: $USER)")] = None,
+) -> None:
+    """End a run awaiting approval: nothing is uploaded, the reason is recorded, the run ends Cancelled."""
+    from certops.errors import CertopsError
+    from flows.approval import deny_run
+
+    who = approver or getpass.getuser()
+    try:
+        deny_run(run, approver=who, reason=reason)
+    except CertopsError as exc:
+        _err(f"error: {exc}")
+        raise typer.Exit(EXIT_FAILED) from None
+    typer.echo(f"denied: run {run} ends without uploading anything ({who}: {reason})")
+
+
+@app.command("demo")
+def demo_cmd(
+    keep: Annotated[bool, typer.Option("--keep", help="keep the Prefect server running until Ctrl-C")] = False,
+) -> None:
+    """Simulated cluster + lab CA + embedded Prefect: renew tomcat with an approver, then CallManager and TVS."""
+    raise typer.Exit(run_demo(keep=keep))
+
+
+def run_demo(*, keep: bool = False, out: Any = None) -> int:
+    """The demo; returns the exit code. Everything lives in a temporary directory and is removed."""
+    import shutil
+    import tempfile
+
+    out = out or sys.stdout
+    work = Path(tempfile.mkdtemp(prefix="certops-demo-"))
+    saved = {k: os.environ.get(k) for k in _DEMO_ENV}
+    try:
+        return _demo(work, keep=keep, out=out)
+    finally:
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+        shutil.rmtree(work, ignore_errors=True)
+
+
+_DEMO_ENV = ("CUCM_SIM_OS_PASSWORD", "CUCM_SIM_APP_PASSWORD", "CERTOPS_STATE_DIR", "CERTOPS_AUDIT_LOG")
+
+
+def _say(out: Any, text: str) -> None:
+    out.write(text + "\n")
+    out.flush()
+
+
+def _demo(work: Path, *, keep: bool, out: Any) -> int:
+    import threading
+    import time
+
+    import yaml
+    from prefect.settings import PREFECT_API_URL, PREFECT_FLOWS_HEARTBEAT_FREQUENCY, temporary_settings
+
+    from certops.ca.local import LabCa
+    from certops.renewal.server import PrefectServerProcess
+    from certops.renewal.settings import RenewalSettings
+    from simulator.fleet import SimulatedFleet
+    from simulator.options import FleetOptions
+
+    t0 = time.monotonic()
+    os.environ.update(
+        {
+            "CUCM_SIM_OS_PASSWORD": "demo-" + os.urandom(6).hex(),
+            "CUCM_SIM_APP_PASSWORD": "demo-" + os.urandom(6).hex(),
+            "CERTOPS_STATE_DIR": str(work / "state"),
+            "CERTOPS_AUDIT_LOG": str(work / "audit.jsonl"),
+        }
+    )
+    options = FleetOptions(
+        clusters=1,
+        nodes=3,
+        username="admin",
+        password=os.environ["CUCM_SIM_OS_PASSWORD"],
+        app_password=os.environ["CUCM_SIM_APP_PASSWORD"],
+        restart_seconds=0.5,
+        tomcat_restart_seconds=1.0,
+        phones_per_cluster=20,
+        reregister_seconds=1.0,
+        cli_banner_seconds=0.0,
+        state_dir=work / "sim",
+    )
+    _say(out, "certops demo: a simulated CUCM cluster (1 publisher, 1 subscriber, 1 IM&P), a lab CA, Prefect")
+    with SimulatedFleet(options) as fleet, PrefectServerProcess(home=work / "prefect") as server:
+        lab = LabCa(work / "lab-ca", name="lab")
+        with fleet.ca_bundle_path.open("a") as fh:
+            fh.write(lab.root_pem)  # the nodes serve lab-signed certificates after the renewal
+        inv = fleet.inventory_dict()
+        inv["ca_backends"] = {"manual": {"type": "manual", "instructions": "the demo's lab CA (a simulated approver)"}}
+        inv["defaults"]["ca"] = "manual"
+        inventory = work / "inventory.yaml"
+        inventory.write_text(yaml.safe_dump(inv, sort_keys=False))
+        _say(out, f"simulator up; inventory {inventory}; Prefect UI {server.ui_url}")
+        settings = RenewalSettings(
+            lock_poll=1.0,
+            restart_poll=0.3,
+            registration_interval=4.0,
+            approval_poll_interval=1,
+            phone_batch_pause=0.5,
+            phone_batch_size=10,
+        )
+        stop = threading.Event()
+        approvals: list[str] = []
+        with temporary_settings(updates={PREFECT_API_URL: server.api_url, PREFECT_FLOWS_HEARTBEAT_FREQUENCY: None}):
+            import contextvars
+
+            approver = threading.Thread(
+                target=contextvars.copy_context().run, args=(_approver, lab, stop, approvals, out), daemon=True
+            )
+            approver.start()
+            try:
+                ok = _demo_renewals(fleet, inventory, settings, out)
+            finally:
+                stop.set()
+                approver.join(timeout=10)
+                _drain_prefect()
+        _say(out, "")
+        _say(out, f"approvals given by the simulated approver: {len(approvals)}")
+        _say(out, f"audit log: {sum(1 for _ in (work / 'audit.jsonl').open())} records in {work / 'audit.jsonl'}")
+        _say(out, f"Prefect UI (runs, approval forms, report artifacts): {server.ui_url}")
+        _say(out, f"demo took {time.monotonic() - t0:.0f} s")
+        if keep:
+            _say(out, "the Prefect server keeps running; Ctrl-C to stop")
+            with contextlib.suppress(KeyboardInterrupt):
+                while True:
+                    time.sleep(1)
+    return EXIT_OK if ok else EXIT_FAILED
+
+
+def _approver(lab: Any, stop: Any, approvals: list[str], out: Any) -> None:
+    """A person at the CA: takes each pending run's CSRs to the lab CA and approves with the chain."""
+
+    from flows.approval import approve_run, pending_approvals
+
+    while not stop.is_set():
+        for p in pending_approvals():
+            if p.run_id in approvals or p.waiting_for != "chain":
+                continue
+            blobs: list[bytes] = []
+            for pem in p.csrs.values():
+                signed = lab.sign(pem, p.unit)
+                blobs.append(signed.leaf_pem.encode())
+            blobs += [lab.intermediate_pem.encode(), lab.root_pem.encode()]
+            problems = approve_run(
+                p.run_id,
+                blobs,
+                [f"cert{i}.pem" for i in range(len(blobs))],
+                approver="demo-approver",
+                comment="signed by the lab CA",
+            )
+            approvals.append(p.run_id)
+            _say(
+                out,
+                f"  approver: {p.unit} on {', '.join(p.nodes)} -> " + ("approved" if not problems else f"{problems}"),
+            )
+        stop.wait(1.0)
+
+
+def _demo_renewals(fleet: Any, inventory: Path, settings: Any, out: Any) -> bool:
+    import contextvars
+    from concurrent.futures import ThreadPoolExecutor
+
+    from flows.renew import renew
+
+    _say(out, "")
+    _say(out, "1) tomcat on every node (publisher first), signed through an approval:")
+    report: Any = renew(str(inventory), "c1", "tomcat", settings=settings)
+    _say(out, report.to_text())
+    mark = len(fleet.events())
+    _say(out, "")
+    _say(out, "2) CallManager and TVS started at the same moment: one waits for the other")
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        futs = {
+            u: pool.submit(contextvars.copy_context().run, renew, str(inventory), "c1", u, settings=settings)
+            for u in ("CallManager", "TVS")
+        }
+        reports: dict[str, Any] = {u: f.result() for u, f in futs.items()}
+    for r in reports.values():
+        _say(out, r.to_text())
+    spans = _spans(fleet.events()[mark:])
+    for unit, (start, end) in spans.items():
+        _say(out, f"  simulator event log: {unit:12} first CSR {start[11:23]}  ->  phones re-registered {end[11:23]}")
+    ordered = sorted(spans.values())
+    overlap = len(ordered) == 2 and ordered[1][0] < ordered[0][1]
+    _say(
+        out,
+        "  overlap: "
+        + (
+            "YES (this must never happen)"
+            if overlap
+            else "none: the second started after the first finished, phones re-registered"
+        ),
+    )
+    return report.status == "completed" and all(r.status == "completed" for r in reports.values()) and not overlap
+
+
+def _spans(events: list[dict[str, Any]]) -> dict[str, tuple[str, str]]:
+    """(first CSR, last phone re-registration before the other unit's first CSR) per unit, from the event log."""
+    spans: dict[str, list[str]] = {}
+    current: str | None = None
+    for e in events:
+        if e["operation"] == "csr_generated" and e["unit"] != current:
+            current = e["unit"]
+            spans.setdefault(current, [e["time"], e["time"]])
+        if current and e["operation"] == "phone_registered":
+            spans[current][1] = e["time"]
+    return {u: (s[0], s[1]) for u, s in spans.items()}

@@ -78,6 +78,7 @@ class PrefectServerProcess:
         prefect_bin = Path(sys.executable).parent / "prefect"
         cmd = [str(prefect_bin) if prefect_bin.exists() else "prefect", "server", "start"]
         cmd += ["--host", "127.0.0.1", "--port", str(self.port)]
+        self.home.mkdir(parents=True, exist_ok=True)
         log = self.log_path.open("wb")
         self._proc = subprocess.Popen(
             cmd, env=self.environment(), stdout=log, stderr=subprocess.STDOUT, start_new_session=True
