@@ -1,0 +1,93 @@
+"""The cluster lock fails closed and names who holds it (real Prefect server)."""
+
+from __future__ import annotations
+
+import uuid
+
+import pytest
+from prefect import flow, get_client
+from prefect.client.schemas.actions import GlobalConcurrencyLimitCreate, GlobalConcurrencyLimitUpdate
+from prefect.states import Crashed
+
+from certops.errors import PolicyViolation
+from flows import _locks
+
+pytestmark = [pytest.mark.prefect]
+
+
+@flow(name="lock-holder")
+def _holder() -> None:
+    """A flow whose runs stand in for a renewal holding a cluster."""
+
+
+def _new_run(state=None) -> str:
+    with get_client(sync_client=True) as client:
+        run = client.create_flow_run(_holder, state=state)
+    return str(run.id)
+
+
+def _cluster() -> str:
+    return f"lk{uuid.uuid4().hex[:8]}"
+
+
+def test_missing_limit_fails_closed(prefect_server):
+    with pytest.raises(PolicyViolation, match="does not exist"):
+        _locks.acquire_claim(cluster=_cluster(), unit="TVS", run_id=str(uuid.uuid4()), nodes=[], on_busy="refuse")
+
+
+def test_disabled_limit_fails_closed_because_it_would_lock_nothing(prefect_server):
+    cluster = _cluster()
+    name = _locks.limit_name(cluster, "itl")
+    with get_client(sync_client=True) as client:
+        client.create_global_concurrency_limit(GlobalConcurrencyLimitCreate(name=name, limit=1, active=False))
+    with pytest.raises(PolicyViolation, match="DISABLED"):
+        _locks.acquire_claim(cluster=cluster, unit="CallManager", run_id=str(uuid.uuid4()), nodes=[])
+    with get_client(sync_client=True) as client:
+        client.update_global_concurrency_limit(name, GlobalConcurrencyLimitUpdate(active=True, limit=1))
+    claim = _locks.acquire_claim(cluster=cluster, unit="CallManager", run_id=str(uuid.uuid4()), nodes=[])
+    assert claim.unit == "CallManager"
+
+
+def _setup(cluster: str) -> None:
+    with get_client(sync_client=True) as client:
+        for key in _locks.lock_keys():
+            client.create_global_concurrency_limit(
+                GlobalConcurrencyLimitCreate(name=_locks.limit_name(cluster, key), limit=1)
+            )
+
+
+def test_tvs_is_refused_while_a_live_callmanager_run_holds_the_cluster_and_the_message_names_it(prefect_server):
+    cluster = _cluster()
+    _setup(cluster)
+    holder = _new_run()  # Scheduled: not final, like a run suspended for approval
+    _locks.acquire_claim(cluster=cluster, unit="CallManager", run_id=holder, nodes=["pub"])
+    with pytest.raises(PolicyViolation) as err:
+        _locks.acquire_claim(cluster=cluster, unit="TVS", run_id=str(uuid.uuid4()), nodes=[], on_busy="refuse")
+    assert holder in str(err.value) and "CallManager" in str(err.value)
+    with pytest.raises(PolicyViolation, match="waited 1 s"):
+        _locks.acquire_claim(cluster=cluster, unit="TVS", run_id=str(uuid.uuid4()), nodes=[], wait_timeout=1, poll=0.3)
+
+
+def test_claim_of_a_crashed_run_blocks_other_units_while_its_renewal_is_unfinished(prefect_server):
+    cluster = _cluster()
+    _setup(cluster)
+    dead = _new_run(state=Crashed(message="killed"))
+    _locks.acquire_claim(cluster=cluster, unit="CallManager", run_id=dead, nodes=[])
+    with pytest.raises(PolicyViolation, match="unfinished"):
+        _locks.acquire_claim(
+            cluster=cluster,
+            unit="TVS",
+            run_id=str(uuid.uuid4()),
+            nodes=[],
+            on_busy="refuse",
+            unfinished=lambda c, u: u == "CallManager",
+        )
+    # a rerun of the same unit takes the cluster over and continues
+    rerun = str(uuid.uuid4())
+    assert (
+        _locks.acquire_claim(cluster=cluster, unit="CallManager", run_id=rerun, nodes=[], on_busy="refuse").run_id
+        == rerun
+    )
+    # once released, TVS may start
+    assert _locks.release_claim(cluster=cluster, unit="CallManager", run_id=rerun)
+    assert _locks.acquire_claim(cluster=cluster, unit="TVS", run_id=str(uuid.uuid4()), nodes=[]).unit == "TVS"
