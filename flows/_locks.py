@@ -123,8 +123,8 @@ def verify_limit(cluster: str, key: str) -> str:
                 "without it nothing would lock, so the renewal does not start",
                 cluster=cluster,
                 rule="exclusion",
-                hint="run 'certops renew' once with --bootstrap-locks, or create it: prefect gcl create "
-                f"{name} --limit 1",
+                hint=f"create it: prefect gcl create {name} --limit 1 (a renewal run creates missing limits "
+                "before it acquires them)",
             ) from None
     if not limit.active or limit.limit != 1:
         state = "DISABLED" if not limit.active else f"limit {limit.limit}"
@@ -252,11 +252,19 @@ def release_claim(*, cluster: str, unit: str, run_id: str) -> bool:
 
 
 def force_release(*, cluster: str, unit: str) -> Claim | None:
-    """Drop whatever claim holds the lock key of ``unit`` (abandon). Returns the claim dropped."""
+    """Drop the claim on the lock key of ``unit`` if its run has ended (abandon). Returns the claim dropped."""
     key = exclusion_key(UNITS[unit])
     name = verify_limit(cluster, key)
     with _critical(name):
         held = read_claim(cluster, key)
+        if held is not None and not _run_is_final(held.run_id):
+            raise PolicyViolation(
+                f"cluster {cluster}: the '{key}' lock is held by {held.describe()}, which is still active",
+                cluster=cluster,
+                unit=unit,
+                rule="exclusion",
+                hint="deny it (certops deny RUN --reason ...) or cancel it in the Prefect UI first",
+            )
         if held is not None:
             Variable.unset(claim_name(cluster, key))
         return held

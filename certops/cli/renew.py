@@ -37,11 +37,12 @@ def _err(text: str) -> None:
 @contextlib.contextmanager
 def _prefect_api(quiet: bool = False) -> Iterator[str]:
     """``PREFECT_API_URL`` if set, else an embedded server for the duration (stopped at the end)."""
-    url = os.environ.get("PREFECT_API_URL")
+    from prefect.settings import PREFECT_API_URL, temporary_settings
+
+    url = PREFECT_API_URL.value()
     if url:
         yield url
         return
-    from prefect.settings import PREFECT_API_URL, temporary_settings
 
     from certops.renewal.server import PrefectServerProcess
 
@@ -78,8 +79,13 @@ def renew_cmd(
     ] = "wait",
     approval_timeout_days: Annotated[float, typer.Option(help="deadline for the signed chain")] = 7.0,
     as_json: Annotated[bool, typer.Option("--json", help="print the report as JSON")] = False,
+    abandon: Annotated[
+        bool, typer.Option("--abandon", help="give up the unfinished renewal of this unit and free the cluster lock")
+    ] = False,
 ) -> None:
     """Renew one unit on one cluster (or, with --dry-run, print what would be done)."""
+    if abandon:
+        raise typer.Exit(run_abandon(inventory, cluster, unit))
     raise typer.Exit(
         run_renew(
             inventory,
@@ -155,6 +161,46 @@ def run_renew(
         _err(f"renewal failed: {exc}")
         return EXIT_FAILED
     typer.echo(report.model_dump_json(indent=2) if as_json else report.to_text())
+    return EXIT_OK
+
+
+def run_abandon(inventory_path: Path, cluster: str, unit: str) -> int:
+    """Abandon the unfinished renewal of ``unit`` on ``cluster``: archive its state, free its lock."""
+    from certops import audit
+    from certops.audit import AuditRecord
+    from certops.errors import CertopsError
+    from certops.renewal.adapters import load_inventory
+    from certops.renewal.state import RenewalStore
+
+    try:
+        load_inventory(inventory_path).cluster(cluster)
+    except (CertopsError, KeyError) as exc:
+        _err(f"error: {exc}")
+        return EXIT_BAD_INPUT
+    store = RenewalStore()
+    state = store.load(cluster, unit)
+    try:
+        with _prefect_api(quiet=True):
+            from flows import _locks
+
+            held = _locks.force_release(cluster=cluster, unit=unit)
+    except CertopsError as exc:
+        _err(f"error: {exc}")
+        return EXIT_FAILED
+    who = getpass.getuser()
+    if state is not None:
+        store.finish(state, "abandoned")
+    audit.append(
+        AuditRecord(
+            who=who,
+            cluster=cluster,
+            unit=unit,
+            operation="abandon",
+            detail=f"lock held by {held.describe() if held else 'nobody'}",
+        )
+    )
+    typer.echo(f"abandoned the {unit} renewal on {cluster}" + (f"; released {held.describe()}" if held else ""))
+    typer.echo("CSRs already pending on the nodes stay there; a new renewal generates new ones")
     return EXIT_OK
 
 

@@ -91,3 +91,22 @@ def test_pending_lists_the_run_and_approve_refuses_a_wrong_chain_then_deny_ends_
     state = fut.result(timeout=60)
     assert state.is_cancelled() and "change freeze" in state.message
     assert [e for e in env.fleet.events() if e["operation"] == "identity_uploaded"] == []
+
+
+@pytest.mark.prefect
+def test_unfinished_callmanager_blocks_tvs_until_abandoned(make_env):
+    from certops.errors import CucmApiError, PolicyViolation
+
+    env = make_env(ca="auto")
+    env.fleet.set_fault("upload-error", node=env.pub, times=1)
+    with pytest.raises(CucmApiError):
+        renew(str(env.inventory_path), "c1", "CallManager", settings=FAST)
+    refuse = FAST.model_copy(update={"on_busy": "refuse"})
+    with pytest.raises(PolicyViolation, match="CallManager renewal is unfinished"):
+        renew(str(env.inventory_path), "c1", "TVS", settings=refuse)
+    result = CliRunner().invoke(
+        app, ["renew", "-i", str(env.inventory_path), "-c", "c1", "-u", "CallManager", "--abandon"]
+    )
+    assert result.exit_code == 0, result.output
+    assert "abandoned the CallManager renewal on c1" in result.output
+    assert renew(str(env.inventory_path), "c1", "TVS", settings=refuse).status == "completed"

@@ -180,3 +180,36 @@ def test_approval_deadline_fails_the_run_with_a_clear_message(make_env):
     assert _ops(env, "identity_uploaded") == []
     assert read_run(state.state_details.flow_run_id).state.is_failed()
     assert dt.datetime.now(dt.UTC)
+
+
+def test_outside_the_maintenance_window_nothing_is_uploaded_unless_the_expiry_is_urgent(make_env):
+    now = dt.datetime.now(dt.UTC)
+    start = (now + dt.timedelta(hours=3)).time().replace(second=0, microsecond=0)
+    end = (now + dt.timedelta(hours=4)).time().replace(second=0, microsecond=0)
+    env = make_env(ca="auto", cluster={"maintenance_windows": [{"start": start.isoformat(), "end": end.isoformat()}]})
+    settings = FAST.model_copy(update={"window_wait": False})
+    with pytest.raises(PolicyViolation, match="outside the maintenance windows"):
+        renew(str(env.inventory_path), "c1", "tomcat", settings=settings)  # tomcat expires in 20 days
+    assert _ops(env, "identity_uploaded") == [] and _ops(env, "trust_uploaded") == []
+    import yaml
+
+    inv = yaml.safe_load(env.inventory_path.read_text())
+    inv["defaults"]["policy"] = {"urgent_days": 30}
+    env.inventory_path.write_text(yaml.safe_dump(inv))
+    report = renew(str(env.inventory_path), "c1", "tomcat", settings=settings)
+    assert report.status == "completed"
+    assert len(_ops(env, "csr_generated")) == 3  # the second run reused the first run's CSRs
+
+
+def test_sso_wait_for_person_pauses_until_a_person_confirms_sso_is_disabled(make_env):
+    env = make_env(ca="auto", policy={"sso_policy": "wait_for_person"})
+    env.fleet.set_fault("sso", cluster="c1")
+    fut = start_in_thread(renew, str(env.inventory_path), "c1", "tomcat", settings=FAST)
+    run = wait_paused(env)
+    assert run.state.state_details.pause_key == "sso-1"
+    assert _ops(env, "csr_generated") == []
+    env.fleet.cluster("c1").set_sso(False)
+    resume_flow_run(run.id, run_input={"confirm": "SSO is disabled", "approver": "frank"})
+    assert fut.result(timeout=120).status == "completed"
+    records = [r for r in audit.read(env.audit_path) if r.operation == "sso_confirmed_disabled"]
+    assert [r.who for r in records] == ["frank"]
