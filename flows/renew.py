@@ -318,6 +318,33 @@ def _window_gate(r: _Run) -> None:
         time.sleep(min(wait, 300.0))
 
 
+def _tls_trust_gate(r: _Run) -> None:
+    """tomcat: after the restart the node's HTTPS presents the new chain; certops must still trust it.
+
+    When ``tls.ca_bundle`` pins the CAs certops trusts and the new root is not in it, certops would
+    lock itself out of the node right after the Tomcat restart. Refuse before any upload instead.
+    """
+    tls = r.inv.tls_for(r.cl)
+    if r.spec.name != "tomcat" or not tls.verify or tls.ca_bundle is None:
+        return
+    known = steps.bundle_fingerprints(str(tls.ca_bundle))
+    for p in r.progress():
+        if p.identity_uploaded or not p.trust_pems:
+            continue
+        root = p.trust_pems[0]
+        if steps.pem_fingerprint(root) not in known:
+            subject = steps.summary_of_pem(root).subject
+            raise PolicyViolation(
+                f"{p.fqdn} [tomcat]: after the Tomcat restart the node presents a certificate issued under "
+                f"'{subject}', which tls.ca_bundle ({tls.ca_bundle}) does not contain: certops could not verify "
+                "the node any more. Nothing was uploaded",
+                cluster=r.cl.name,
+                unit=r.spec.name,
+                rule="tls_trust",
+                hint=f"append that root to {tls.ca_bundle}, then rerun (the signed certificates are kept)",
+            )
+
+
 def _uploads(r: _Run) -> None:
     for p in r.progress():
         if p.identity_uploaded:
@@ -499,6 +526,7 @@ def renew(
             else:
                 _sign_automatic(r)
         _window_gate(r)
+        _tls_trust_gate(r)
         with r.phase("upload"):
             _uploads(r)
         with r.phase("ctl_update"):

@@ -159,6 +159,14 @@ def match_leaves(csrs: dict[str, CsrArtifact], blobs: list[bytes], source: str) 
     }
 
 
+def bundle_fingerprints(path: str) -> set[str]:
+    """SHA-256 fingerprints of every certificate in a PEM bundle file."""
+    from pathlib import Path
+
+    data = Path(path).read_bytes()
+    return {c.fingerprint(_sha256()).hex() for c in x509.load_pem_x509_certificates(data)} if data.strip() else set()
+
+
 # --- uploads -------------------------------------------------------------------------------------
 
 

@@ -213,3 +213,16 @@ def test_sso_wait_for_person_pauses_until_a_person_confirms_sso_is_disabled(make
     assert fut.result(timeout=120).status == "completed"
     records = [r for r in audit.read(env.audit_path) if r.operation == "sso_confirmed_disabled"]
     assert [r.who for r in records] == ["frank"]
+
+
+def test_tomcat_refused_before_any_upload_when_the_pinned_ca_bundle_lacks_the_new_root(make_env):
+    env = make_env(ca="auto")
+    bundle = env.fleet.ca_bundle_path
+    original = bundle.read_text()
+    bundle.write_text(original.split("-----END CERTIFICATE-----")[0] + "-----END CERTIFICATE-----\n")  # sim CA only
+    with pytest.raises(PolicyViolation, match="does not contain"):
+        renew(str(env.inventory_path), "c1", "tomcat", settings=FAST)
+    assert _ops(env, "identity_uploaded") == [] and _ops(env, "trust_uploaded") == []
+    bundle.write_text(original)
+    assert renew(str(env.inventory_path), "c1", "tomcat", settings=FAST).status == "completed"
+    assert len(_ops(env, "csr_generated")) == 3
