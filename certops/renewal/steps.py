@@ -236,6 +236,7 @@ def restart_and_confirm(
         api.restart_service_soap(name)
     deadline = t0 + timeout
     last: ServiceStatus | None = None
+    attempt = 0
     while True:
         last = _status_of(api, name, via)
         if last is not None and last.state is ServiceState.STARTED:
@@ -248,7 +249,8 @@ def restart_and_confirm(
                 hint=f"check {name} on {api.fqdn} (Serviceability > Control Center, or "
                 f"'utils service list'), start it, then rerun the same renewal: finished steps are skipped",
             )
-        sleep(poll)
+        sleep(min(poll, 0.25 * 2**attempt))  # most restarts finish in seconds: look early, then every `poll`
+        attempt += 1
 
 
 # --- cluster state -----------------------------------------------------------------------------------
@@ -333,6 +335,7 @@ def wait_registration(
     """
     t0 = time.monotonic()
     count = -1
+    attempt = 0
     while True:
         budget.take()
         try:
@@ -353,7 +356,8 @@ def wait_registration(
                 "need 'utils itl reset' or a factory reset. Do not start CallManager/TVS/ITLRecovery renewals until "
                 "every phone is registered",
             )
-        sleep(interval)
+        sleep(min(interval, 2.0 * 2**attempt))  # early looks are cheap within the budget; then every `interval`
+        attempt += 1
 
 
 # --- verification ------------------------------------------------------------------------------------

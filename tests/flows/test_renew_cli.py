@@ -110,3 +110,16 @@ def test_unfinished_callmanager_blocks_tvs_until_abandoned(make_env):
     assert result.exit_code == 0, result.output
     assert "abandoned the CallManager renewal on c1" in result.output
     assert renew(str(env.inventory_path), "c1", "TVS", settings=refuse).status == "completed"
+
+
+@pytest.mark.prefect
+def test_renew_runs_the_flow_and_prints_the_report_as_json(make_env):
+    import json
+
+    env = make_env(ca="auto")
+    result = CliRunner().invoke(app, ["renew", "-i", str(env.inventory_path), "-c", "c1", "-u", "CAPF", "--json"])
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.output[result.output.index("{") :])
+    assert report["status"] == "completed" and report["unit"] == "CAPF"
+    assert [n["fqdn"] for n in report["nodes"]] == [env.pub] and report["nodes"][0]["verified"]
+    assert report["phones_reset"] is True
