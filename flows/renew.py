@@ -70,6 +70,7 @@ class _Run:
         self.state = state
         self.log = get_run_logger()
         self.pub = cl.publisher.fqdn
+        self.snapshots: dict[str, t.NodeSnapshot] = {}
 
     @property
     def who(self) -> str:
@@ -128,6 +129,7 @@ def _preflight(r: _Run) -> None:
     spec, cl, st = r.spec, r.cl, r.state
     for n, p in zip(r.plan.nodes, r.progress(), strict=True):
         snap = t.read_node(r.path, cl.name, n.fqdn, spec.name)
+        r.snapshots[n.fqdn] = snap
         if p.before is None and snap.certificate is not None and not p.identity_uploaded:
             p.before = steps.summary_of(snap.certificate)
         p_version = parse_version(snap.version)
@@ -182,7 +184,8 @@ def _csrs(r: _Run) -> None:
     for n, p in zip(r.plan.nodes, r.progress(), strict=True):
         if p.identity_uploaded:
             continue
-        current = None
+        snap = r.snapshots.get(n.fqdn)
+        current = snap.certificate if snap else None  # its SANs are kept in the new CSR
         artifact, reused = t.generate_csr(
             r.path, r.cl.name, n.fqdn, r.spec.name, current, p.csr, p.sent_to_ca, p.identity_uploaded
         )
@@ -515,7 +518,9 @@ def renew(
     try:
         with r.phase("preflight"):
             _preflight(r)
-        r.plan = plan_renewal(inv, cluster, unit, nodes, state=ClusterState(security_mode=state.security_mode))
+        versions = {fqdn: snap.version for fqdn, snap in r.snapshots.items()}
+        known = ClusterState(security_mode=state.security_mode, versions=versions)
+        r.plan = plan_renewal(inv, cluster, unit, nodes, state=known)  # restarts follow each node's real version
         with r.phase("csr"):
             _csrs(r)
         backend = ca_backend(inv, cluster)
