@@ -380,7 +380,11 @@ def _demo(work: Path, *, keep: bool, out: Any) -> int:
         _say(out, "")
         _say(out, f"approvals given by the simulated approver: {len(approvals)}")
         _say(out, f"audit log: {sum(1 for _ in (work / 'audit.jsonl').open())} records in {work / 'audit.jsonl'}")
-        _say(out, f"Prefect UI (runs, approval forms, report artifacts): {server.ui_url}")
+        _say(
+            out,
+            f"Prefect UI (runs, approval forms, report artifacts): {server.ui_url}"
+            + ("" if keep else "  (stopped with the demo; --keep keeps it running)"),
+        )
         _say(out, f"demo took {time.monotonic() - t0:.0f} s")
         if keep:
             _say(out, "the Prefect server keeps running; Ctrl-C to stop")
