@@ -155,10 +155,9 @@ _local_guard = threading.Lock()
 def _critical(name: str) -> Iterator[None]:
     """The GCL critical section around reading/writing a claim.
 
-    Threads of one process are serialised by a local lock first: Prefect 3.9's slot-acquisition
-    service does not reliably wake a same-process waiter when a slot is released (PrefectHQ/prefect
-    #23183; observed here as a 60 s acquisition timeout and a slot held until its lease expired).
-    Across processes the GCL does the work.
+    Threads of one process are serialised by a local lock first, a precaution: a released slot is
+    reported not to wake same-process waiters (PrefectHQ/prefect#23183, prefect-notes §7). Across
+    processes the GCL does the work.
     """
     with _local_guard:
         local = _local_locks.setdefault(name, threading.Lock())
