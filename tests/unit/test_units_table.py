@@ -13,7 +13,13 @@ def test_imp_nodes_hold_only_tomcat_and_ipsec_units() -> None:
 
 def test_cucm_nodes_are_scanned_for_every_identity_unit_but_itlrecovery() -> None:
     assert set(units_for_role(NodeRole.SUBSCRIBER)) == {
-        "tomcat", "tomcat-ECDSA", "ipsec", "CAPF", "CallManager", "CallManager-ECDSA", "TVS",
+        "tomcat",
+        "tomcat-ECDSA",
+        "ipsec",
+        "CAPF",
+        "CallManager",
+        "CallManager-ECDSA",
+        "TVS",
     }
 
 
