@@ -10,6 +10,7 @@ continues without a new CSR and without repeating a disruptive step.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import re
 import time
@@ -26,17 +27,19 @@ from certops import audit
 from certops.audit import AuditRecord
 from certops.errors import CertopsError, PolicyViolation
 from certops.inventory import ClusterConfig, Inventory
+from certops.notify.messages import ApprovalRequest, DeliveryResult, RenewalFailed
 from certops.planning import ClusterState, RenewalPlan, plan_renewal
 from certops.renewal import steps
 from certops.renewal.adapters import ca_backend, load_inventory
 from certops.renewal.report import RenewalReport
 from certops.renewal.settings import RenewalSettings
-from certops.renewal.state import NodeProgress, RenewalState, RenewalStore
+from certops.renewal.state import NodeProgress, NotificationRecord, RenewalState, RenewalStore
 from certops.units import Precondition, UnitSpec, parse_version
 from certops.units import unit as unit_spec
 from certops.windows import window_decision
 from flows import _locks
 from flows.approval import request_chain, request_sso_confirmation
+from tasks import notify as slack
 from tasks import renewal as t
 
 
@@ -242,6 +245,7 @@ def _sign_by_person(r: _Run, instructions: str, timeout_days: float) -> None:
         for p in todo:
             p.ticket = p.ticket or _manual_ticket(p)
         r.save()
+        _notify_approval(r, instructions)
         got = request_chain(
             st, instructions=instructions, deadline=st.approval_deadline, poll_interval=r.s.approval_poll_interval
         )
@@ -459,6 +463,103 @@ def _verify(r: _Run) -> None:
         r.save()
 
 
+# --- Slack: one thread per renewal; a Slack problem never fails or blocks the renewal ---------------
+
+
+def _run_url(run_id: str) -> str | None:
+    """The Prefect UI page of this run, when ``PREFECT_UI_URL`` is known (else the inventory's ``ui_url``)."""
+    try:
+        from prefect.settings import PREFECT_UI_URL
+
+        base = PREFECT_UI_URL.value()
+    except Exception:  # noqa: BLE001  (a missing link must not stop the renewal)
+        return None
+    return f"{base.rstrip('/')}/runs/flow-run/{run_id}" if base and run_id != "local" else None
+
+
+def _record(state: RenewalState, what: str, result: DeliveryResult, run_id: str) -> NotificationRecord:
+    rec = NotificationRecord(
+        what=what, delivered=result.delivered, error=result.error, ts=result.ts, channel=result.channel, run_id=run_id
+    )
+    state.notifications.append(rec)
+    if result.delivered and result.ts and state.slack_thread_ts is None:
+        state.slack_thread_ts = result.ts
+    return rec
+
+
+def _notify_approval(r: _Run, instructions: str) -> None:
+    """Post "approval needed" once per renewal (a rerun or a resume finds it done in the state)."""
+    st = r.state
+    if st.approval_notified or r.inv.notifications.slack is None:
+        return
+    csrs = {p.fqdn: p.csr.pem for p in r.progress() if p.csr is not None}
+    req = ApprovalRequest(
+        run_id=r.run_id,
+        cluster=r.cl.name,
+        unit=r.spec.name,
+        nodes=list(csrs),
+        csr_pems=csrs,
+        deadline=st.approval_deadline,
+        ui_url=_run_url(r.run_id),
+        ca_instructions=instructions,
+    )
+    result = slack.notify_approval_needed(r.path, req)
+    st.approval_notified = True
+    _record(st, "approval_needed", result, r.run_id)
+    r.save()
+
+
+def _notify_completed(r: _Run, report: RenewalReport) -> RenewalReport:
+    """Post "renewal completed" in the renewal's thread; the report records whether it was delivered."""
+    duration = (dt.datetime.now(dt.UTC) - r.state.started_at).total_seconds()
+    done = slack.completed_message(report, r.run_id, duration)
+    if done is None or r.inv.notifications.slack is None:
+        return report
+    if done.ui_url is None:
+        done = done.model_copy(update={"ui_url": _run_url(r.run_id)})
+    result = slack.notify_renewal_completed(r.path, done, r.state.slack_thread_ts)
+    _record(r.state, "renewal_completed", result, r.run_id)
+    return report.model_copy(update={"notifications": list(r.state.notifications)})
+
+
+def _notify_failed(
+    inventory_path: str,
+    inv: Inventory,
+    state: RenewalState | None,
+    run_id: str,
+    cluster: str,
+    unit: str,
+    exc: CertopsError,
+    *,
+    what: str,
+    blocked: bool,
+) -> None:
+    """Post "failed/blocked" (what, where, what next) in the renewal's thread; never raises."""
+    if inv.notifications.slack is None:
+        return
+    node = getattr(exc, "node", None)
+    fail = RenewalFailed(
+        run_id=run_id,
+        cluster=cluster,
+        unit=unit,
+        what=exc.message,
+        node=str(node) if node else None,
+        next_step=exc.hint or "read the run's log in Prefect, fix the cause named above, then rerun the renewal",
+        blocked=blocked,
+        ui_url=_run_url(run_id),
+    )
+    thread = state.slack_thread_ts if state is not None else None
+    try:
+        result = slack.notify_renewal_failed(inventory_path, fail, thread)
+    except Exception as err:  # noqa: BLE001  (Slack must never mask the renewal's own error)
+        result = DeliveryResult(delivered=False, error=f"Slack {what} failed unexpectedly: {type(err).__name__}")
+    if state is not None:
+        _record(state, what, result, run_id)
+        if state.status == "active" and state.changed_anything:
+            with contextlib.suppress(OSError):
+                RenewalStore().save(state)
+
+
 def _artifact(report: RenewalReport) -> None:
     key = re.sub(r"[^a-z0-9-]", "-", f"renewal-{report.cluster}-{report.unit}".lower())
     create_markdown_artifact(markdown=report.to_markdown(), key=key, description=f"{report.unit} on {report.cluster}")
@@ -498,18 +599,22 @@ def renew(
         other = store.load(c, u)
         return other is not None and other.changed_anything
 
-    _locks.ensure_limits(inv)
-    _locks.acquire_claim(
-        cluster=cluster,
-        unit=unit,
-        run_id=run_id,
-        nodes=[n.fqdn for n in plan.nodes],
-        on_busy=s.on_busy,
-        wait_timeout=s.lock_wait_timeout,
-        poll=s.lock_poll,
-        unfinished=unfinished,
-        log=log.info,
-    )
+    try:
+        _locks.ensure_limits(inv)
+        _locks.acquire_claim(
+            cluster=cluster,
+            unit=unit,
+            run_id=run_id,
+            nodes=[n.fqdn for n in plan.nodes],
+            on_busy=s.on_busy,
+            wait_timeout=s.lock_wait_timeout,
+            poll=s.lock_poll,
+            unfinished=unfinished,
+            log=log.info,
+        )
+    except CertopsError as exc:
+        _notify_failed(inventory_path, inv, None, run_id, cluster, unit, exc, what="renewal_blocked", blocked=True)
+        raise
     state = store.load(cluster, unit) or RenewalState(cluster=cluster, unit=unit)
     if run_id not in state.run_ids:
         state.run_ids.append(run_id)
@@ -544,6 +649,7 @@ def renew(
             _verify(r)
         report = RenewalReport.from_state(state, status="completed", run_id=run_id)
         r.audit("renewal_done", detail="every node verified")
+        report = _notify_completed(r, report)
         store.finish(state, "done")
         _artifact(report)
         if state.sso_confirmed_by:
@@ -552,11 +658,27 @@ def renew(
         return report
     except RenewalDenied as exc:
         r.audit("deny", who=state.approver, detail=state.denied_reason or "")
+        denial = CertopsError(
+            f"denied by {state.approver}: {state.denied_reason}; nothing was uploaded",
+            hint="nothing to undo; start a new renewal when the CA question is settled",
+        )
+        _notify_failed(inventory_path, inv, state, run_id, cluster, unit, denial, what="renewal_denied", blocked=True)
         report = RenewalReport.from_state(state, status="denied", run_id=run_id)
         store.finish(state, "denied")
         _artifact(report)
         release = True
         return Cancelled(message=f"{cluster} [{unit}]: {exc.message}; nothing was uploaded")
+    except CertopsError as exc:
+        blocked = isinstance(exc, PolicyViolation)
+        what = "renewal_blocked" if blocked else "renewal_failed"
+        _notify_failed(inventory_path, inv, state, run_id, cluster, unit, exc, what=what, blocked=blocked)
+        raise
+    except Exception as exc:
+        unexpected = CertopsError(f"unexpected {type(exc).__name__}: {exc}")
+        _notify_failed(
+            inventory_path, inv, state, run_id, cluster, unit, unexpected, what="renewal_failed", blocked=False
+        )
+        raise
     finally:
         if release or not state.changed_anything:
             if not state.changed_anything and store.load(cluster, unit) is not None and not release:

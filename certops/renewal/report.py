@@ -6,7 +6,7 @@ import datetime as dt
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from certops.renewal.state import CertSummary, RenewalState
+from certops.renewal.state import CertSummary, NotificationRecord, RenewalState
 
 
 class NodeReport(BaseModel):
@@ -40,6 +40,7 @@ class RenewalReport(BaseModel):
     phones_reset: bool = False
     timings: dict[str, float] = Field(default_factory=dict)
     plan: str | None = None  # the dry-run text
+    notifications: list[NotificationRecord] = Field(default_factory=list)  # Slack: delivered or not, and why
     finished_at: dt.datetime = Field(default_factory=lambda: dt.datetime.now(dt.UTC))
 
     @classmethod
@@ -63,6 +64,7 @@ class RenewalReport(BaseModel):
             phones_baseline=state.phones_baseline,
             phones_reset=state.phones_reset,
             timings=dict(state.timings),
+            notifications=list(state.notifications),
         )
 
     def to_markdown(self) -> str:
@@ -87,6 +89,10 @@ class RenewalReport(BaseModel):
             lines.append("CTL file updated on the publisher (mixed mode).")
         if self.phones_reset:
             lines.append(f"Phones reset; all {self.phones_baseline} re-registered.")
+        if self.notifications:
+            lines += ["", "| Slack message | delivered |", "|---|---|"]
+            for m in self.notifications:
+                lines.append(f"| {m.what} | {'yes' if m.delivered else 'NO: ' + (m.error or '?')} |")
         if self.timings:
             lines += ["", "| phase | seconds |", "|---|---|"]
             lines += [f"| {k} | {v:.1f} |" for k, v in self.timings.items()]
@@ -105,6 +111,9 @@ class RenewalReport(BaseModel):
             b = f"{n.before.fingerprint_sha256[:12]}… until {n.before.not_after:%Y-%m-%d}" if n.before else "-"
             a = f"{n.after.fingerprint_sha256[:12]}… until {n.after.not_after:%Y-%m-%d}" if n.after else "-"
             lines.append(f"  {n.fqdn:32} {b}  ->  {a}  {'verified' if n.verified else 'NOT verified'}")
+        for m in self.notifications:
+            if not m.delivered:
+                lines.append(f"  Slack {m.what}: NOT delivered ({m.error})")
         return "\n".join(lines)
 
 

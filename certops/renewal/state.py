@@ -40,6 +40,20 @@ class CertSummary(BaseModel):
     issuer: str = ""
 
 
+class NotificationRecord(BaseModel):
+    """One Slack message a renewal tried to send, and whether it reached Slack."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    what: str  # approval_needed, renewal_completed, renewal_failed, renewal_blocked, renewal_denied
+    delivered: bool
+    error: str | None = None
+    ts: str | None = None
+    channel: str | None = None
+    run_id: str | None = None
+    at: dt.datetime = Field(default_factory=lambda: dt.datetime.now(dt.UTC))
+
+
 class NodeProgress(BaseModel):
     """What has been done on one node."""
 
@@ -94,6 +108,9 @@ class RenewalState(BaseModel):
     approval_comment: str | None = None
     denied_reason: str | None = None
     timings: dict[str, float] = Field(default_factory=dict)  # phase -> seconds
+    approval_notified: bool = False  # the approval request went to Slack (or was tried): never again
+    slack_thread_ts: str | None = None  # the renewal's Slack thread: later messages reply in it
+    notifications: list[NotificationRecord] = Field(default_factory=list)
 
     @property
     def changed_anything(self) -> bool:
