@@ -17,7 +17,6 @@ from tests.flows.conftest import FAST, read_run, start_in_thread, wait_paused
 
 pytestmark = [
     pytest.mark.prefect,
-    pytest.mark.filterwarnings("ignore::pytest.PytestUnhandledThreadExceptionWarning"),
 ]
 
 

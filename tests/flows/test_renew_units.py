@@ -10,8 +10,6 @@ from tests.flows.conftest import FAST, served_fingerprint
 
 pytestmark = [
     pytest.mark.prefect,
-    # the simulator's SSH session threads raise EOFError when a client disconnects (simulator/ssh.py)
-    pytest.mark.filterwarnings("ignore::pytest.PytestUnhandledThreadExceptionWarning"),
 ]
 
 
