@@ -13,7 +13,7 @@ import ssl
 import time
 from pathlib import Path
 from types import TracebackType
-from typing import Any
+from typing import Any, ClassVar, Self
 
 import httpx
 from pydantic import SecretStr
@@ -207,3 +207,54 @@ def error_text(response: httpx.Response) -> str:
                 return value.strip()
     text = response.text.strip()
     return text[:500] if text else f"HTTP {response.status_code}"
+
+
+class NodeClient:
+    """Base of the per-node HTTP clients: one ``NodeHttp``, context management, ``close``.
+
+    Subclasses set ``credential_kind`` (which account the node is asked to accept) and the
+    default port and timeout of their service.
+    """
+
+    credential_kind: ClassVar[str] = "OS admin"
+    default_port: ClassVar[int] = 443
+    default_timeout: ClassVar[float] = 30.0
+
+    def __init__(
+        self,
+        *,
+        fqdn: str,
+        address: str,
+        port: int | None = None,
+        username: str,
+        password: SecretStr,
+        verify: bool = True,
+        ca_bundle: Path | None = None,
+        timeout: float | None = None,
+        transport: httpx.BaseTransport | None = None,
+    ) -> None:
+        self.fqdn = fqdn
+        self._http = NodeHttp(
+            fqdn=fqdn,
+            address=address,
+            port=self.default_port if port is None else port,
+            username=username,
+            password=password,
+            verify=verify,
+            ca_bundle=ca_bundle,
+            timeout=self.default_timeout if timeout is None else timeout,
+            transport=transport,
+            credential_kind=self.credential_kind,
+        )
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Close the connection pool."""
+        self._http.close()

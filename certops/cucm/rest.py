@@ -10,14 +10,11 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from pathlib import Path
-from types import TracebackType
 from typing import Any
 
 import httpx
-from pydantic import SecretStr
 
-from certops.cucm._http import NodeHttp, error_text
+from certops.cucm._http import NodeClient, error_text
 from certops.errors import (
     CsrNotFound,
     CucmApiError,
@@ -126,50 +123,15 @@ def _pems_in(value: Any) -> list[str]:
     return out
 
 
-class CertMgrClient:
+class CertMgrClient(NodeClient):
     """certmgr REST on one node. A context manager; domain verbs only.
 
     ``transport`` replaces the network (``httpx.MockTransport`` in unit tests).
     """
 
-    def __init__(
-        self,
-        *,
-        fqdn: str,
-        address: str,
-        port: int = 443,
-        username: str,
-        password: SecretStr,
-        verify: bool = True,
-        ca_bundle: Path | None = None,
-        timeout: float = 30.0,
-        transport: httpx.BaseTransport | None = None,
-    ) -> None:
-        self.fqdn = fqdn
-        self._http = NodeHttp(
-            fqdn=fqdn,
-            address=address,
-            port=port,
-            username=username,
-            password=password,
-            verify=verify,
-            ca_bundle=ca_bundle,
-            timeout=timeout,
-            transport=transport,
-            credential_kind="OS admin",
-        )
-
-    def __enter__(self) -> CertMgrClient:
-        return self
-
-    def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        self.close()
-
-    def close(self) -> None:
-        """Close the connection pool."""
-        self._http.close()
+    credential_kind = "OS admin"
+    default_port = 443
+    default_timeout = 30.0
 
     # -- plumbing ---------------------------------------------------------------------------------
 

@@ -10,15 +10,10 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Sequence
-from pathlib import Path
-from types import TracebackType
 from typing import Any
 
-import httpx
-from pydantic import SecretStr
-
 from certops.cucm import soap_xml
-from certops.cucm._http import NodeHttp
+from certops.cucm._http import NodeClient
 from certops.errors import CucmApiError, CucmRateLimited
 from certops.models import PhoneCount, ServiceStatus
 
@@ -30,49 +25,13 @@ _CLUSTER_SECURITY_MODE_SQL = "select paramname, paramvalue from processconfig wh
 _SSO_MODES_SQL = "select name, tkssomode from processnode"
 
 
-class _SoapClient:
+class _SoapClient(NodeClient):
     """Shared plumbing: one NodeHttp with the application user, POST an envelope, map faults."""
 
     path = "/"
-
-    def __init__(
-        self,
-        *,
-        fqdn: str,
-        address: str,
-        port: int = 8443,
-        username: str,
-        password: SecretStr,
-        verify: bool = True,
-        ca_bundle: Path | None = None,
-        timeout: float = 60.0,
-        transport: httpx.BaseTransport | None = None,
-    ) -> None:
-        self.fqdn = fqdn
-        self._http = NodeHttp(
-            fqdn=fqdn,
-            address=address,
-            port=port,
-            username=username,
-            password=password,
-            verify=verify,
-            ca_bundle=ca_bundle,
-            timeout=timeout,
-            transport=transport,
-            credential_kind="application user",
-        )
-
-    def __enter__(self) -> _SoapClient:
-        return self
-
-    def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        self.close()
-
-    def close(self) -> None:
-        """Close the connection pool."""
-        self._http.close()
+    credential_kind = "application user"
+    default_port = 8443
+    default_timeout = 60.0
 
     def _post(self, body: bytes, *, soap_action: str, operation: str) -> bytes:
         response = self._http.request(
@@ -115,9 +74,6 @@ class ControlCenterClient(_SoapClient):
 
     path = CONTROL_CENTER_PATH
 
-    def __enter__(self) -> ControlCenterClient:
-        return self
-
     def service_status(self, names: list[str] | None = None) -> list[ServiceStatus]:
         """``soapGetServiceStatus`` for ``names`` (None: every service)."""
         op = "service_status"
@@ -152,9 +108,6 @@ class RisPortClient(_SoapClient):
     """RisPort70 (any node answers for the whole cluster). Rate-limited: ~15 requests/minute."""
 
     path = RISPORT_PATH
-
-    def __enter__(self) -> RisPortClient:
-        return self
 
     def select_cm_device(
         self, state_info: str = "", *, max_devices: int = 1000, status: str = "Any"
@@ -216,9 +169,6 @@ class AxlClient(_SoapClient):
     def __init__(self, *, version: str, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.version = version
-
-    def __enter__(self) -> AxlClient:
-        return self
 
     def _axl(self, operation: str, body: bytes) -> bytes:
         return self._post(body, soap_action=soap_xml.axl_soap_action(self.version, operation), operation=operation)
