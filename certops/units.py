@@ -134,6 +134,19 @@ _TOMCAT_RESTARTS = (
     ServiceRestart("Cisco DRF Local", RestartVia.SOAP, _ALL, V14, note="CUCM 14+ upload pop-up"),
 )
 
+_CALLMANAGER_RESTARTS = (
+    ServiceRestart("Cisco CallManager", RestartVia.SOAP, _CUCM),
+    ServiceRestart("Cisco CTIManager", RestartVia.SOAP, _CUCM),
+    ServiceRestart("Cisco Trust Verification Service", RestartVia.SOAP, _CUCM),
+    ServiceRestart("Cisco Tftp", RestartVia.SOAP, _CUCM),
+    ServiceRestart("Cisco HAProxy", RestartVia.CLI, _CUCM, V14, note="CLI only [INF]"),
+)
+
+_TVS_TFTP_RESTARTS = (
+    ServiceRestart("Cisco Trust Verification Service", RestartVia.SOAP, _CUCM),
+    ServiceRestart("Cisco Tftp", RestartVia.SOAP, _CUCM),
+)
+
 _RSA_SERVER_KU = frozenset({"digital_signature", "key_encipherment"})
 _EC_SERVER_KU = frozenset({"digital_signature", "key_agreement"})
 _SERVER_CLIENT = frozenset({SERVER_AUTH, CLIENT_AUTH})
@@ -225,13 +238,7 @@ UNITS: dict[str, UnitSpec] = {
         trust_store="CallManager-trust",
         scope=NodeScope.CUCM,
         key_type="rsa",
-        restarts=(
-            ServiceRestart("Cisco CallManager", RestartVia.SOAP, _CUCM),
-            ServiceRestart("Cisco CTIManager", RestartVia.SOAP, _CUCM),
-            ServiceRestart("Cisco Trust Verification Service", RestartVia.SOAP, _CUCM),
-            ServiceRestart("Cisco Tftp", RestartVia.SOAP, _CUCM),
-            ServiceRestart("Cisco HAProxy", RestartVia.CLI, _CUCM, V14, note="CLI only [INF]"),
-        ),
+        restarts=_CALLMANAGER_RESTARTS,
         ctl_update_in_mixed_mode=True,
         reset_phones=True,
         risk=Risk.CRITICAL,
@@ -250,13 +257,7 @@ UNITS: dict[str, UnitSpec] = {
         trust_store="CallManager-trust",
         scope=NodeScope.CUCM,
         key_type="ec",
-        restarts=(
-            ServiceRestart("Cisco CallManager", RestartVia.SOAP, _CUCM),
-            ServiceRestart("Cisco CTIManager", RestartVia.SOAP, _CUCM),
-            ServiceRestart("Cisco Trust Verification Service", RestartVia.SOAP, _CUCM),
-            ServiceRestart("Cisco Tftp", RestartVia.SOAP, _CUCM),
-            ServiceRestart("Cisco HAProxy", RestartVia.CLI, _CUCM, V14, note="CLI only [INF]"),
-        ),
+        restarts=_CALLMANAGER_RESTARTS,
         ctl_update_in_mixed_mode=True,
         reset_phones=True,
         risk=Risk.CRITICAL,
@@ -273,10 +274,7 @@ UNITS: dict[str, UnitSpec] = {
         trust_store="CallManager-trust",
         scope=NodeScope.CUCM,
         key_type="rsa",
-        restarts=(
-            ServiceRestart("Cisco Trust Verification Service", RestartVia.SOAP, _CUCM),
-            ServiceRestart("Cisco Tftp", RestartVia.SOAP, _CUCM),
-        ),
+        restarts=_TVS_TFTP_RESTARTS,
         ctl_update_in_mixed_mode=False,
         reset_phones=True,
         risk=Risk.CRITICAL,
@@ -296,10 +294,7 @@ UNITS: dict[str, UnitSpec] = {
         trust_store="CallManager-trust",
         scope=NodeScope.PUBLISHER,
         key_type="rsa",
-        restarts=(
-            ServiceRestart("Cisco Trust Verification Service", RestartVia.SOAP, _CUCM),
-            ServiceRestart("Cisco Tftp", RestartVia.SOAP, _CUCM),
-        ),
+        restarts=_TVS_TFTP_RESTARTS,
         ctl_update_in_mixed_mode=True,
         reset_phones=True,
         risk=Risk.CRITICAL,
