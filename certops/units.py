@@ -336,3 +336,33 @@ def parse_version(version: str) -> tuple[int, int]:
         return int(parts[0]), int(parts[1]) if len(parts) > 1 else 0
     except ValueError:
         raise ValueError(f"not a CUCM version: {version!r} (expected e.g. '15.0' or '14.0.1.12900-5')") from None
+
+
+def units_markdown() -> str:
+    """The unit table as Markdown: what ``docs/units.md`` holds and ``certops units`` prints."""
+    role_names = {NodeRole.PUBLISHER: "pub", NodeRole.SUBSCRIBER: "sub", NodeRole.IMP: "IM&P"}
+    lines = [
+        "| unit | nodes | trust store | key | restarts after upload (roles, how, from version) "
+        "| CTL update in mixed mode | phones reset | risk | preconditions | never together with |",
+        "|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for spec in UNITS.values():
+        restarts = "<br>".join(
+            f"{r.service} ({'/'.join(role_names[x] for x in NodeRole if x in r.roles)}, {r.via.value}"
+            + (f", {r.min_version[0]}.{r.min_version[1]}+" if r.min_version else "")
+            + ")"
+            for r in spec.restarts
+        )
+        group = [u for u, s in UNITS.items() if s.exclusion_group and s.exclusion_group == spec.exclusion_group]
+        others = ", ".join(u for u in group if u != spec.name) or "—"
+        pre = ", ".join(sorted(p.value for p in spec.preconditions)) or "—"
+        lines.append(
+            f"| {spec.name} | {spec.scope.value} | {spec.trust_store} | {spec.key_type} | {restarts} "
+            f"| {'yes' if spec.ctl_update_in_mixed_mode else 'no'} | {'yes' if spec.reset_phones else 'no'} "
+            f"| {spec.risk.value} | {pre} | {others} |"
+        )
+    notes = [f"- {spec.name}: {note}" for spec in UNITS.values() for note in spec.inferred]
+    out = "\n".join(lines) + "\n"
+    if notes:
+        out += "\nTo confirm on a lab cluster:\n\n" + "\n".join(notes) + "\n"
+    return out

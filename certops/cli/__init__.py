@@ -14,6 +14,7 @@ from certops.cli import (  # noqa: F401  (imported to register their commands)
     renew,
     scan,
     sim,
+    units,
 )
 from certops.cli._app import app
 
