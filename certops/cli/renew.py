@@ -276,31 +276,56 @@ def deny_cmd(
 @app.command("demo")
 def demo_cmd(
     keep: Annotated[bool, typer.Option("--keep", help="keep the Prefect server running until Ctrl-C")] = False,
+    directory: Annotated[
+        Path | None,
+        typer.Option(
+            "--dir", help="where the scan report, picture, audit log and inventory go (default: new temp dir)"
+        ),
+    ] = None,
+    quick: Annotated[
+        bool, typer.Option("--quick", help="shorter simulated waits (restarts, phone re-registration, polls)")
+    ] = False,
 ) -> None:
-    """Simulated cluster + lab CA + embedded Prefect: renew tomcat with an approver, then CallManager and TVS."""
-    raise typer.Exit(run_demo(keep=keep))
+    """Simulated cluster + lab CA + Prefect + local Slack: scan, then renew tomcat with an approver, then CM and TVS."""
+    raise typer.Exit(run_demo(keep=keep, directory=directory, quick=quick))
 
 
-def run_demo(*, keep: bool = False, out: Any = None) -> int:
-    """The demo; returns the exit code. Everything lives in a temporary directory and is removed."""
+def run_demo(*, keep: bool = False, out: Any = None, directory: Path | None = None, quick: bool = False) -> int:
+    """The demo; returns the exit code.
+
+    The results a person looks at afterwards (inventory, scan JSON/Markdown/PNG/SVG, audit log,
+    renewal state) stay in ``directory`` (default: a new temporary directory, printed at the end);
+    the simulator, lab CA and Prefect server live in a scratch directory that is removed.
+    """
     import shutil
     import tempfile
 
     out = out or sys.stdout
-    work = Path(tempfile.mkdtemp(prefix="certops-demo-"))
+    if directory is None:
+        directory = Path(tempfile.mkdtemp(prefix="certops-demo-"))
+    directory.mkdir(parents=True, exist_ok=True)
+    scratch = Path(tempfile.mkdtemp(prefix="certops-demo-run-"))
     saved = {k: os.environ.get(k) for k in _DEMO_ENV}
     try:
-        return _demo(work, keep=keep, out=out)
+        return _demo(directory.resolve(), scratch, keep=keep, out=out, quick=quick)
     finally:
         for k, v in saved.items():
             if v is None:
                 os.environ.pop(k, None)
             else:
                 os.environ[k] = v
-        shutil.rmtree(work, ignore_errors=True)
+        shutil.rmtree(scratch, ignore_errors=True)
 
 
-_DEMO_ENV = ("CUCM_SIM_OS_PASSWORD", "CUCM_SIM_APP_PASSWORD", "CERTOPS_STATE_DIR", "CERTOPS_AUDIT_LOG")
+_DEMO_ENV = (
+    "CUCM_SIM_OS_PASSWORD",
+    "CUCM_SIM_APP_PASSWORD",
+    "CERTOPS_STATE_DIR",
+    "CERTOPS_AUDIT_LOG",
+    "CERTOPS_DEMO_SLACK_TOKEN",
+    "PREFECT_API_URL",
+)
+DEMO_CHANNEL = "#uc-certs"
 
 
 def _say(out: Any, text: str) -> None:
@@ -308,18 +333,18 @@ def _say(out: Any, text: str) -> None:
     out.flush()
 
 
-def _demo(work: Path, *, keep: bool, out: Any) -> int:
+def _demo(work: Path, scratch: Path, *, keep: bool, out: Any, quick: bool) -> int:
     import threading
     import time
 
     import yaml
-    from prefect.settings import PREFECT_API_URL, PREFECT_FLOWS_HEARTBEAT_FREQUENCY, temporary_settings
 
     from certops.ca.local import LabCa
     from certops.renewal.server import PrefectServerProcess
     from certops.renewal.settings import RenewalSettings
     from simulator.fleet import SimulatedFleet
     from simulator.options import FleetOptions
+    from simulator.slack import SlackServer
 
     t0 = time.monotonic()
     os.environ.update(
@@ -328,6 +353,7 @@ def _demo(work: Path, *, keep: bool, out: Any) -> int:
             "CUCM_SIM_APP_PASSWORD": "demo-" + os.urandom(6).hex(),
             "CERTOPS_STATE_DIR": str(work / "state"),
             "CERTOPS_AUDIT_LOG": str(work / "audit.jsonl"),
+            "CERTOPS_DEMO_SLACK_TOKEN": "xoxb-demo-" + os.urandom(8).hex(),
         }
     )
     options = FleetOptions(
@@ -336,30 +362,48 @@ def _demo(work: Path, *, keep: bool, out: Any) -> int:
         username="admin",
         password=os.environ["CUCM_SIM_OS_PASSWORD"],
         app_password=os.environ["CUCM_SIM_APP_PASSWORD"],
-        restart_seconds=0.5,
-        tomcat_restart_seconds=1.0,
+        restart_seconds=0.2 if quick else 0.5,
+        tomcat_restart_seconds=0.3 if quick else 1.0,
         phones_per_cluster=20,
-        reregister_seconds=1.0,
+        reregister_seconds=0.3 if quick else 1.0,
         cli_banner_seconds=0.0,
-        state_dir=work / "sim",
+        state_dir=scratch / "sim",
     )
-    _say(out, "certops demo: a simulated CUCM cluster (1 publisher, 1 subscriber, 1 IM&P), a lab CA, Prefect")
-    with SimulatedFleet(options) as fleet, PrefectServerProcess(home=work / "prefect") as server:
-        lab = LabCa(work / "lab-ca", name="lab")
+    _say(out, "certops demo: a simulated CUCM cluster (1 publisher, 1 subscriber, 1 IM&P), a lab CA, Prefect, Slack")
+    with (
+        SimulatedFleet(options) as fleet,
+        SlackServer(token=os.environ["CERTOPS_DEMO_SLACK_TOKEN"]) as slack,
+        PrefectServerProcess(home=scratch / "prefect") as server,
+    ):
+        # threads without the settings context (Prefect's own, the scan's node readers) read the
+        # environment; set it before Prefect is first imported, or they start a second, ephemeral server
+        os.environ["PREFECT_API_URL"] = server.api_url
+        from prefect.settings import PREFECT_API_URL, PREFECT_FLOWS_HEARTBEAT_FREQUENCY, temporary_settings
+
+        lab = LabCa(scratch / "lab-ca", name="lab")
         with fleet.ca_bundle_path.open("a") as fh:
             fh.write(lab.root_pem)  # the nodes serve lab-signed certificates after the renewal
         inv = fleet.inventory_dict()
         inv["ca_backends"] = {"manual": {"type": "manual", "instructions": "the demo's lab CA (a simulated approver)"}}
         inv["defaults"]["ca"] = "manual"
+        inv["notifications"] = {
+            "slack": {
+                "token_env": "CERTOPS_DEMO_SLACK_TOKEN",
+                "channel": DEMO_CHANNEL,
+                "base_url": slack.api_url,
+                "ui_url": server.ui_url,
+            }
+        }
         inventory = work / "inventory.yaml"
         inventory.write_text(yaml.safe_dump(inv, sort_keys=False))
-        _say(out, f"simulator up; inventory {inventory}; Prefect UI {server.ui_url}")
+        _say(out, f"simulator up; inventory {inventory}")
+        _say(out, f"Prefect UI {server.ui_url}; local Slack server {slack.url} (channel {DEMO_CHANNEL})")
         settings = RenewalSettings(
-            lock_poll=1.0,
-            restart_poll=0.3,
-            registration_interval=4.0,
+            lock_poll=0.5 if quick else 1.0,
+            restart_poll=0.1 if quick else 0.3,
+            registration_interval=0.5 if quick else 4.0,
             approval_poll_interval=1,
-            phone_batch_pause=0.5,
+            phone_batch_pause=0.0 if quick else 0.5,
             phone_batch_size=10,
         )
         stop = threading.Event()
@@ -367,6 +411,7 @@ def _demo(work: Path, *, keep: bool, out: Any) -> int:
         with temporary_settings(updates={PREFECT_API_URL: server.api_url, PREFECT_FLOWS_HEARTBEAT_FREQUENCY: None}):
             import contextvars
 
+            files = _demo_scan(inventory, work / "scan", out)
             approver = threading.Thread(
                 target=contextvars.copy_context().run, args=(_approver, lab, stop, approvals, out), daemon=True
             )
@@ -379,10 +424,18 @@ def _demo(work: Path, *, keep: bool, out: Any) -> int:
                 _drain_prefect()
         _say(out, "")
         _say(out, f"approvals given by the simulated approver: {len(approvals)}")
-        _say(out, f"audit log: {sum(1 for _ in (work / 'audit.jsonl').open())} records in {work / 'audit.jsonl'}")
+        _print_slack(slack, out)
+        _say(out, "")
+        _say(out, "where things are:")
+        _say(out, f"  scan report (JSON):       {files.json_path}")
+        _say(out, f"  scan table (Markdown):    {files.markdown_path}")
+        _say(out, f"  expiry timeline:          {files.png_path}  and  {files.svg_path}")
+        _say(out, f"  audit log:                {work / 'audit.jsonl'} ({_lines(work / 'audit.jsonl')} records)")
+        _say(out, f"  renewal state / history:  {work / 'state'}")
+        _say(out, f"  inventory:                {inventory}")
         _say(
             out,
-            f"Prefect UI (runs, approval forms, report artifacts): {server.ui_url}"
+            f"  Prefect UI (runs, approval forms, report artifacts): {server.ui_url}"
             + ("" if keep else "  (stopped with the demo; --keep keeps it running)"),
         )
         _say(out, f"demo took {time.monotonic() - t0:.0f} s")
@@ -392,6 +445,66 @@ def _demo(work: Path, *, keep: bool, out: Any) -> int:
                 while True:
                     time.sleep(1)
     return EXIT_OK if ok else EXIT_FAILED
+
+
+def _lines(path: Path) -> int:
+    try:
+        with path.open() as fh:
+            return sum(1 for _ in fh)
+    except OSError:
+        return 0
+
+
+def _demo_scan(inventory: Path, directory: Path, out: Any) -> Any:
+    """Run the scan flow (no renewals started): print its table and where the picture is; return its files."""
+    from rich.console import Console
+
+    from certops.due import DuePlan, Urgency
+    from certops.report.table import rich_table
+    from flows.scan import scan
+
+    _say(out, "")
+    _say(out, "1) the expiry scan: every certificate on every node, sorted by days left")
+    result = scan(str(inventory), start_renewals=False, output_dir=str(directory), remind_within_hours=0)
+    plan = DuePlan.model_validate_json(Path(result.files.json_path).read_text())
+    tty = bool(getattr(out, "isatty", lambda: False)())
+    console = Console(file=out, width=None if tty else 200, highlight=False, force_terminal=tty)
+    console.print(rich_table(plan))
+    counts = plan.counts()
+    _say(out, "   " + " · ".join(f"{u.value}: {counts[u]}" for u in Urgency))
+    for c in plan.start:
+        _say(out, f"   due: {c.cluster} {c.unit} on {', '.join(c.nodes)} ({c.days_left} days left)")
+    for c in plan.queued:
+        _say(out, f"   queued: {c.cluster} {c.unit} after {c.queued_behind} (never at the same time)")
+    _say(out, f"   expiry timeline picture: {result.files.png_path}")
+    _say(out, f"                            {result.files.svg_path}")
+    slack = result.slack
+    if slack is not None:
+        _say(out, "   Slack: scan summary " + ("posted" if slack.delivered else f"NOT delivered: {slack.error}"))
+    return result.files
+
+
+def _print_slack(slack: Any, out: Any) -> None:
+    """What the local Slack server received: top-level messages, each with its thread's replies and files."""
+    messages = list(slack.messages)
+    _say(out, "")
+    _say(out, f"Slack: {len(messages)} messages received by the local Slack server")
+    top = [m for m in messages if m.thread_ts is None]
+    for m in top:
+        _say(out, f"  {m.channel or 'webhook'}  {_first_line(m)}")
+        for reply in (r for r in messages if r.thread_ts == m.ts):
+            _say(out, f"      └ in thread: {_first_line(reply)}")
+    orphans = [m for m in messages if m.thread_ts is not None and m.thread_ts not in {t.ts for t in top}]
+    for m in orphans:
+        _say(out, f"  {m.channel or 'webhook'}  (reply to {m.thread_ts}) {_first_line(m)}")
+
+
+def _first_line(m: Any) -> str:
+    if m.files:
+        return "file " + ", ".join(str(f.get("name")) for f in m.files)
+    text = (m.text or m.all_text()).strip()
+    first = text.splitlines()[0] if text else "(no text)"
+    return first if len(first) <= 130 else first[:129] + "…"
 
 
 def _approver(lab: Any, stop: Any, approvals: list[str], out: Any) -> None:
@@ -430,12 +543,12 @@ def _demo_renewals(fleet: Any, inventory: Path, settings: Any, out: Any) -> bool
     from flows.renew import renew
 
     _say(out, "")
-    _say(out, "1) tomcat on every node (publisher first), signed through an approval:")
+    _say(out, "2) tomcat on every node (publisher first), signed through an approval:")
     report: Any = renew(str(inventory), "c1", "tomcat", settings=settings)
     _say(out, report.to_text())
     mark = len(fleet.events())
     _say(out, "")
-    _say(out, "2) CallManager and TVS started at the same moment: one waits for the other")
+    _say(out, "3) CallManager and TVS started at the same moment: one waits for the other")
     with ThreadPoolExecutor(max_workers=2) as pool:
         futs = {
             u: pool.submit(contextvars.copy_context().run, renew, str(inventory), "c1", u, settings=settings)
