@@ -565,7 +565,9 @@ def _artifact(report: RenewalReport) -> None:
     create_markdown_artifact(markdown=report.to_markdown(), key=key, description=f"{report.unit} on {report.cluster}")
 
 
-@flow(name="renew", persist_result=True, log_prints=True)
+# Failures and blocks are posted by the flow itself (into the renewal's thread, recorded in its state);
+# a crash (the process stopped) can only be told by a hook.
+@flow(name="renew", persist_result=True, log_prints=True, on_crashed=[slack.renewal_crashed_hook])
 def renew(
     inventory_path: str,
     cluster: str,

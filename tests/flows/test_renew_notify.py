@@ -6,6 +6,7 @@ import pytest
 import yaml
 from prefect.flow_runs import resume_flow_run
 
+from certops.errors import PolicyViolation
 from certops.renewal.steps import RenewalStopped
 from flows.approval import pending_approval
 from flows.renew import renew
@@ -85,6 +86,17 @@ def test_failed_restart_is_posted_naming_the_node_and_the_service(make_env, slac
     assert "failed" in text.lower()
     assert env.pub in text and "Cisco Tftp" in text and "CallManager" in text
     _no_secret(slack_server)
+
+
+def test_a_blocked_renewal_is_posted_with_the_rule_and_what_to_do(make_env, slack_server, monkeypatch):
+    env = _with_slack(make_env(ca="auto"), slack_server, monkeypatch)
+    env.fleet.set_fault("sso", cluster="c1")
+    with pytest.raises(PolicyViolation):
+        renew(str(env.inventory_path), "c1", "tomcat", settings=FAST)
+    assert len(slack_server.messages) == 1
+    text = slack_server.messages[0].all_text()
+    assert "blocked" in text.lower() and "SSO" in text and "c1" in text and "tomcat" in text
+    assert "disable SAML SSO" in text  # what to do next
 
 
 def test_slack_outage_does_not_stop_the_renewal_and_the_report_says_not_delivered(make_env, slack_server, monkeypatch):
