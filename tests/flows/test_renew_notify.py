@@ -6,7 +6,7 @@ import pytest
 import yaml
 from prefect.flow_runs import resume_flow_run
 
-from certops.errors import PolicyViolation
+from certops.errors import CertopsError, PolicyViolation
 from certops.renewal.steps import RenewalStopped
 from flows.approval import pending_approval
 from flows.renew import renew
@@ -97,6 +97,32 @@ def test_a_blocked_renewal_is_posted_with_the_rule_and_what_to_do(make_env, slac
     text = slack_server.messages[0].all_text()
     assert "blocked" in text.lower() and "SSO" in text and "c1" in text and "tomcat" in text
     assert "disable SAML SSO" in text  # what to do next
+
+
+def test_lock_refused_is_posted_as_blocked_naming_the_run_that_holds_the_cluster(make_env, slack_server, monkeypatch):
+    env = _with_slack(make_env(ca="person"), slack_server, monkeypatch)
+    holder = start_in_thread(renew, str(env.inventory_path), "c1", "CallManager", settings=FAST, return_state=True)
+    run = wait_paused(env)
+    mark = len(slack_server.messages)
+    refuse = FAST.model_copy(update={"on_busy": "refuse"})
+    with pytest.raises(PolicyViolation):
+        renew(str(env.inventory_path), "c1", "TVS", settings=refuse)
+    resume_flow_run(run.id, run_input={"decision": "deny", "approver": "carol", "comment": "test over"})
+    assert holder.result(timeout=60).is_cancelled()
+    blocked = slack_server.messages[mark].all_text()
+    assert "blocked" in blocked.lower() and "TVS" in blocked and str(run.id) in blocked
+    denied = slack_server.messages[-1].all_text()
+    assert "carol" in denied and "test over" in denied
+
+
+def test_approval_deadline_is_posted_in_the_approval_thread(make_env, slack_server, monkeypatch):
+    env = _with_slack(make_env(ca="person"), slack_server, monkeypatch)
+    with pytest.raises(CertopsError):
+        renew(str(env.inventory_path), "c1", "ipsec", settings=FAST, approval_timeout_days=3 / 86400)
+    first, last = slack_server.messages[0], slack_server.messages[-1]
+    assert "Approval needed" in first.all_text()
+    assert last.thread_ts == first.ts
+    assert "deadline" in last.all_text() and "failed" in last.all_text().lower()
 
 
 def test_slack_outage_does_not_stop_the_renewal_and_the_report_says_not_delivered(make_env, slack_server, monkeypatch):
