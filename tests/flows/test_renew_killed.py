@@ -1,0 +1,122 @@
+"""A renewal whose process is killed (SIGKILL) at any step continues on rerun: no new CSR, no disruptive
+step repeated — proved with real kills of a child process, from the simulator's event log.
+
+Each case starts ``flows.renew.renew`` (CallManager, mixed mode, lab CA: no approval) in a child
+process against the test Prefect server and kills it with SIGKILL the moment the simulator records
+the chosen event — while the node is still answering the request that made it, so the run never
+learns that the step happened on the node (``tests/flows/killed_support.py``). The killed run stays
+RUNNING on the server; the test marks it Crashed (what a zombie automation does), then reruns the
+same renewal (same cluster, unit and state directory) in this process and checks the event log.
+
+What a rerun may repeat, from the code: nothing. A restart in flight at the kill was recorded as
+attempted before it was requested; the rerun finds the service Started and takes it as done
+(``tasks.renewal.restart_service``, docs/renewal.md "Reruns"), so every service restarts once.
+
+Kill points that are NOT here because the rerun breaks the rule today (production code to fix):
+the first ``csr_generated`` (the rerun generates a second CSR on that node: the CSR is saved only
+after the node answered), the first ``identity_uploaded`` (the rerun stops: "the CSR ... is no
+longer pending" — the killed run's own upload consumed it), ``ctl_updated`` (a second CTL update)
+and the first ``phone_reset`` (the rerun resets every phone again); and the Tomcat restart on the
+publisher (the simulator's CLI restart dies with the SSH session, Tomcat stays down, and the rerun
+stops in preflight with "cannot reach" instead of naming the interrupted restart).
+"""
+
+from __future__ import annotations
+
+import signal
+import time
+from collections import Counter
+from typing import Any
+
+import pytest
+
+from certops.units import UNITS
+from flows.renew import renew
+from tests.flows.conftest import FAST, RenewalEnv, served_fingerprint
+from tests.flows.killed_support import KillPoint, KillSwitch, mark_crashed, running_run_of, start_child
+
+pytestmark = [pytest.mark.prefect]
+
+PUB = "cucm-pub.c1.certops.test"
+
+SUB = "cucm-sub1.c1.certops.test"
+
+# name -> (unit, kill point, simulator options)
+KILL_POINTS: dict[str, tuple[str, KillPoint, dict[str, Any]]] = {
+    "first-trust-uploaded": ("CallManager", KillPoint("trust_uploaded"), {}),
+    "second-trust-uploaded": ("CallManager", KillPoint("trust_uploaded", nth=2), {}),
+    "publisher-restart-started": ("CallManager", KillPoint("service_restart_started", node=PUB), {}),
+    "publisher-restart-finished": ("CallManager", KillPoint("service_restart_finished", node=PUB), {}),
+    "subscriber-restart-started": ("CallManager", KillPoint("service_restart_started", node=SUB), {}),
+    # the reset task returned and was recorded long before the first phone comes back (2 s)
+    "first-phone-registered": ("TVS", KillPoint("phone_registered"), {"reregister_seconds": 2.0}),
+}
+
+
+def _ops(env: RenewalEnv, operation: str) -> list[dict[str, Any]]:
+    return [e for e in env.fleet.events() if e["operation"] == operation]
+
+
+def _kill_at(env: RenewalEnv, unit: str, point: KillPoint, child_env: dict[str, str], log_dir: Any) -> dict[str, Any]:
+    """Run the renewal in a child process and SIGKILL it at ``point``; return the event it died at."""
+    switch = KillSwitch(env.fleet, point).install()
+    log = log_dir / "killed-run.log"
+    proc = start_child(env.inventory_path, env.cluster, unit, FAST.model_dump_json(), child_env, log)
+    switch.pid = proc.pid
+    try:
+        deadline = time.monotonic() + 60
+        while not switch.fired.wait(0.1):
+            if proc.poll() is not None or time.monotonic() > deadline:
+                raise AssertionError(
+                    f"the renewal ended (rc {proc.returncode}) before {point}:\n{log.read_text()[-3000:]}"
+                )
+        assert proc.wait(timeout=10) == -signal.SIGKILL
+    finally:
+        switch.uninstall()
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(timeout=10)
+    assert switch.event is not None
+    return switch.event
+
+
+@pytest.mark.parametrize("where", list(KILL_POINTS))
+def test_killed_renewal_continues_on_rerun_without_new_csr_or_repeated_disruptive_step(
+    make_env, prefect_server, tmp_path, where
+):
+    unit, point, sim = KILL_POINTS[where]
+    spec = UNITS[unit]
+    env = make_env(ca="auto", fleet={"phones_per_cluster": 6, "reregister_seconds": 0.3, **sim})
+    env.fleet.set_fault("mixed-mode", cluster="c1")  # CallManager: the CTL update is one of the steps
+    killed_at = _kill_at(env, unit, point, prefect_server.child_env(), tmp_path)
+    killed = running_run_of(env.inventory_path)  # no process reports it any more
+    mark_crashed(killed.id)
+
+    report = renew(str(env.inventory_path), env.cluster, unit, settings=FAST)
+
+    assert report.status == "completed", killed_at
+    assert report.run_id != str(killed.id)
+    nodes = [n.fqdn for n in report.nodes]
+    assert nodes[0] == PUB and SUB in nodes
+    # one CSR per node, ever: the rerun reused what the killed run made
+    assert Counter(e["node"] for e in _ops(env, "csr_generated")) == Counter(nodes)
+    # every CA certificate went once into each node's trust store, every identity once
+    trust = Counter((e["node"], e["detail"]["common_name"]) for e in _ops(env, "trust_uploaded"))
+    assert trust and set(trust.values()) == {1}, trust
+    assert {node for node, _ in trust} == set(nodes)
+    assert Counter(e["node"] for e in _ops(env, "identity_uploaded")) == Counter(nodes)
+    assert len(_ops(env, "ctl_updated")) == (1 if spec.ctl_update_in_mixed_mode else 0)
+    # every service restarted exactly once per node, including one in flight when the process died
+    restarts = Counter((e["node"], e["service"]) for e in _ops(env, "service_restart_started"))
+    assert restarts and set(restarts.values()) == {1}, restarts
+    assert {node for node, _ in restarts} == set(nodes)
+    # each phone reset once (units that reset phones), and every phone registered again
+    phones = {p.name for p in env.fleet.cluster("c1").phones}
+    resets = Counter(e["detail"]["phone"] for e in _ops(env, "phone_reset"))
+    assert resets == (Counter(phones) if spec.reset_phones else Counter()), resets
+    assert env.fleet.cluster("c1").registered_count() == len(phones)
+    # every node serves the new certificate, not the old one
+    for n in report.nodes:
+        assert n.verified and n.before is not None and n.after is not None
+        assert served_fingerprint(env, n.fqdn, unit) == n.after.fingerprint_sha256
+        assert n.after.fingerprint_sha256 != n.before.fingerprint_sha256
