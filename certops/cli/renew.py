@@ -51,10 +51,18 @@ def _prefect_api(quiet: bool = False) -> Iterator[str]:
     with PrefectServerProcess() as server, temporary_settings(updates={PREFECT_API_URL: server.api_url}):
         if not quiet:
             _err(f"Prefect UI: {server.ui_url}  (approve from another terminal with PREFECT_API_URL={server.api_url})")
+        # Threads that Prefect or the library start without a copy of this context read their
+        # settings from the environment: without this they would start a second, temporary server.
+        previous = os.environ.get("PREFECT_API_URL")
+        os.environ["PREFECT_API_URL"] = server.api_url
         try:
             yield server.api_url
         finally:
             _drain_prefect()
+            if previous is None:
+                os.environ.pop("PREFECT_API_URL", None)
+            else:
+                os.environ["PREFECT_API_URL"] = previous
 
 
 def _drain_prefect() -> None:
@@ -231,11 +239,17 @@ def approve_cmd(
     run: Annotated[str, typer.Argument(help="the flow run id (certops pending)")],
     chain: Annotated[list[Path], typer.Option("--chain", help="signed certificate(s) and chain files, any format")],
     approver: Annotated[str, typer.Option("--approver", help="your name")],
+    more: Annotated[list[Path] | None, typer.Argument(metavar="[FILE ...]", help="more chain files")] = None,
     comment: Annotated[str, typer.Option("--comment", help="why")] = "",
 ) -> None:
-    """Check the signed chain locally against the run's CSRs, then resume the run with it."""
+    """Check the signed chain locally against the run's CSRs, then resume the run with it.
+
+    ``--chain leaf.pem intermediate.pem root.pem`` and repeated ``--chain`` both work.
+    """
     from certops.errors import CertopsError
     from flows.approval import approve_run
+
+    chain = [*chain, *(more or [])]
 
     try:
         blobs = [p.read_bytes() for p in chain]

@@ -9,8 +9,6 @@ from certops.cli import app
 from flows.renew import renew
 from tests.flows.conftest import FAST, start_in_thread, wait_paused
 
-pytestmark = [pytest.mark.filterwarnings("ignore::pytest.PytestUnhandledThreadExceptionWarning")]
-
 
 def _changes(env, since):
     reads = {"fleet_started"}
@@ -123,3 +121,26 @@ def test_renew_runs_the_flow_and_prints_the_report_as_json(make_env):
     assert report["status"] == "completed" and report["unit"] == "CAPF"
     assert [n["fqdn"] for n in report["nodes"]] == [env.pub] and report["nodes"][0]["verified"]
     assert report["phones_reset"] is True
+
+
+@pytest.mark.prefect
+def test_approve_takes_the_leaf_and_its_chain_as_separate_files_after_one_chain_option(make_env, tmp_path):
+    env = make_env(ca="person")
+    fut = start_in_thread(renew, str(env.inventory_path), "c1", "CAPF", settings=FAST, return_state=True)
+    run = wait_paused(env)
+    pub = env.fleet.cluster("c1").nodes[0]
+    signed = env.ca.sign(pub.csrs["CAPF"].pem, "CAPF")
+    files = [tmp_path / "leaf.pem"]
+    files[0].write_text(signed.leaf_pem)
+    for i, pem in enumerate(signed.chain_pems):
+        files.append(tmp_path / f"ca{i}.pem")
+        files[-1].write_text(pem)
+    result = CliRunner().invoke(
+        app, ["approve", str(run.id), "--chain", *map(str, files), "--approver", "frank", "--comment", "INC-42"]
+    )
+    assert result.exit_code == 0, result.output
+    assert f"approved: run {run.id} resumes" in result.output
+    state = fut.result(timeout=120)
+    assert state.is_completed(), state.message
+    assert state.result().approver == "frank"
+    assert [e["node"] for e in env.fleet.events() if e["operation"] == "identity_uploaded"] == [pub.fqdn]
