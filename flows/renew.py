@@ -131,7 +131,7 @@ class _Run:
 def _preflight(r: _Run) -> None:
     spec, cl, st = r.spec, r.cl, r.state
     for n, p in zip(r.plan.nodes, r.progress(), strict=True):
-        snap = t.read_node(r.path, cl.name, n.fqdn, spec.name)
+        snap = _read_node(r, n.fqdn, p)
         r.snapshots[n.fqdn] = snap
         if p.before is None and snap.certificate is not None and not p.identity_uploaded:
             p.before = steps.summary_of(snap.certificate)
@@ -148,6 +148,39 @@ def _preflight(r: _Run) -> None:
         st.phones_baseline = t.count_phones(r.path, cl.name, r.pub).registered
         r.log.info("phone baseline: %d registered", st.phones_baseline)
     r.save()
+
+
+_HTTPS_HOSTS = ("Cisco Tomcat",)
+"""Services whose restart takes the node's HTTPS (certmgr REST, SOAP) down while it runs."""
+
+
+def _read_node(r: _Run, fqdn: str, p: NodeProgress) -> Any:
+    """Preflight read of one node; finishes a Tomcat restart an earlier run left unconfirmed.
+
+    A run that dies during ``utils service restart Cisco Tomcat`` may leave Tomcat down (the CLI
+    restart ends with the SSH session); the node then refuses HTTPS. The restart was recorded as
+    attempted before it was requested, so it is repeated once here, over the CLI, and only then.
+    """
+    try:
+        return t.read_node(r.path, r.cl.name, fqdn, r.spec.name)
+    except CertopsError as exc:
+        interrupted = [s for s in p.restart_attempted if s in _HTTPS_HOSTS and s not in p.restarted]
+        if not exc.transient or not interrupted:
+            raise
+    for service in interrupted:
+        r.log.warning(
+            "%s: HTTPS does not answer and the earlier run's restart of %s was not confirmed; "
+            "restarting it once more over the CLI",
+            fqdn,
+            service,
+        )
+        out = t.restart_service(
+            r.path, r.cl.name, fqdn, r.spec.name, service, "cli", r.s.restart_timeout, r.s.restart_poll, True
+        )
+        p.restarted.append(service)
+        r.audit("restart", node=fqdn, detail=f"{service} via cli: {out.reason} (after an interrupted run)")
+        r.save()
+    return t.read_node(r.path, r.cl.name, fqdn, r.spec.name)
 
 
 def _sso_gate(r: _Run) -> None:
@@ -189,8 +222,12 @@ def _csrs(r: _Run) -> None:
             continue
         snap = r.snapshots.get(n.fqdn)
         current = snap.certificate if snap else None  # its SANs are kept in the new CSR
+        requested_before = p.csr_requested
+        if p.csr is None and not p.csr_requested:
+            p.csr_requested = True
+            r.save()
         artifact, reused = t.generate_csr(
-            r.path, r.cl.name, n.fqdn, r.spec.name, current, p.csr, p.sent_to_ca, p.identity_uploaded
+            r.path, r.cl.name, n.fqdn, r.spec.name, current, p.csr, p.sent_to_ca, p.identity_uploaded, requested_before
         )
         if reused:
             r.log.info(
@@ -376,6 +413,13 @@ def _uploads(r: _Run) -> None:
 
 def _ctl(r: _Run) -> None:
     if r.spec.ctl_update_in_mixed_mode and r.state.security_mode == 1 and not r.state.ctl_updated:
+        if r.state.ctl_update_attempted:
+            # An earlier run asked for it and died before seeing the answer. Repeating it is the
+            # safe side: a CTL left without the new certificate in mixed mode breaks phones, a
+            # second update only re-signs the same file (docs/renewal.md "Reruns").
+            r.log.warning("the CTL update of an earlier run was not confirmed; updating the CTL once more")
+        r.state.ctl_update_attempted = True
+        r.save()
         t.ctl_update(r.path, r.cl.name, r.pub)
         r.state.ctl_updated = True
         r.audit("ctl_update", node=r.pub, detail="utils ctl update CTLFile (mixed mode)")
@@ -432,7 +476,20 @@ def _phones(r: _Run) -> None:
     if not r.spec.reset_phones or st.phones_reregistered:
         return
     if not st.phones_reset:
-        count = t.reset_phones(r.path, r.cl.name, r.pub, r.s.phone_batch_size, r.s.phone_batch_pause)
+
+        def before_reset(name: str) -> None:
+            st.phones_reset_attempted.append(name)
+            r.save()
+
+        count = t.reset_phones(
+            r.path,
+            r.cl.name,
+            r.pub,
+            r.s.phone_batch_size,
+            r.s.phone_batch_pause,
+            list(st.phones_reset_attempted),
+            before_reset,
+        )
         st.phones_reset = True
         r.audit("reset_phones", detail=f"{count} phones reset in batches of {r.s.phone_batch_size}")
         r.save()

@@ -135,6 +135,7 @@ def generate_csr(
     existing: CsrArtifact | None,
     sent_to_ca: bool,
     identity_uploaded: bool,
+    requested_before: bool = False,
 ) -> tuple[CsrArtifact, bool]:
     """The CSR on the node: reuse the pending one this renewal made (checked by fingerprint), else generate."""
     inv = load_inventory(inventory_path)
@@ -148,6 +149,7 @@ def generate_csr(
             existing=existing,
             sent_to_ca=sent_to_ca,
             identity_uploaded=identity_uploaded,
+            requested_before=requested_before,
         )
 
 
@@ -252,11 +254,21 @@ def restart_service(
 
 
 @task(name="reset-phones", cache_policy=NO_CACHE, retries=0)
-def reset_phones(inventory_path: str, cluster: str, publisher: str, batch_size: int, batch_pause: float) -> int:
+def reset_phones(
+    inventory_path: str,
+    cluster: str,
+    publisher: str,
+    batch_size: int,
+    batch_pause: float,
+    skip: list[str] | None = None,
+    before_reset: Any = None,
+) -> int:
     """Reset every phone in throttled batches (AXL)."""
     inv = load_inventory(inventory_path)
     with open_node(inv, cluster, publisher) as api:
-        return steps.reset_phones(api, batch_size=batch_size, batch_pause=batch_pause)
+        return steps.reset_phones(
+            api, batch_size=batch_size, batch_pause=batch_pause, skip=frozenset(skip or ()), before_reset=before_reset
+        )
 
 
 @task(name="wait-registration", cache_policy=NO_CACHE)

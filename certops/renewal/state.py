@@ -63,6 +63,7 @@ class NodeProgress(BaseModel):
     role: str
     before: CertSummary | None = None
     csr: CsrArtifact | None = None
+    csr_requested: bool = False  # recorded before the node is asked for a CSR
     ticket: CaTicket | None = None  # set once the CSR went to a CA: it must never be regenerated
     chain: SignedChainPem | None = None  # as the CA or the approver returned it
     trust_pems: list[str] = Field(default_factory=list)  # root first, from the passed check
@@ -98,7 +99,9 @@ class RenewalState(BaseModel):
     security_mode: int | None = None
     phones_baseline: int | None = None
     ctl_updated: bool = False
+    ctl_update_attempted: bool = False  # recorded before the request; unconfirmed -> repeated once
     phones_reset: bool = False
+    phones_reset_attempted: list[str] = Field(default_factory=list)  # each recorded before its reset
     phones_reregistered: bool = False
     sso_confirmed_by: str | None = None
     approval_attempt: int = 0

@@ -110,6 +110,7 @@ def ensure_csr(
     existing: CsrArtifact | None,
     sent_to_ca: bool,
     identity_uploaded: bool = False,
+    requested_before: bool = False,
 ) -> tuple[CsrArtifact, bool]:
     """The CSR for this renewal on the node: reuse the one already made, else generate one.
 
@@ -123,6 +124,8 @@ def ensure_csr(
         pending = api.pending_csr(unit)
         if pending is not None and _csr_fingerprint(pending) == existing.fingerprint_sha256:
             return existing, True
+        if pending is None and _installed_key(api, unit) == existing.public_key_sha256:
+            return existing, True  # consumed by this renewal's own identity upload
         if sent_to_ca:
             found = "another CSR is pending" if pending else "no CSR is pending"
             raise RenewalStopped(
@@ -132,8 +135,37 @@ def ensure_csr(
                 hint="someone regenerated the CSR on the node; abandon this renewal "
                 "(certops renew ... --abandon) and start a new one, which makes and sends a new CSR",
             )
+    elif requested_before:  # an earlier run asked the node for a CSR and died before recording it
+        pending = api.pending_csr(unit)
+        if pending is not None and _csr_matches(pending, request):
+            return csr_artifact(cluster, api.fqdn, unit, pending), False
     pem = api.generate_csr(request)
     return csr_artifact(cluster, api.fqdn, unit, pem), False
+
+
+def _installed_key(api: CucmNodeApi, unit: str) -> str | None:
+    try:
+        pem = api.read_certificate(unit).pem
+    except CucmError:
+        return None
+    spki = (
+        x509.load_pem_x509_certificate(pem.encode())
+        .public_key()
+        .public_bytes(Encoding.DER, PublicFormat.SubjectPublicKeyInfo)
+    )
+    return hashlib.sha256(spki).hexdigest()
+
+
+def _csr_matches(pem: str, request: CsrRequest) -> bool:
+    csr = x509.load_pem_x509_csr(pem.encode())
+    cn = [a.value for a in csr.subject.get_attributes_for_oid(x509.NameOID.COMMON_NAME)]
+    try:
+        sans = set(
+            csr.extensions.get_extension_for_class(x509.SubjectAlternativeName).value.get_values_for_type(x509.DNSName)
+        )
+    except x509.ExtensionNotFound:
+        sans = set()
+    return cn == [request.common_name] and {s.lower() for s in sans} == {a.lower() for a in request.alt_names}
 
 
 def match_leaves(csrs: dict[str, CsrArtifact], blobs: list[bytes], source: str) -> dict[str, SignedChainPem]:
@@ -306,11 +338,21 @@ class RateBudget:
                 self._sleep(60.0 - (now - self._times[0]) + 0.01)
 
 
-def reset_phones(api: CucmNodeApi, *, batch_size: int, batch_pause: float, sleep: Sleep = time.sleep) -> int:
-    """Reset every phone (AXL), ``batch_size`` at a time with ``batch_pause`` between batches."""
-    phones = api.list_phones()
+def reset_phones(
+    api: CucmNodeApi,
+    *,
+    batch_size: int,
+    batch_pause: float,
+    sleep: Sleep = time.sleep,
+    skip: frozenset[str] = frozenset(),
+    before_reset: Callable[[str], None] | None = None,
+) -> int:
+    """Reset every phone (AXL) not in ``skip``, ``batch_size`` at a time; ``before_reset(name)`` records each first."""
+    phones = [p for p in api.list_phones() if p not in skip]
     for i in range(0, len(phones), batch_size):
         for name in phones[i : i + batch_size]:
+            if before_reset is not None:
+                before_reset(name)
             api.reset_phone(name)
         if i + batch_size < len(phones):
             sleep(batch_pause)
