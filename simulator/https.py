@@ -39,7 +39,11 @@ log = logging.getLogger(__name__)
 def bind_socket(port: int = 0) -> socket.socket:
     """A listening-ready TCP socket bound to 127.0.0.1:``port`` (0 = any free port)."""
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    if port:
+        # Re-opening a known port after a simulated restart: its old connections may linger in
+        # TIME_WAIT. Never for port 0: Linux may give two bound-but-not-listening SO_REUSEADDR
+        # sockets the same ephemeral port, and the second listen() then fails.
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind(("127.0.0.1", port))
     sock.setblocking(False)
     return sock
