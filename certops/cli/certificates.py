@@ -16,6 +16,7 @@ from typing import Annotated
 import typer
 
 from certops.cli._app import app
+from certops.cli._inventory import load_for_command
 
 EXIT_OK = 0
 EXIT_NODE_FAILED = 1
@@ -54,21 +55,12 @@ def run_certificates(
     per_cluster: int = 4,
 ) -> int:
     """Read and print; return the exit code."""
-    from certops.errors import ConfigError
     from certops.fleet import read_fleet_certificates
-    from certops.inventory_file import load_inventory
     from certops.units import UNITS
 
-    try:
-        inv = load_inventory(inventory_path)
-    except ConfigError as exc:
-        typer.echo(f"error: {exc}", err=True)
+    inv = load_for_command(inventory_path, clusters)
+    if inv is None:
         return EXIT_BAD_INPUT
-    for name in clusters or []:
-        if name not in {c.name for c in inv.clusters}:
-            known = ", ".join(c.name for c in inv.clusters)
-            typer.echo(f"error: no cluster {name!r} in {inventory_path}; clusters: {known}", err=True)
-            return EXIT_BAD_INPUT
     for name in units or []:
         if name not in UNITS:
             typer.echo(f"error: unknown unit {name!r}; known units (case matters): {', '.join(UNITS)}", err=True)

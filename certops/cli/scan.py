@@ -18,6 +18,7 @@ from typing import Annotated
 import typer
 
 from certops.cli._app import app
+from certops.cli._inventory import load_for_command
 
 EXIT_OK = 0
 EXIT_NODE_FAILED = 1
@@ -72,23 +73,6 @@ def scan(
     raise typer.Exit(code)
 
 
-def _load(inventory_path: Path, clusters: list[str] | None) -> object:
-    from certops.errors import ConfigError
-    from certops.inventory_file import load_inventory
-
-    try:
-        inv = load_inventory(inventory_path)
-    except ConfigError as exc:
-        typer.echo(f"error: {exc}", err=True)
-        return None
-    for name in clusters or []:
-        if name not in {c.name for c in inv.clusters}:
-            known = ", ".join(c.name for c in inv.clusters)
-            typer.echo(f"error: no cluster {name!r} in {inventory_path}; clusters: {known}", err=True)
-            return None
-    return inv
-
-
 def run_local_scan(
     inventory_path: Path,
     *,
@@ -105,11 +89,10 @@ def run_local_scan(
 
     from certops.due import select_due
     from certops.fleet import read_fleet_certificates
-    from certops.inventory import Inventory
     from certops.report.timeline import write_timeline
 
-    inv = _load(inventory_path, clusters)
-    if not isinstance(inv, Inventory):
+    inv = load_for_command(inventory_path, clusters)
+    if inv is None:
         return EXIT_BAD_INPUT
     total = sum(len(c.nodes) for c in inv.clusters if clusters is None or c.name in clusters)
     err = Console(stderr=True)
@@ -192,10 +175,9 @@ def run_flow_scan(
     per_cluster: int = 4,
 ) -> int:
     """Run the ``scan`` flow (Prefect) in this process: it starts the due renewal deployments."""
-    from certops.inventory import Inventory
 
-    inv = _load(inventory_path, clusters)
-    if not isinstance(inv, Inventory):
+    inv = load_for_command(inventory_path, clusters)
+    if inv is None:
         return EXIT_BAD_INPUT
     from prefect.settings import PREFECT_API_URL
 
