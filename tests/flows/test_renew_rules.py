@@ -200,6 +200,18 @@ def test_outside_the_maintenance_window_nothing_is_uploaded_unless_the_expiry_is
     assert len(_ops(env, "csr_generated")) == 3  # the second run reused the first run's CSRs
 
 
+def test_outside_the_window_the_run_waits_for_it_and_changes_nothing_before_it_opens(make_env):
+    opens = dt.datetime.now(dt.UTC).replace(microsecond=0) + dt.timedelta(seconds=6)
+    closes = opens + dt.timedelta(hours=1)
+    window = {"start": opens.time().isoformat(), "end": closes.time().isoformat(), "timezone": "UTC"}
+    env = make_env(ca="auto", cluster={"maintenance_windows": [window]})
+    report = renew(str(env.inventory_path), "c1", "tomcat", settings=FAST)  # expires in 20 days: not urgent
+    assert report.status == "completed"
+    changes = _ops(env, "trust_uploaded") + _ops(env, "identity_uploaded") + _ops(env, "service_restart_started")
+    assert changes
+    assert min(dt.datetime.fromisoformat(e["time"]) for e in changes) >= opens
+
+
 def test_sso_wait_for_person_pauses_until_a_person_confirms_sso_is_disabled(make_env):
     env = make_env(ca="auto", policy={"sso_policy": "wait_for_person"})
     env.fleet.set_fault("sso", cluster="c1")
