@@ -16,7 +16,6 @@ from tests.flows.test_renew_notify import TOKEN_ENV, _with_slack
 pytestmark = [
     pytest.mark.prefect,
     pytest.mark.slow,
-    pytest.mark.filterwarnings("ignore::pytest.PytestUnhandledThreadExceptionWarning"),
 ]
 
 REPO = Path(__file__).resolve().parents[2]

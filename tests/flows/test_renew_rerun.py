@@ -23,7 +23,6 @@ from tests.flows.conftest import FAST, start_in_thread, wait_paused
 
 pytestmark = [
     pytest.mark.prefect,
-    pytest.mark.filterwarnings("ignore::pytest.PytestUnhandledThreadExceptionWarning"),
 ]
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -16,7 +16,6 @@ from tests.flows.conftest import FAST, wait_paused
 pytestmark = [
     pytest.mark.prefect,
     pytest.mark.slow,
-    pytest.mark.filterwarnings("ignore::pytest.PytestUnhandledThreadExceptionWarning"),
 ]
 
 REPO = Path(__file__).resolve().parents[2]
