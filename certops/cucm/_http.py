@@ -101,16 +101,8 @@ class NodeHttp:
             **kwargs,
         )
 
-    def __enter__(self) -> NodeHttp:
-        return self
-
-    def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        self.close()
-
     def close(self) -> None:
-        """Close the connection pool."""
+        """Close the connection pool (``NodeClient`` owns the context management)."""
         self._client.close()
 
     def request(
