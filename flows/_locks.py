@@ -33,7 +33,7 @@ from uuid import UUID
 from prefect import get_client
 from prefect.client.schemas.actions import GlobalConcurrencyLimitCreate, GlobalConcurrencyLimitUpdate
 from prefect.concurrency.sync import concurrency
-from prefect.exceptions import ObjectNotFound
+from prefect.exceptions import ObjectAlreadyExists, ObjectNotFound
 from prefect.variables import Variable
 from pydantic import BaseModel, ConfigDict
 
@@ -90,6 +90,9 @@ class Claim(BaseModel):
 def ensure_limits(inventory: Inventory, *, repair: bool = False) -> list[str]:
     """Create the missing limits (limit 1, active) for every cluster; return the names created.
 
+    Idempotent under concurrency: when another process creates a limit between our read and our
+    create (``ObjectAlreadyExists``), the limit is read back and treated as found.
+
     With ``repair`` (bootstrap/deploy), a disabled limit or one whose limit is not 1 is reset;
     without it such a limit is left alone, and ``verify_limit`` refuses to run against it.
     """
@@ -101,11 +104,15 @@ def ensure_limits(inventory: Inventory, *, repair: bool = False) -> list[str]:
                 try:
                     limit = client.read_global_concurrency_limit_by_name(name)
                 except ObjectNotFound:
-                    client.create_global_concurrency_limit(
-                        GlobalConcurrencyLimitCreate(name=name, limit=1, active=True)
-                    )
-                    created.append(name)
-                    continue
+                    try:
+                        client.create_global_concurrency_limit(
+                            GlobalConcurrencyLimitCreate(name=name, limit=1, active=True)
+                        )
+                        created.append(name)
+                        continue
+                    except ObjectAlreadyExists:
+                        # another run created it between our read and our create: read what it made
+                        limit = client.read_global_concurrency_limit_by_name(name)
                 if repair and (not limit.active or limit.limit != 1):
                     client.update_global_concurrency_limit(name, GlobalConcurrencyLimitUpdate(active=True, limit=1))
     return created
