@@ -117,8 +117,13 @@ class RenewalState(BaseModel):
 
     @property
     def changed_anything(self) -> bool:
-        """True once a CSR was generated on any node (the renewal has started on the cluster)."""
-        return any(n.csr is not None for n in self.nodes.values())
+        """True once a CSR was generated, or possibly generated, on any node (the renewal started on the cluster).
+
+        The intent (``csr_requested``) is recorded durably before the node is asked, so a run that
+        died while the node made its CSR still counts as unfinished: for the cluster lock (it keeps
+        blocking the other units of its group) and for ``--abandon``.
+        """
+        return any(n.csr is not None or n.csr_requested for n in self.nodes.values())
 
     def node(self, fqdn: str, role: str) -> NodeProgress:
         """The progress of ``fqdn`` (created when first asked)."""
