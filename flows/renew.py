@@ -125,7 +125,7 @@ class _Run:
                 self.path, self.cl.name, self.pub, self.spec.name, self.s.drf_wait_timeout, self.s.drf_poll
             )
             if waited > 0.5:
-                self.log.info("waited %.0f s for a DRF job to finish", waited)
+                self.log.info("waited %.0f s for DRF: the backup or restore finished", waited)
 
 
 def _preflight(r: _Run) -> None:
@@ -145,7 +145,9 @@ def _preflight(r: _Run) -> None:
         _sso_gate(r)
     r.drf_gate()
     if spec.reset_phones and st.phones_baseline is None:
-        st.phones_baseline = t.count_phones(r.path, cl.name, r.pub).registered
+        st.phones_baseline = t.count_phones(
+            r.path, cl.name, r.pub, r.s.ris_requests_per_minute, r.s.ris_window, r.s.ris_rate_limited_max_wait
+        ).registered
         r.log.info("phone baseline: %d registered", st.phones_baseline)
     r.save()
 
@@ -162,7 +164,7 @@ def _read_node(r: _Run, fqdn: str, p: NodeProgress) -> Any:
     attempted before it was requested, so it is repeated once here, over the CLI, and only then.
     """
     try:
-        return t.read_node(r.path, r.cl.name, fqdn, r.spec.name)
+        return t.read_node(r.path, r.cl.name, fqdn, r.spec.name, r.s.drf_wait_timeout, r.s.drf_poll)
     except CertopsError as exc:
         interrupted = [s for s in p.restart_attempted if s in _HTTPS_HOSTS and s not in p.restarted]
         if not exc.transient or not interrupted:
@@ -180,7 +182,7 @@ def _read_node(r: _Run, fqdn: str, p: NodeProgress) -> Any:
         p.restarted.append(service)
         r.audit("restart", node=fqdn, detail=f"{service} via cli: {out.reason} (after an interrupted run)")
         r.save()
-    return t.read_node(r.path, r.cl.name, fqdn, r.spec.name)
+    return t.read_node(r.path, r.cl.name, fqdn, r.spec.name, r.s.drf_wait_timeout, r.s.drf_poll)
 
 
 def _sso_gate(r: _Run) -> None:
@@ -503,6 +505,8 @@ def _phones(r: _Run) -> None:
         r.s.registration_timeout,
         r.s.registration_interval,
         r.s.ris_requests_per_minute,
+        r.s.ris_window,
+        r.s.ris_rate_limited_max_wait,
     )
     st.phones_reregistered = True
     r.log.info("phones re-registered: %d (baseline %d)", got, st.phones_baseline)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from prefect import task
+from prefect import get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 from pydantic import BaseModel, ConfigDict
 
@@ -58,21 +58,47 @@ class RestartOutcome(BaseModel):
     done: bool = False  # runs with the new certificate (restarted now or started since an earlier attempt)
 
 
+def _info(message: str) -> None:
+    get_run_logger().info("%s", message)
+
+
+def _ris_budget(inventory_path: str, cluster: str, per_minute: int, window: float) -> steps.RateBudget:
+    """This process's one RisPort70 budget for ``cluster`` (shared by every task and renewal here)."""
+    return steps.ris_budget_for(load_inventory(inventory_path), cluster, per_minute, window)
+
+
 @task(
     name="read-node", cache_policy=NO_CACHE, retries=3, retry_delay_seconds=_BACKOFF, retry_condition_fn=only_transient
 )
-def read_node(inventory_path: str, cluster: str, fqdn: str, unit: str) -> NodeSnapshot:
-    """Preflight on one node: reachable, active version, current certificate of ``unit``."""
+def read_node(
+    inventory_path: str,
+    cluster: str,
+    fqdn: str,
+    unit: str,
+    drf_wait_timeout: float = 4 * 3600.0,
+    drf_poll: float = 60.0,
+) -> NodeSnapshot:
+    """Preflight on one node: reachable, active version, current certificate of ``unit``.
+
+    HTTP 423 (the platform API locked by a DRF backup or restore) is waited out, at most
+    ``drf_wait_timeout`` seconds, saying so in the run's log.
+    """
     inv = load_inventory(inventory_path)
-    with open_node(inv, cluster, fqdn) as api:
-        version = api.active_version()
-        try:
-            cert: CertificateInfo | None = api.read_certificate(unit)
-        except CucmError as exc:
-            if exc.transient:
-                raise
-            cert = None
-    return NodeSnapshot(fqdn=fqdn, version=version, certificate=cert)
+
+    def read() -> NodeSnapshot:
+        with open_node(inv, cluster, fqdn) as api:
+            version = api.active_version()
+            try:
+                cert: CertificateInfo | None = api.read_certificate(unit)
+            except CucmError as exc:
+                if exc.transient:
+                    raise
+                cert = None
+        return NodeSnapshot(fqdn=fqdn, version=version, certificate=cert)
+
+    return steps.wait_platform_unlocked(
+        read, cluster=cluster, node=fqdn, unit=unit, timeout=drf_wait_timeout, poll=drf_poll, log=_info
+    )
 
 
 @task(
@@ -108,7 +134,7 @@ def wait_drf_idle(inventory_path: str, cluster: str, publisher: str, unit: str, 
     """Wait (bounded) until no DRF backup/restore runs; unknown counts as running."""
     inv = load_inventory(inventory_path)
     with open_node(inv, cluster, publisher) as api:
-        return steps.wait_drf_idle(api, cluster=cluster, unit=unit, timeout=timeout, poll=poll)
+        return steps.wait_drf_idle(api, cluster=cluster, unit=unit, timeout=timeout, poll=poll, log=_info)
 
 
 @task(
@@ -118,11 +144,24 @@ def wait_drf_idle(inventory_path: str, cluster: str, publisher: str, unit: str, 
     retry_delay_seconds=_BACKOFF,
     retry_condition_fn=only_transient,
 )
-def count_phones(inventory_path: str, cluster: str, publisher: str) -> PhoneCount:
-    """Registered phones, cluster-wide (RisPort70): the baseline before any change."""
+def count_phones(
+    inventory_path: str,
+    cluster: str,
+    publisher: str,
+    per_minute: int = 10,
+    window: float = 60.0,
+    rate_limited_max_wait: float = 600.0,
+) -> PhoneCount:
+    """Registered phones, cluster-wide (RisPort70): the baseline before any change.
+
+    Takes from this process's budget for the cluster and waits out ``Server.RateControl``.
+    """
     inv = load_inventory(inventory_path)
+    budget = _ris_budget(inventory_path, cluster, per_minute, window)
     with open_node(inv, cluster, publisher) as api:
-        return api.registered_phones()
+        return steps.read_registered_phones(
+            api, cluster=cluster, budget=budget, max_wait=rate_limited_max_wait, log=_info
+        )
 
 
 @task(name="generate-csr", cache_policy=NO_CACHE, retries=0)
@@ -281,9 +320,15 @@ def wait_registration(
     timeout: float,
     interval: float,
     per_minute: int,
+    window: float = 60.0,
+    rate_limited_max_wait: float = 600.0,
 ) -> int:
-    """Poll RisPort70 (within budget) until the registered count is back to the baseline; fail loudly past timeout."""
+    """Poll RisPort70 (within budget) until the registered count is back to the baseline; fail loudly past timeout.
+
+    The budget is this process's one budget for the cluster, shared with every other renewal here.
+    """
     inv = load_inventory(inventory_path)
+    budget = _ris_budget(inventory_path, cluster, per_minute, window)
     with open_node(inv, cluster, publisher) as api:
         count, _ = steps.wait_registration(
             api,
@@ -292,7 +337,9 @@ def wait_registration(
             baseline=baseline,
             timeout=timeout,
             interval=interval,
-            budget=steps.RateBudget(per_minute),
+            budget=budget,
+            rate_limited_max_wait=rate_limited_max_wait,
+            log=_info,
         )
     return count
 

@@ -84,20 +84,21 @@ def classify_error(response: httpx.Response, *, node: str, operation: str, unit:
     text = error_text(response)
     low = text.lower()
     status = response.status_code
-    for pattern, cls, class_hint in _UPLOAD_FAILURES:
-        if pattern.search(low):
-            return cls(
-                f"HTTP {status}: {text}", node=node, operation=operation, unit=unit, status=status, hint=class_hint
-            )
-    if status == 423:
+    if status == 423:  # whatever the text says: the platform API is locked, a DRF job runs (§1, §8)
         return PlatformLocked(
             f"HTTP 423: {text}",
             node=node,
             operation=operation,
             unit=unit,
             status=status,
-            hint="the platform API is locked (a DRF backup or restore may be running); retry after it finishes",
+            hint="a DRF backup or restore holds the platform API; wait until it finishes "
+            "(utils disaster_recovery status backup), nothing was changed by this request",
         )
+    for pattern, cls, class_hint in _UPLOAD_FAILURES:
+        if pattern.search(low):
+            return cls(
+                f"HTTP {status}: {text}", node=node, operation=operation, unit=unit, status=status, hint=class_hint
+            )
     hint: str | None = None
     if "pem format" in low or "not in pem" in low:
         hint = "CUCM accepts PEM or DER certificates only (no PKCS#7, no wildcard); convert it and upload again"

@@ -24,6 +24,10 @@ class RenewalSettings(BaseModel):
     registration_timeout: float = Field(default=1800.0, gt=0)
     registration_interval: float = Field(default=30.0, gt=0)
     ris_requests_per_minute: int = Field(default=10, gt=0, le=18)  # of the 15/min cluster-wide budget
+    ris_window: float = Field(default=60.0, gt=0)  # RisPort70 counts requests over this many seconds
+    # on Server.RateControl (other clients spent the cluster's budget): back off, in all longer than
+    # ris_window (so the window can have freed), at most this long, then fail
+    ris_rate_limited_max_wait: float = Field(default=600.0, gt=0)
     ca_poll_interval: float = Field(default=5.0, gt=0)
     ca_poll_timeout: float = Field(default=900.0, gt=0)
     approval_poll_interval: float = Field(default=10.0, gt=0)

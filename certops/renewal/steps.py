@@ -13,9 +13,11 @@ import datetime as dt
 import hashlib
 import socket
 import ssl
+import threading
 import time
 from collections import deque
 from collections.abc import Callable
+from typing import TypeVar
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes
@@ -24,13 +26,30 @@ from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
 from certops.ca.base import SignedChainPem
 from certops.cucm.api import CucmNodeApi
-from certops.errors import CertopsError, CucmError, CucmRateLimited, PolicyViolation, VerificationError
-from certops.inventory import NodeConfig
-from certops.models import CertificateInfo, CsrArtifact, CsrRequest, ServiceState, ServiceStatus
+from certops.errors import (
+    CertopsError,
+    CucmError,
+    CucmRateLimited,
+    PlatformLocked,
+    PolicyViolation,
+    VerificationError,
+)
+from certops.inventory import Inventory, NodeConfig
+from certops.models import CertificateInfo, CsrArtifact, CsrRequest, PhoneCount, ServiceState, ServiceStatus
 from certops.renewal.state import CertSummary
 from certops.units import RestartVia, UnitSpec
 
 Sleep = Callable[[float], None]
+Log = Callable[[str], None]
+T = TypeVar("T")
+
+
+def _no_log(_: str) -> None:
+    return None
+
+
+def _utc_now() -> str:
+    return dt.datetime.now(dt.UTC).strftime("%H:%M:%S UTC")
 
 
 class RenewalStopped(CertopsError):
@@ -289,10 +308,21 @@ def restart_and_confirm(
 
 
 def wait_drf_idle(
-    api: CucmNodeApi, *, cluster: str, unit: str, timeout: float, poll: float, sleep: Sleep = time.sleep
+    api: CucmNodeApi,
+    *,
+    cluster: str,
+    unit: str,
+    timeout: float,
+    poll: float,
+    sleep: Sleep = time.sleep,
+    log: Log = _no_log,
 ) -> float:
-    """Wait (bounded) until no DRF backup or restore runs; unknown counts as running. Returns seconds waited."""
+    """Wait (bounded) until no DRF backup or restore runs; unknown counts as running. Returns seconds waited.
+
+    ``log`` is told once what is waited for, since when and for how long at most.
+    """
     t0 = time.monotonic()
+    told = False
     while True:
         busy: list[str] = []
         for op in ("backup", "restore"):
@@ -303,7 +333,16 @@ def wait_drf_idle(
             except CucmError as exc:
                 busy.append(f"the DRF {op} status is unknown ({exc.message})")
         if not busy:
+            if told:
+                log(f"cluster {cluster} [{unit}]: the DRF job finished; waited {time.monotonic() - t0:.0f} s")
             return time.monotonic() - t0
+        if not told:
+            log(
+                f"cluster {cluster} [{unit}]: waiting for DRF: {'; '.join(busy)} (since {_utc_now()}); "
+                f"no {unit} change while it runs; waiting at most {timeout:.0f} s (drf_wait_timeout), "
+                f"checking every {poll:.0f} s"
+            )
+            told = True
         if time.monotonic() - t0 >= timeout:
             raise PolicyViolation(
                 f"cluster {cluster} [{unit}]: {'; '.join(busy)} after waiting {timeout:.0f} s; "
@@ -316,26 +355,166 @@ def wait_drf_idle(
         sleep(poll)
 
 
-class RateBudget:
-    """At most ``per_minute`` requests in any 60 s (RisPort70 allows 15 per minute cluster-wide)."""
+def wait_platform_unlocked(
+    call: Callable[[], T],
+    *,
+    cluster: str,
+    node: str,
+    unit: str,
+    timeout: float,
+    poll: float,
+    sleep: Sleep = time.sleep,
+    log: Log = _no_log,
+) -> T:
+    """``call()``, waiting (bounded by ``timeout``) while the node answers HTTP 423 (``PlatformLocked``).
 
-    def __init__(self, per_minute: int, *, clock: Callable[[], float] = time.monotonic, sleep: Sleep = time.sleep):
+    A locked platform API means a DRF backup or restore runs: the request changed nothing, and
+    the same request is made again once the job can have finished. ``log`` is told once what is
+    waited for, since when and for how long at most; past ``timeout`` it is a ``PolicyViolation``
+    (rule ``drf``) that says what to do.
+    """
+    t0 = time.monotonic()
+    since: str | None = None
+    while True:
+        try:
+            result = call()
+        except PlatformLocked as exc:
+            waited = time.monotonic() - t0
+            if since is None:
+                since = _utc_now()
+                log(
+                    f"{node} [{unit}]: waiting for DRF: the platform API is locked by a DRF backup or restore "
+                    f"(HTTP 423 on {exc.operation}, since {since}); nothing is changed while it runs; "
+                    f"waiting at most {timeout:.0f} s (drf_wait_timeout), checking every {poll:.0f} s"
+                )
+            if waited >= timeout:
+                raise PolicyViolation(
+                    f"{node} [{unit}]: the platform API is still locked by a DRF backup or restore (HTTP 423 since "
+                    f"{since}) after waiting {timeout:.0f} s; nothing was changed",
+                    cluster=cluster,
+                    unit=unit,
+                    rule="drf",
+                    hint="let the backup finish (utils disaster_recovery status backup on the publisher; "
+                    "utils disaster_recovery cancel_backup cancels it), then rerun the renewal",
+                ) from exc
+            sleep(max(0.05, min(poll, timeout - waited)))
+            continue
+        if since is not None:
+            log(f"{node} [{unit}]: the platform API answers again; waited {time.monotonic() - t0:.0f} s for DRF")
+        return result
+
+
+class RateBudget:
+    """At most ``per_minute`` requests in any ``window`` seconds (RisPort70: 15 per 60 s cluster-wide).
+
+    Thread-safe: the renewals of one process share one budget per cluster (:func:`ris_budget`).
+    """
+
+    def __init__(
+        self,
+        per_minute: int,
+        *,
+        window: float = 60.0,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Sleep = time.sleep,
+    ):
         self.per_minute = per_minute
+        self.window = window
         self._times: deque[float] = deque()
         self._clock = clock
         self._sleep = sleep
+        self._lock = threading.Lock()
 
-    def take(self, cost: int = 1) -> None:
-        """Wait until ``cost`` more requests fit in the budget, then record them."""
+    def take(self, cost: int = 1) -> float:
+        """Wait until ``cost`` more requests fit in the budget, then record them; return seconds waited."""
+        waited = 0.0
         for _ in range(cost):
             while True:
-                now = self._clock()
-                while self._times and now - self._times[0] >= 60.0:
-                    self._times.popleft()
-                if len(self._times) < self.per_minute:
-                    self._times.append(now)
-                    break
-                self._sleep(60.0 - (now - self._times[0]) + 0.01)
+                with self._lock:
+                    now = self._clock()
+                    while self._times and now - self._times[0] >= self.window:
+                        self._times.popleft()
+                    if len(self._times) < self.per_minute:
+                        self._times.append(now)
+                        break
+                    pause = self.window - (now - self._times[0]) + 0.01
+                self._sleep(pause)  # outside the lock: other threads may look meanwhile
+                waited += pause
+        return waited
+
+
+_BUDGETS: dict[tuple[str, ...], RateBudget] = {}
+_BUDGETS_LOCK = threading.Lock()
+
+
+def ris_budget(key: tuple[str, ...], per_minute: int, window: float = 60.0) -> RateBudget:
+    """The one RisPort70 budget of this process for the cluster ``key`` (name and RIS endpoint).
+
+    Every RisPort70 read of every renewal in the process takes from it (RIS counts requests
+    cluster-wide, not per run). The limits follow the latest settings.
+    """
+    with _BUDGETS_LOCK:
+        budget = _BUDGETS.get(key)
+        if budget is None:
+            budget = _BUDGETS[key] = RateBudget(per_minute, window=window)
+        budget.per_minute, budget.window = per_minute, window
+        return budget
+
+
+def ris_budget_for(inventory: Inventory, cluster: str, per_minute: int, window: float = 60.0) -> RateBudget:
+    """:func:`ris_budget` of ``cluster`` in ``inventory``, keyed by its name and publisher RIS endpoint."""
+    pub = inventory.cluster(cluster).publisher
+    return ris_budget((cluster, pub.fqdn, pub.connect_address, str(pub.soap_port)), per_minute, window)
+
+
+def read_registered_phones(
+    api: CucmNodeApi,
+    *,
+    cluster: str,
+    budget: RateBudget,
+    max_wait: float,
+    sleep: Sleep = time.sleep,
+    log: Log = _no_log,
+) -> PhoneCount:
+    """One RisPort70 count of registered phones, within ``budget``; waits out ``Server.RateControl``.
+
+    RateControl means other clients (other processes, RTMT, a monitoring system) spent the
+    cluster's budget: back off, doubling from a quarter of the window, until the window can have
+    freed — in total longer than the window, at most ``max_wait`` seconds — saying so once.
+    """
+    t0 = time.monotonic()
+    delay = max(budget.window / 4.0, 0.1)
+    told = False
+    while True:
+        budget.take()
+        try:
+            pc = api.registered_phones()
+        except CucmRateLimited as exc:
+            waited = time.monotonic() - t0
+            if waited >= max_wait:
+                raise CucmRateLimited(
+                    f"{exc.message}; still refused after backing off {waited:.0f} s",
+                    node=exc.node,
+                    operation=exc.operation,
+                    hint=f"other clients keep RisPort70 of cluster {cluster} at its limit (RTMT, monitoring, "
+                    "other certops processes); lower their polling or ris_requests_per_minute, then rerun",
+                ) from exc
+            pause = min(delay, max_wait - waited)
+            if not told:
+                log(
+                    f"cluster {cluster}: RisPort70 refused with Server.RateControl (other clients share the "
+                    f"cluster's limit); backing off until its {budget.window:.0f} s window can have freed, "
+                    f"at most {max_wait:.0f} s in all (since {_utc_now()})"
+                )
+                told = True
+            sleep(max(pause, 0.05))
+            delay *= 2
+            continue
+        if pc.requests_used > 1:
+            budget.take(pc.requests_used - 1)
+        if told:
+            log(f"cluster {cluster}: RisPort70 answered after {time.monotonic() - t0:.0f} s of back-off")
+        return pc
 
 
 def reset_phones(
@@ -369,25 +548,22 @@ def wait_registration(
     interval: float,
     budget: RateBudget,
     sleep: Sleep = time.sleep,
+    rate_limited_max_wait: float = 600.0,
+    log: Log = _no_log,
 ) -> tuple[int, float]:
     """Poll RisPort70 until the registered count is back to ``baseline``; return (count, seconds).
 
-    Respects the request budget and backs off on ``Server.RateControl``. Past ``timeout`` it
-    raises ``RenewalStopped`` with the count reached: the run fails loudly.
+    Each read takes from ``budget`` and waits out ``Server.RateControl`` (:func:`read_registered_phones`).
+    Past ``timeout`` it raises ``RenewalStopped`` with the count reached: the run fails loudly.
     """
     t0 = time.monotonic()
     count = -1
     attempt = 0
     while True:
-        budget.take()
-        try:
-            pc = api.registered_phones()
-            count = pc.registered
-            if pc.requests_used > 1:
-                budget.take(pc.requests_used - 1)
-        except CucmRateLimited:
-            sleep(max(interval, 15.0))
-            continue
+        pc = read_registered_phones(
+            api, cluster=cluster, budget=budget, max_wait=rate_limited_max_wait, sleep=sleep, log=log
+        )
+        count = pc.registered
         if count >= baseline:
             return count, time.monotonic() - t0
         if time.monotonic() - t0 >= timeout:
