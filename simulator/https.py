@@ -269,12 +269,18 @@ class HttpFrontend:
             if not node.is_publisher:
                 return web.Response(status=404, text="AXL is served by the publisher only")
             handler = soap.axl
+        if handler is None and path in soap.AXL_DOCUMENT_PATHS and node.is_publisher:
+            handler = soap.axl  # GET /axl/AXLSoap.xsd: the schema AXLAPI.wsdl imports
         if handler is None:
             return web.Response(status=404, text=f"Not found: {path}")
         if handler is soap.ris and node.role == "imp":
             return web.Response(status=404, text="RisPort70 is not served on IM&P nodes")
         if not self._auth(request, self.fleet.options.app_username, self.fleet.options.app_password):
             return web.Response(status=401, headers={"WWW-Authenticate": 'Basic realm="Cisco Serviceability"'})
+        if handler is soap.axl and request.method == "GET":
+            doc = soap.axl_get(node, path, request.query.keys(), port)  # /axl/?wsdl, /axl/AXLSoap.xsd
+            if doc is not None:
+                return web.Response(status=doc[0], text=doc[2], content_type=doc[1], charset="utf-8")
         if request.method == "GET":
             return web.Response(text="<h1>Hi there, this is an AXIS service!</h1>", content_type="text/html")
         if request.method != "POST":
@@ -284,7 +290,8 @@ class HttpFrontend:
         if handler is not soap.axl:
             action = action.strip('"')
         status, text = handler(node, raw, action)
-        return web.Response(status=status, text=text, content_type="text/xml", charset="utf-8")
+        content_type = "text/html" if status == 599 else "text/xml"  # AXL's "Incorrect axl version" page
+        return web.Response(status=status, text=text, content_type=content_type, charset="utf-8")
 
     @staticmethod
     def _auth(request: web.Request, username: str, password: str) -> bool:

@@ -8,13 +8,15 @@ Axis server.
 from __future__ import annotations
 
 import base64
+import functools
 import re
 import time
 import uuid
 import xml.etree.ElementTree as ET
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from xml.sax.saxutils import escape
 
+from simulator import cisco_schemas
 from simulator.state import CLI_ONLY_SERVICES, SimulatedCluster, SimulatedNode, SimulatedPhone
 
 AST_NS = "http://schemas.cisco.com/ast/soap"
@@ -310,44 +312,119 @@ def _render_nodes(cluster: SimulatedCluster, page: list[tuple[str, SimulatedPhon
 # AXL
 # ---------------------------------------------------------------------------------------------
 
-_ACTION = re.compile(r'^"?CUCM:DB ver=(?P<ver>\d+\.\d+)(?: (?P<op>\w+))?"?$')
+_ACTION = re.compile(r'^"?CUCM:DB(?: ver=(?P<ver>\d+\.\d+))?(?: (?P<op>\w+))?"?$')
 _AXL_NS = re.compile(r"^\{http://www\.cisco\.com/AXL/API/(?P<ver>[\d.]+)\}")
 
+# The AXL schemas of each CUCM major release (developer.cisco.com, AXL versioning: "New AXL
+# schemas will be added in each Unified CM major and minor release"; there is no release 13).
+AXL_SCHEMAS_BY_MAJOR: dict[int, tuple[str, ...]] = {
+    9: ("9.0", "9.1"),
+    10: ("10.0", "10.5"),
+    11: ("11.0", "11.5"),
+    12: ("12.0", "12.5"),
+    14: ("14.0",),
+    15: ("15.0",),
+}
 
-def axl_fault(text: str, code: int = 5000, status: int = 500) -> Reply:
-    """An AXL fault with an ``axlcode``."""
+
+def _vkey(version: str) -> tuple[int, int]:
+    major, _, minor = version.partition(".")
+    return int(major), int(minor or 0)
+
+
+def axl_supported_versions(cluster_version: str) -> list[str]:
+    """The AXL schema versions a node of ``cluster_version`` accepts, oldest first.
+
+    Cisco: "AXL schemas will be available for two major Unified CM release cycles" — its own
+    release's schemas up to its own, and every schema of the two previous major releases
+    (CUCM 11.0: 9.x, 10.x, 11.0; CUCM 15: 12.x, 14.0, 15.0 as a field client saw it).
+    """
+    own = _vkey(cluster_version)
+    majors = sorted(m for m in AXL_SCHEMAS_BY_MAJOR if m < own[0])[-2:]
+    out = [v for m in majors for v in AXL_SCHEMAS_BY_MAJOR[m]]
+    out += [v for v in AXL_SCHEMAS_BY_MAJOR.get(own[0], ()) if _vkey(v) <= own]
+    if cluster_version not in out:
+        out.append(cluster_version)
+    return sorted(out, key=_vkey)
+
+
+def axl_supported_text(cluster_version: str) -> str:
+    """``"12.x, 14.0 and 15.0"``: a previous major with several schemas as ``N.x``, the rest by name."""
+    own_major = _vkey(cluster_version)[0]
+    parts: list[str] = []
+    for version in axl_supported_versions(cluster_version):
+        major = _vkey(version)[0]
+        if major != own_major and len(AXL_SCHEMAS_BY_MAJOR.get(major, ())) > 1:
+            if f"{major}.x" not in parts:
+                parts.append(f"{major}.x")
+        else:
+            parts.append(version)
+    return parts[0] if len(parts) == 1 else ", ".join(parts[:-1]) + " and " + parts[-1]
+
+
+def incorrect_axl_version(cluster_version: str) -> Reply:
+    """HTTP 599 with Tomcat's HTML error page: "Incorrect axl version. Supported axl versions are ..."."""
+    message = f"Incorrect axl version. Supported axl versions are {axl_supported_text(cluster_version)}"
+    return 599, (
+        '<!doctype html><html lang="en"><head><title>HTTP Status 599 - '
+        f"{escape(message)}</title></head><body><h1>HTTP Status 599 - {escape(message)}</h1>"
+        f"<hr/><p><b>Type</b> Status Report</p><p><b>Message</b> {escape(message)}</p>"
+        "<hr/><h3>Cisco Systems, Inc.</h3></body></html>"
+    )
+
+
+def axl_fault(text: str, code: int = 5000, status: int = 500, request: str = "?", faultcode: str = "Server") -> Reply:
+    """An AXL fault: ``detail/axlError{axlcode, axlmessage, request}`` (``request`` = the operation).
+
+    ``axlError`` is unqualified, as real nodes send it (Cisco's WSDL declares the element in the
+    AXL namespace; the schema's ``AXLError`` type is followed either way).
+    """
     return fault(
-        "soapenv:Server",
+        f"soapenv:{faultcode}",
         text,
-        f"<axlError><axlcode>{code}</axlcode><axlmessage>{escape(text)}</axlmessage><request>?</request></axlError>",
+        f"<axlError><axlcode>{code}</axlcode><axlmessage>{escape(text)}</axlmessage>"
+        f"<request>{escape(request)}</request></axlError>",
         status,
     )
 
 
 def axl(node: SimulatedNode, raw: bytes, action: str) -> Reply:
-    """Dispatch an AXL request on the publisher: version checks, then the operation."""
+    """Dispatch an AXL request on the publisher: version checks, then the operation.
+
+    The schema version comes from SOAPAction (``"CUCM:DB ver=14.0 <op>"``); without one the
+    oldest supported schema is used. A version the node does not accept gets HTTP 599; the body
+    element's namespace must name the same version.
+    """
     cluster = node.cluster
-    m = _ACTION.match(action.strip())
+    supported = axl_supported_versions(cluster.version)
+    m = _ACTION.match(action.strip()) if action.strip() else _ACTION.match("CUCM:DB")
     if not m:
-        return axl_fault(f'SOAPAction must be "CUCM:DB ver={cluster.version} <operation>", got {action!r}')
-    if m.group("ver") != cluster.version:
-        return axl_fault(f"AXL version {m.group('ver')} is not supported by this cluster (version {cluster.version})")
+        return axl_fault(f'SOAPAction must be "CUCM:DB ver=<version> <operation>", got {action!r}', code=5003)
+    version = m.group("ver") or supported[0]
+    if version not in supported:
+        return incorrect_axl_version(cluster.version)
     op_el = parse_body(raw)
     if op_el is None:
-        return axl_fault("The request is not a SOAP envelope")
-    ns = _AXL_NS.match(op_el.tag)
-    if ns is None or ns.group("ver") != cluster.version:
-        return axl_fault(f"Namespace must be http://www.cisco.com/AXL/API/{cluster.version}")
+        return axl_fault("The request is not a SOAP envelope", faultcode="Client")
     op = _local(op_el.tag)
+    ns = _AXL_NS.match(op_el.tag)
+    if ns is None or ns.group("ver") != version:
+        got = ns.group("ver") if ns is not None else "no AXL namespace"
+        return axl_fault(
+            f"SOAPAction {action.strip()!r} does not match request {op} ver={got}: "
+            f"the body must be in namespace http://www.cisco.com/AXL/API/{version}",
+            code=5003,
+            request=op,
+        )
     if m.group("op") and m.group("op") != op:
-        return axl_fault(f"SOAPAction operation {m.group('op')} does not match {op}")
-    resp_ns = f"http://www.cisco.com/AXL/API/{cluster.version}"
+        return axl_fault(f"SOAPAction operation {m.group('op')} does not match {op}", code=5003, request=op)
+    resp_ns = f"http://www.cisco.com/AXL/API/{version}"
     if op == "executeSQLQuery":
         sql = _text(op_el, "sql")
         try:
             cols, rows = run_sql(cluster, sql)
         except ValueError as exc:
-            return axl_fault(str(exc), code=-201)
+            return axl_fault(str(exc), code=-201, request=op, faultcode="Client")
         body = "".join(
             "<row>" + "".join(f"<{c}>{escape(str(v))}</{c}>" for c, v in zip(cols, r, strict=True)) + "</row>"
             for r in rows
@@ -359,10 +436,10 @@ def axl(node: SimulatedNode, raw: bytes, action: str) -> Reply:
         name = _text(op_el, "deviceName") if op == "doDeviceReset" else _text(op_el, "name")
         phone = cluster.phone(name) if name else None
         if phone is None:
-            return axl_fault(f"Item not valid: The specified Device {name!r} was not found", code=5007)
+            return axl_fault(f"Item not valid: The specified Device {name!r} was not found", code=5007, request=op)
         kind = "Reset"
         if op == "doDeviceReset":
-            hard = _text(op_el, "isHardReset", "").lower() == "true"
+            hard = _text(op_el, "isHardReset", "").lower() in ("true", "t", "1")
             kind = _text(op_el, "deviceResetType") or ("Reset" if hard else "Restart")
         elif op == "restartPhone":
             kind = "Restart"
@@ -370,30 +447,52 @@ def axl(node: SimulatedNode, raw: bytes, action: str) -> Reply:
             kind = "Apply Configuration"
         cluster.reset_phone(phone, kind)
         return 200, envelope(
-            f'<ns:{op}Response xmlns:ns="{resp_ns}">'
-            f"<return>{{{uuid.uuid5(uuid.NAMESPACE_DNS, phone.name)}}}</return></ns:{op}Response>"
+            f'<ns:{op}Response xmlns:ns="{resp_ns}"><return>{_axl_uuid(phone.name)}</return></ns:{op}Response>'
         )
     if op in ("resetDevicePool", "restartDevicePool"):
         pool = _text(op_el, "name")
         if pool != "Default":
-            return axl_fault(f"Item not valid: The specified Device Pool {pool!r} was not found", code=5007)
+            return axl_fault(f"Item not valid: The specified Device Pool {pool!r} was not found", code=5007, request=op)
         for phone in list(cluster.phones):
             cluster.reset_phone(phone, "Reset" if op == "resetDevicePool" else "Restart")
-        return 200, envelope(f'<ns:{op}Response xmlns:ns="{resp_ns}"><return/></ns:{op}Response>')
+        return 200, envelope(f'<ns:{op}Response xmlns:ns="{resp_ns}"><return>true</return></ns:{op}Response>')
     if op == "doEnterpriseParametersReset":
         # "This will set Enterprise Parameters to default value": not a phone reset. Recorded so
         # tests can prove a client never calls it.
         cluster.runtime.events.add(cluster.name, node.fqdn, "enterprise_parameters_set_to_default")
-        return 200, envelope(f'<ns:{op}Response xmlns:ns="{resp_ns}"><return/></ns:{op}Response>')
+        return 200, envelope(f'<ns:{op}Response xmlns:ns="{resp_ns}"><return>true</return></ns:{op}Response>')
     if op == "listPhone":
         return _list_phone(cluster, op_el, resp_ns)
     if op == "getCCMVersion":
+        # GetCCMVersionRes: return/componentVersion/version (String50); processNodeName is ignored,
+        # every node of a simulated cluster runs the same version.
         return 200, envelope(
             f'<ns:getCCMVersionResponse xmlns:ns="{resp_ns}"><return><componentVersion>'
-            f"<version>{cluster.full_version}</version>"
+            f"<version>{escape(cluster.full_version)}</version>"
             "</componentVersion></return></ns:getCCMVersionResponse>"
         )
-    return axl_fault(f"Operation {op} is not supported by the simulator", code=5000)
+    return axl_fault(f"Operation {op} is not supported by the simulator", code=5000, request=op)
+
+
+def _axl_uuid(name: str) -> str:
+    """A stable AXL UUID for a device name: ``{XXXXXXXX-XXXX-XXXX-XXXX-XXXXXXXXXXXX}`` (upper case)."""
+    return "{" + str(uuid.uuid5(uuid.NAMESPACE_DNS, name)).upper() + "}"
+
+
+# The returned tags the simulator models, in the order of the schema's ``LPhone`` sequence
+# (AXLSoap.xsd 12.5, 14.0 and 15.0 agree on it). Other requested tags are left out: every LPhone
+# element is optional.
+_LPHONE_TAGS: tuple[tuple[str, Callable[[SimulatedPhone], str]], ...] = (
+    ("name", lambda p: p.name),
+    ("description", lambda p: f"{p.name} {p.dn}"),
+    ("product", lambda p: p.product),
+    ("model", lambda p: p.product),
+    ("class", lambda p: "Phone"),
+    ("protocol", lambda p: "SIP"),
+    ("protocolSide", lambda p: "User"),
+    ("devicePoolName", lambda p: "Default"),
+    ("securityProfileName", lambda p: "Universal Device Template - Model-independent Security Profile"),
+)
 
 
 def _list_phone(cluster: SimulatedCluster, op_el: ET.Element, resp_ns: str) -> Reply:
@@ -401,29 +500,58 @@ def _list_phone(cluster: SimulatedCluster, op_el: ET.Element, resp_ns: str) -> R
     pattern = _text(crit, "name", "%") if crit is not None else "%"
     rx = "^" + re.escape(pattern).replace("%", ".*") + "$"
     tags_el = _find(op_el, "returnedTags")
-    tags = [_local(t.tag) for t in tags_el] if tags_el is not None else ["name", "model", "protocol"]
-    skip = int(_text(op_el, "skip", "0") or 0)
-    first_text = _text(op_el, "first", "")
+    wanted = {_local(t.tag) for t in tags_el} if tags_el is not None else {"name", "model", "protocol"}
+    if tags_el is not None and not wanted:  # an empty <returnedTags/>: every tag
+        wanted = {t for t, _ in _LPHONE_TAGS}
+    try:
+        skip = int(_text(op_el, "skip", "0") or 0)
+        first_text = _text(op_el, "first", "")
+        first = int(first_text) if first_text else None
+    except ValueError:
+        return axl_fault("skip and first must be unsigned numbers", code=5003, request="listPhone", faultcode="Client")
     with cluster.runtime.lock:
         phones = [p for p in cluster.phones if re.match(rx, p.name, re.IGNORECASE)]
     phones = phones[skip:]
-    if first_text:
-        phones = phones[: int(first_text)]
-    values: dict[str, Callable[[SimulatedPhone], str]] = {
-        "model": lambda p: p.product,
-        "protocol": lambda p: "SIP",
-        "devicePoolName": lambda p: "Default",
-        "securityProfileName": lambda p: "Universal Device Template - Model-independent Security Profile",
-        "description": lambda p: f"{p.name} {p.dn}",
-        "name": lambda p: p.name,
-    }
+    if first is not None:
+        phones = phones[:first]
     out = []
     for p in phones:
-        fields = "".join(f"<{t}>{escape(values[t](p)) if t in values else ''}</{t}>" for t in tags)
-        out.append(f'<phone uuid="{{{str(uuid.uuid5(uuid.NAMESPACE_DNS, p.name)).upper()}}}">{fields}</phone>')
+        fields = "".join(f"<{t}>{escape(value(p))}</{t}>" for t, value in _LPHONE_TAGS if t in wanted)
+        out.append(f'<phone uuid="{_axl_uuid(p.name)}">{fields}</phone>')
     return 200, envelope(
         f'<ns:listPhoneResponse xmlns:ns="{resp_ns}"><return>{"".join(out)}</return></ns:listPhoneResponse>'
     )
+
+
+@functools.lru_cache(maxsize=8)
+def _axl_file_text(version: str, name: str) -> str:
+    return cisco_schemas.axl_file(version, name).read_text(encoding="utf-8")
+
+
+AXL_DOCUMENT_PATHS = {f"{AXL_PATH}AXLSoap.xsd": "AXLSoap.xsd", f"{AXL_PATH}AXLEnums.xsd": "AXLEnums.xsd"}
+
+
+def axl_get(node: SimulatedNode, path: str, query: Collection[str], port: int) -> tuple[int, str, str] | None:
+    """A GET on AXL: ``(status, content type, text)``, or None when it asks for no document.
+
+    ``/axl/?wsdl`` is Cisco's ``AXLAPI.wsdl`` of the node's version with this node's own address
+    ``https://<fqdn>:<port>/axl/`` in ``soap:address``; ``/axl/AXLSoap.xsd`` (and
+    ``AXLEnums.xsd``) the schema it imports by the relative location ``AXLSoap.xsd``, so a WSDL
+    reader given the ``?wsdl`` URL finds it. A missing schema file answers HTTP 500 naming it.
+    """
+    if path.rstrip("/") == AXL_PATH.rstrip("/") and "wsdl" in {q.lower() for q in query}:
+        name = "AXLAPI.wsdl"
+    elif path in AXL_DOCUMENT_PATHS:
+        name = AXL_DOCUMENT_PATHS[path]
+    else:
+        return None
+    try:
+        text = _axl_file_text(node.cluster.version, name)
+    except (cisco_schemas.SchemaMissing, OSError) as exc:
+        return 500, "text/plain", str(exc)
+    if name == "AXLAPI.wsdl":
+        text = text.replace("https://CCMSERVERNAME:8443/axl/", f"https://{node.fqdn}:{port}{AXL_PATH}")
+    return 200, "text/xml", text
 
 
 # ---------------------------------------------------------------------------------------------

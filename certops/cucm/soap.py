@@ -8,9 +8,15 @@ node's ``soap_port`` (8443), verified against the node's FQDN. Envelopes and par
 
 from __future__ import annotations
 
+import functools
+import logging
+import re
+import threading
 import time
 from collections.abc import Callable, Sequence
 from typing import Any
+
+import httpx
 
 from certops.cucm import soap_xml
 from certops.cucm._http import NodeClient
@@ -20,6 +26,8 @@ from certops.models import PhoneCount, ServiceStatus
 CONTROL_CENTER_PATH = "/controlcenterservice2/services/ControlCenterServices"
 RISPORT_PATH = "/realtimeservice2/services/RISService70"
 AXL_PATH = "/axl/"
+
+log = logging.getLogger("certops.cucm.soap")
 
 _CLUSTER_SECURITY_MODE_SQL = "select paramname, paramvalue from processconfig where paramname = 'ClusterSecurityMode'"
 _SSO_MODES_SQL = "select name, tkssomode from processnode"
@@ -34,13 +42,19 @@ class _SoapClient(NodeClient):
     default_timeout = 60.0
 
     def _post(self, body: bytes, *, soap_action: str, operation: str) -> bytes:
-        response = self._http.request(
+        return self._check(self._send(body, soap_action=soap_action, operation=operation), operation)
+
+    def _send(self, body: bytes, *, soap_action: str, operation: str) -> httpx.Response:
+        return self._http.request(
             "POST",
             self.path,
             operation=operation,
             content=body,
             headers={"Content-Type": "text/xml; charset=utf-8", "SOAPAction": soap_action},
         )
+
+    def _check(self, response: httpx.Response, operation: str) -> bytes:
+        """The response body, or the fault / HTTP error as a certops error."""
         fault = soap_xml.parse_fault(response.content)
         if fault is not None:
             if "RateControl" in fault.code or "exceeded allowed rate" in fault.message.lower():
@@ -161,21 +175,108 @@ class RisPortClient(_SoapClient):
         return PhoneCount(registered=registered, total_seen=len(latest), requests_used=requests)
 
 
+# The AXL schema versions whose Cisco AXLSoap.xsd every request below is checked against
+# (tests/contract/test_cisco_axl.py); a fallback after HTTP 599 picks one of these.
+AXL_CHECKED_VERSIONS = ("12.5", "14.0", "15.0")
+
+# node FQDN (lower case) -> the AXL version that node accepted after a fallback, for the rest of
+# the process: later clients of that node start with it and never see the 599 again.
+_accepted_axl_versions: dict[str, str] = {}
+_accepted_lock = threading.Lock()
+
+_SUPPORTED = re.compile(r"Supported\s+axl\s+versions\s+are\s+([^<\r\n]+)", re.IGNORECASE)
+_VERSION_TOKEN = re.compile(r"\d+(?:\.(?:\d+|x))?", re.IGNORECASE)
+
+
+def remembered_axl_version(fqdn: str) -> str | None:
+    """The AXL version ``fqdn`` accepted after a fallback in this process, or None."""
+    with _accepted_lock:
+        return _accepted_axl_versions.get(fqdn.lower())
+
+
+def forget_axl_versions() -> None:
+    """Forget every remembered AXL fallback (a new process starts this way)."""
+    with _accepted_lock:
+        _accepted_axl_versions.clear()
+
+
+def supported_axl_versions(text: str) -> list[str]:
+    """The versions an "Incorrect axl version" answer lists: ``"12.x, 14.0 and 15.0"`` -> ``[12.x, 14.0, 15.0]``."""
+    m = _SUPPORTED.search(text)
+    return _VERSION_TOKEN.findall(m.group(1)) if m else []
+
+
+def axl_fallback_version(listed: list[str]) -> str | None:
+    """The highest version in ``listed`` that certops's requests are checked against (``12.x`` matches 12.5)."""
+    usable: list[str] = []
+    for token in listed:
+        major, _, minor = token.lower().partition(".")
+        for known in AXL_CHECKED_VERSIONS:
+            k_major, _, k_minor = known.partition(".")
+            if k_major == major and (minor in ("x", k_minor) or (not minor and k_minor == "0")):
+                usable.append(known)
+    return max(usable, key=lambda v: tuple(int(p) for p in v.split("."))) if usable else None
+
+
 class AxlClient(_SoapClient):
-    """AXL on the publisher, versioned by the cluster's major.minor. Never resets enterprise parameters."""
+    """AXL on the publisher, versioned by the cluster's major.minor. Never resets enterprise parameters.
+
+    The request's schema version is the cluster's (SOAPAction and namespace). A node that does
+    not accept it answers HTTP 599 "Incorrect axl version. Supported axl versions are ..."; the
+    client then falls back once to the highest listed version its requests are checked against,
+    says so in one WARNING line naming the node and both versions, and uses that version for the
+    node for the rest of the process.
+    """
 
     path = AXL_PATH
 
     def __init__(self, *, version: str, **kwargs: Any) -> None:
         super().__init__(**kwargs)
-        self.version = version
+        self.requested_version = soap_xml.axl_version(version)
+        self.version = remembered_axl_version(self.fqdn) or self.requested_version
 
-    def _axl(self, operation: str, body: bytes) -> bytes:
-        return self._post(body, soap_action=soap_xml.axl_soap_action(self.version, operation), operation=operation)
+    def _axl(self, operation: str, build: Callable[[str], bytes]) -> bytes:
+        """Send ``build(version)``; on HTTP 599 fall back to a version the node lists, once."""
+        response = self._send_axl(operation, build)
+        if response.status_code == 599:
+            refused = self.version
+            listed = supported_axl_versions(response.text)
+            fallback = axl_fallback_version(listed)
+            if fallback is None or fallback == refused:
+                raise CucmApiError(
+                    f"the node refused AXL version {refused} (HTTP 599 Incorrect axl version) and lists "
+                    f"{', '.join(listed) or 'no versions'}; certops's AXL requests are checked against "
+                    f"{', '.join(AXL_CHECKED_VERSIONS)}",
+                    node=self.fqdn,
+                    operation=operation,
+                    status=599,
+                    hint="check the cluster's version in the inventory against the publisher's `show version active`",
+                )
+            self.version = fallback
+            response = self._send_axl(operation, build)
+            if response.status_code != 599:
+                with _accepted_lock:
+                    first = _accepted_axl_versions.get(self.fqdn.lower()) != fallback
+                    _accepted_axl_versions[self.fqdn.lower()] = fallback
+                if first:
+                    log.warning(
+                        "AXL on %s: the node refused AXL version %s (HTTP 599, it accepts %s); "
+                        "using AXL %s for this node from now on. Check the cluster version in the inventory.",
+                        self.fqdn,
+                        refused,
+                        ", ".join(listed),
+                        fallback,
+                    )
+        return self._check(response, operation)
+
+    def _send_axl(self, operation: str, build: Callable[[str], bytes]) -> httpx.Response:
+        return self._send(
+            build(self.version), soap_action=soap_xml.axl_soap_action(self.version, operation), operation=operation
+        )
 
     def execute_sql_query(self, sql: str) -> list[dict[str, str]]:
         """``executeSQLQuery``: rows as dicts of column -> text."""
-        xml = self._axl("executeSQLQuery", soap_xml.execute_sql_query_request(self.version, sql))
+        xml = self._axl("executeSQLQuery", lambda v: soap_xml.execute_sql_query_request(v, sql))
         try:
             return soap_xml.parse_sql_rows(xml)
         except soap_xml.SoapParseError as exc:
@@ -208,8 +309,9 @@ class AxlClient(_SoapClient):
         """Names of every phone (``listPhone`` paged with skip/first)."""
         names: list[str] = []
         for page in range(max_pages):
-            body = soap_xml.list_phone_request(self.version, skip=page * page_size, first=page_size)
-            xml = self._axl("listPhone", body)
+            xml = self._axl(
+                "listPhone", functools.partial(soap_xml.list_phone_request, skip=page * page_size, first=page_size)
+            )
             try:
                 batch = soap_xml.parse_list_phone_names(xml)
             except soap_xml.SoapParseError as exc:
@@ -219,6 +321,14 @@ class AxlClient(_SoapClient):
                 break
         return names
 
+    def ccm_version(self) -> str:
+        """``getCCMVersion``: the publisher's full version, e.g. ``15.0.1.11900-40``."""
+        xml = self._axl("getCCMVersion", soap_xml.get_ccm_version_request)
+        try:
+            return soap_xml.parse_ccm_version(xml)
+        except soap_xml.SoapParseError as exc:
+            raise self._parse_error(exc, "getCCMVersion") from exc
+
     def reset_device(self, name: str) -> None:
         """``doDeviceReset`` with ``isHardReset`` true for one device (never ``doEnterpriseParametersReset``)."""
-        self._axl("doDeviceReset", soap_xml.do_device_reset_request(self.version, name, hard=True))
+        self._axl("doDeviceReset", lambda v: soap_xml.do_device_reset_request(v, name, hard=True))

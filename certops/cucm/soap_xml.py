@@ -154,6 +154,11 @@ def do_device_reset_request(version: str, device_name: str, *, hard: bool = True
     return axl_request(version, "doDeviceReset", {"deviceName": device_name, "isHardReset": hard})
 
 
+def get_ccm_version_request(version: str) -> bytes:
+    """AXL ``getCCMVersion`` (no ``processNodeName``: the publisher's own version)."""
+    return axl_request(version, "getCCMVersion", {})
+
+
 def list_phone_request(version: str, *, skip: int = 0, first: int = 1000) -> bytes:
     """AXL ``listPhone`` of every phone name (``searchCriteria name '%'``), one page."""
     return axl_request(
@@ -339,6 +344,17 @@ def parse_list_phone_names(xml: bytes | str) -> list[str]:
     if ret is None:
         raise SoapParseError("no <return> in the listPhone response")
     return [child_text(p, "name") for p in children(ret, "phone") if child_text(p, "name")]
+
+
+def parse_ccm_version(xml: bytes | str) -> str:
+    """``return/componentVersion/version`` of an AXL ``getCCMVersionResponse``."""
+    root = _parse(xml)
+    ret = find(root, "return")
+    component = find(ret, "componentVersion") if ret is not None else None
+    version = child_text(component, "version") if component is not None else ""
+    if not version:
+        raise SoapParseError("no return/componentVersion/version in the getCCMVersion response")
+    return version
 
 
 def parse_axl_return(xml: bytes | str) -> str:

@@ -319,7 +319,8 @@ def test_axl_sso_query_lists_every_node(fleet: SimulatedFleet) -> None:
     assert {r["tkssomode"] for r in sql(fleet, "select name, tkssomode from processnode")} == {"0"}
 
 
-def test_axl_wrong_version_is_a_fault(fleet: SimulatedFleet) -> None:
+def test_axl_older_supported_version_is_answered_and_unsupported_one_refused_with_599(fleet: SimulatedFleet) -> None:
+    # Cisco's AXL versioning: CUCM 15 also accepts the 14.0 and 12.x schemas.
     r = axl(
         fleet,
         fleet.node("cucm-pub.c1.certops.test"),
@@ -327,8 +328,21 @@ def test_axl_wrong_version_is_a_fault(fleet: SimulatedFleet) -> None:
         "<sql>select name from device</sql>",
         version="14.0",
     )
-    assert r.status_code == 500
-    assert "14.0" in fault_string(r)
+    assert r.status_code == 200, r.text
+    assert (
+        find_all(r.text, "executeSQLQueryResponse")[0].tag
+        == "{http://www.cisco.com/AXL/API/14.0}executeSQLQueryResponse"
+    )
+    r = axl(
+        fleet,
+        fleet.node("cucm-pub.c1.certops.test"),
+        "executeSQLQuery",
+        "<sql>select name from device</sql>",
+        version="11.0",
+    )
+    assert r.status_code == 599
+    assert "Incorrect axl version. Supported axl versions are 12.x, 14.0 and 15.0" in r.text
+    # SOAPAction and body namespace naming different versions: a fault.
     r = axl(
         fleet,
         fleet.node("cucm-pub.c1.certops.test"),
