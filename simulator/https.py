@@ -5,20 +5,28 @@ One asyncio loop and one aiohttp ``AppRunner`` serve every node: each node's lis
 are ``loop.create_server`` servers sharing the runner's protocol factory, and a request finds its
 node by the local port it arrived on. Each listener has its own small SSLContext whose
 ``sni_callback`` switches to the node's *served* certificate at every handshake, so a restart
-that changes the served certificate only swaps a context. A listener that must be down (node
-unreachable, Tomcat restarting) is closed, so connections are refused, and its open
-connections are aborted.
+that changes the served certificate only swaps a context.
+
+Every listening socket is bound once, when the fleet starts, and kept for the node's whole life:
+a simulated restart never gives its port back (re-binding it could fail on a busy machine, and
+the node's HTTPS would stay down for good). While a listener must be down (node unreachable,
+Tomcat restarting, the service stopped), a new connection is accepted and reset at once (RST,
+before any TLS byte) and the open ones are aborted; the TLS handshake starts only on a listener
+that is up [INF, docs/simulator.md].
 """
 
 from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import functools
 import json
 import logging
 import socket
 import ssl
+import struct
+from asyncio import sslproto
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -36,15 +44,14 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 
-def bind_socket(port: int = 0) -> socket.socket:
-    """A listening-ready TCP socket bound to 127.0.0.1:``port`` (0 = any free port)."""
+def bind_socket() -> socket.socket:
+    """A listening-ready TCP socket bound to a free port of 127.0.0.1.
+
+    No SO_REUSEADDR: Linux may give two bound-but-not-listening SO_REUSEADDR sockets the same
+    ephemeral port, and the second listen() then fails. Nothing ever re-binds a port.
+    """
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    if port:
-        # Re-opening a known port after a simulated restart: its old connections may linger in
-        # TIME_WAIT. Never for port 0: Linux may give two bound-but-not-listening SO_REUSEADDR
-        # sockets the same ephemeral port, and the second listen() then fails.
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind(("127.0.0.1", port))
+    sock.bind(("127.0.0.1", 0))
     sock.setblocking(False)
     return sock
 
@@ -56,15 +63,17 @@ class Listener:
     node: SimulatedNode
     kind: str  # "https", "soap" or a unit served by a service (CallManager, TVS, CAPF)
     port: int
-    sock: socket.socket | None
+    sock: socket.socket  # bound once, listening from start() until the fleet stops
     server: asyncio.AbstractServer | None = None
-    protocols: set[Any] = field(default_factory=set)
+    up: bool = False  # False: new connections are reset before the TLS handshake
+    transports: set[asyncio.Transport] = field(default_factory=set)
+    resets: int = 0  # connections reset because the listener was down
 
-    def track(self, proto: Any) -> None:
-        """Remember an open connection (pruning closed ones) so it can be aborted when the port closes."""
-        if len(self.protocols) > 32:
-            self.protocols = {p for p in self.protocols if getattr(p, "transport", None) is not None}
-        self.protocols.add(proto)
+    def track(self, transport: asyncio.Transport) -> None:
+        """Remember an open connection (pruning closed ones) so it can be aborted when the listener goes down."""
+        if len(self.transports) > 32:
+            self.transports = {t for t in self.transports if not t.is_closing()}
+        self.transports.add(transport)
 
     @property
     def unit(self) -> str:
@@ -76,6 +85,48 @@ class Listener:
         if self.kind in ("https", "soap"):
             return self.node.https_up()
         return self.node.service_tls_up(self.kind)
+
+
+def reset_connection(transport: asyncio.Transport) -> None:
+    """Close a TCP connection with RST (SO_LINGER 0): the client sees "connection reset", no TLS byte."""
+    sock = transport.get_extra_info("socket")
+    if sock is not None:
+        with contextlib.suppress(OSError):  # already gone
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    transport.abort()
+
+
+class _Gate(asyncio.Protocol):
+    """The first protocol of every accepted TCP connection: reset it when the listener is down;
+    otherwise put asyncio's TLS protocol (with the listener's SNI-switching context) in its place,
+    which calls the application protocol's ``connection_made`` once the handshake is done."""
+
+    def __init__(self, frontend: HttpFrontend, listener: Listener, inner: Callable[[], asyncio.BaseProtocol]) -> None:
+        self.frontend = frontend
+        self.listener = listener
+        self.inner = inner
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        assert isinstance(transport, asyncio.Transport)
+        listener = self.listener
+        if not listener.up:
+            listener.resets += 1
+            reset_connection(transport)
+            return
+        listener.track(transport)
+        tls = sslproto.SSLProtocol(
+            asyncio.get_running_loop(),
+            self.inner(),
+            self.frontend._base_context(listener),
+            None,  # type: ignore[arg-type]  # no waiter: asyncio's own servers pass one, it is optional
+            server_side=True,
+            ssl_handshake_timeout=30,
+        )
+        transport.set_protocol(tls)
+        tls.connection_made(transport)
+
+    def data_received(self, data: bytes) -> None:  # never called: the TLS protocol reads from the start
+        pass
 
 
 class _IdleTls(asyncio.Protocol):
@@ -146,12 +197,13 @@ class HttpFrontend:
         await web.SockSite(self.admin_runner, sock).start()
 
     async def stop(self) -> None:
-        """Close every listener and the runners."""
+        """Close every listener (the only place a listening socket is closed) and the runners."""
         for listener in self.listeners.values():
             await self._set(listener, False)
-            if listener.sock is not None:
-                listener.sock.close()
-                listener.sock = None
+            if listener.server is not None:
+                listener.server.close()
+                listener.server = None
+            listener.sock.close()
         if self.runner is not None:
             await self.runner.cleanup()
         if self.admin_runner is not None:
@@ -194,52 +246,35 @@ class HttpFrontend:
             await self._set_locked(listener, up)
 
     async def _set_locked(self, listener: Listener, up: bool) -> None:
-        loop = asyncio.get_running_loop()
-        if up and listener.server is None:
-            if listener.sock is None:
-                try:
-                    listener.sock = bind_socket(listener.port)
-                except OSError as exc:  # the port was taken meanwhile: the listener stays down
-                    log.warning(
-                        "simulator: cannot listen again on 127.0.0.1:%s (%s): %s", listener.port, listener.kind, exc
-                    )
-                    return
-            sock, listener.sock = listener.sock, None
-            assert self.runner is not None
+        if listener.server is None:  # the first call: serve the socket bound at allocate() for good
             if listener.kind in ("https", "soap"):
-                factory: Callable[[], asyncio.BaseProtocol] = self._http_factory(listener)
+                inner: Callable[[], asyncio.BaseProtocol] = self._http_factory(listener)
             else:
-                factory = self._idle_factory(listener)
-            listener.server = await loop.create_server(
-                factory, sock=sock, ssl=self._base_context(listener), backlog=256
+                inner = self._idle_factory()
+            listener.server = await asyncio.get_running_loop().create_server(
+                lambda: _Gate(self, listener, inner), sock=listener.sock, backlog=256
             )
-        elif not up and listener.server is not None:
-            server, listener.server = listener.server, None
-            server.close()
-            protos, listener.protocols = list(listener.protocols), set()
-            for proto in protos:
-                transport = getattr(proto, "transport", None)
-                if transport is not None:
-                    transport.abort()
+        if up == listener.up:
+            return
+        listener.up = up
+        if not up:
+            transports, listener.transports = list(listener.transports), set()
+            for transport in transports:
+                if not transport.is_closing():
+                    reset_connection(transport)
 
     def _http_factory(self, listener: Listener) -> Callable[[], asyncio.BaseProtocol]:
         assert self.runner is not None and self.runner.server is not None
         server = self.runner.server
 
         def factory() -> asyncio.BaseProtocol:
-            proto = server()
-            listener.track(proto)
-            return proto
+            return server()
 
         return factory
 
-    def _idle_factory(self, listener: Listener) -> Callable[[], asyncio.BaseProtocol]:
-        def factory() -> asyncio.BaseProtocol:
-            proto = _IdleTls()
-            listener.track(proto)
-            return proto
-
-        return factory
+    @staticmethod
+    def _idle_factory() -> Callable[[], asyncio.BaseProtocol]:
+        return _IdleTls
 
     async def reconcile(self, node: SimulatedNode) -> None:
         """Open or close ``node``'s listeners to match its state."""

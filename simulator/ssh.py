@@ -13,6 +13,7 @@ import logging
 import queue
 import selectors
 import socket
+import struct
 import threading
 from typing import TYPE_CHECKING
 
@@ -128,8 +129,8 @@ class SshServer:
 
     @staticmethod
     def _bind(port: int) -> socket.socket:
+        # bound once per node and kept until the fleet stops; no SO_REUSEADDR for port 0 (see https.bind_socket)
         sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         sock.bind(("127.0.0.1", port))
         sock.listen(64)
         sock.setblocking(False)
@@ -158,7 +159,7 @@ class SshServer:
         self._wake_w.close()
 
     def reconcile(self, node: SimulatedNode, wait: bool = True) -> None:
-        """Open or close ``node``'s SSH listener to match its state (done by the acceptor thread)."""
+        """Match ``node``'s SSH to its state (done by the acceptor thread): down drops its sessions."""
         if self._thread is None or not self._thread.is_alive() or self._stopping.is_set():
             return
         done = threading.Event()
@@ -171,22 +172,8 @@ class SshServer:
             done.wait(timeout=5)
 
     def _apply(self, node: SimulatedNode) -> None:
-        up = node.ssh_up()
-        sock = self._socks.get(node.fqdn)
-        if up and sock is None:
-            try:
-                sock = self._bind(node.ssh_port)
-            except OSError as exc:  # the port was taken meanwhile: the node stays unreachable
-                log.warning(
-                    "simulator: cannot listen again on %s:%s for %s: %s", "127.0.0.1", node.ssh_port, node.fqdn, exc
-                )
-                return
-            self._socks[node.fqdn] = sock
-            self._sel.register(sock, selectors.EVENT_READ, node)
-        elif not up and sock is not None:
-            self._sel.unregister(sock)
-            sock.close()
-            del self._socks[node.fqdn]
+        """A node going down drops its open sessions; its listening socket stays (see ``_run``)."""
+        if not node.ssh_up():
             with self._lock:
                 transports = [t for t in self._transports if getattr(t, "sim_node", None) is node]
             for t in transports:
@@ -211,6 +198,13 @@ class SshServer:
                 try:
                     conn, _ = key.fileobj.accept()  # type: ignore[union-attr]
                 except (BlockingIOError, OSError):
+                    continue
+                if not node.ssh_up():
+                    # Down (unreachable): the port is never given back, so a re-bind can never fail;
+                    # the connection is reset before the SSH banner [INF, docs/simulator.md].
+                    with contextlib.suppress(OSError):
+                        conn.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+                    conn.close()
                     continue
                 conn.setblocking(True)
                 threading.Thread(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import socket
+import ssl
 import threading
 import time
 from collections.abc import Iterator
@@ -365,8 +366,8 @@ def test_upload_consumes_csr_and_tomcat_serves_new_certificate_only_after_restar
     def probe() -> None:
         while not stop.is_set():
             try:
-                socket.create_connection(("127.0.0.1", node.https_port), timeout=1).close()
-            except ConnectionRefusedError:
+                served_certificate_der(fleet, node, node.https_port)
+            except (ConnectionResetError, ssl.SSLError):  # reset before any TLS byte while Tomcat is down
                 refused.append(True)
             time.sleep(0.02)
 
@@ -380,12 +381,10 @@ def test_upload_consumes_csr_and_tomcat_serves_new_certificate_only_after_restar
         stop.set()
         t.join()
     assert "Cisco Tomcat[STARTED]" in out
-    assert refused, "HTTPS must refuse connections while Cisco Tomcat restarts"
+    assert refused, "HTTPS must reset connections while Cisco Tomcat restarts"
     new_served = x509.load_der_x509_certificate(served_certificate_der(fleet, node, node.https_port))
     assert new_served == leaf
     # and the chain now verifies against the CA's root (SNI = fqdn)
-    import ssl
-
     ctx = ssl.create_default_context(cadata=ca.root_pem)
     with (
         socket.create_connection(("127.0.0.1", node.https_port), timeout=5) as raw,
@@ -453,14 +452,14 @@ def test_platform_api_locked_while_drf_backup_runs(fleet: SimulatedFleet) -> Non
     assert ops.index("drf_backup_started") < ops.index("platform_locked") < ops.index("drf_backup_finished")
 
 
-def test_unreachable_node_refuses_https_connections(fleet: SimulatedFleet) -> None:
+def test_unreachable_node_resets_https_and_ssh_connections(fleet: SimulatedFleet) -> None:
     node = fleet.node("cucm-sub1.c1.certops.test")
     fleet.set_fault("unreachable", node=node.fqdn)
     try:
-        with pytest.raises(ConnectionRefusedError):
-            socket.create_connection(("127.0.0.1", node.https_port), timeout=2)
-        with pytest.raises(ConnectionRefusedError):
-            socket.create_connection(("127.0.0.1", node.ssh_port), timeout=2)
+        for port in (node.https_port, node.ssh_port):
+            # the port stays bound (never given back); each connection is reset before any byte
+            with pytest.raises(ConnectionResetError):  # at connect or at the first read
+                socket.create_connection(("127.0.0.1", port), timeout=10).recv(1)
     finally:
         fleet.clear_faults()
     with client(fleet, node.fqdn) as c:
