@@ -317,6 +317,9 @@ class HttpFrontend:
             if doc is not None:
                 return web.Response(status=doc[0], text=doc[2], content_type=doc[1], charset="utf-8")
         if request.method == "GET":
+            served = soap.wsdl(node, path, port) if "wsdl" in {k.lower() for k in request.query} else None
+            if served is not None:  # <endpoint>?wsdl: Cisco's WSDL with this node's address
+                return web.Response(status=served[0], text=served[1], content_type="text/xml", charset="utf-8")
             return web.Response(text="<h1>Hi there, this is an AXIS service!</h1>", content_type="text/html")
         if request.method != "POST":
             return web.Response(status=405)

@@ -14,6 +14,7 @@ import time
 import uuid
 import xml.etree.ElementTree as ET
 from collections.abc import Callable, Collection
+from pathlib import Path
 from xml.sax.saxutils import escape
 
 from simulator import cisco_schemas
@@ -86,8 +87,51 @@ def _items(el: ET.Element | None) -> list[str]:
 
 
 # ---------------------------------------------------------------------------------------------
+# WSDL at <endpoint>?wsdl
+# ---------------------------------------------------------------------------------------------
+
+# Endpoint path -> Cisco WSDL file (simulator.cisco_schemas). Another SOAP service adds its line.
+WSDL_FILES: dict[str, Callable[[], Path]] = {
+    CONTROL_CENTER_PATH: lambda: cisco_schemas.serviceability_wsdl("ControlCenterServices"),
+    RIS_PATH: lambda: cisco_schemas.serviceability_wsdl("RISService70"),
+}
+
+_ADDRESS = re.compile(r'(<(?:[\w.-]+:)?address\s+location=")[^"]*(")')
+
+
+def wsdl(node: SimulatedNode, path: str, port: int) -> Reply | None:
+    """Cisco's WSDL of the service at ``path``, as a real node serves it at ``<endpoint>?wsdl``.
+
+    The file is Cisco's own (``.cisco-schemas/``), with ``soap:address``/``wsdlsoap:address`` set
+    to this node's address ``https://<fqdn>:<port><path>``. None when ``path`` has no WSDL here;
+    a missing schema file answers HTTP 500 naming the file and how to fetch it.
+    """
+    locate = WSDL_FILES.get(path.rstrip("/"))
+    if locate is None:
+        return None
+    try:
+        text = locate().read_text(encoding="utf-8")
+    except (cisco_schemas.SchemaMissing, OSError) as exc:
+        return 500, str(exc)
+    address = f"https://{node.fqdn}:{port}{path.rstrip('/')}"
+    return 200, _ADDRESS.sub(lambda m: m.group(1) + escape(address) + m.group(2), text)
+
+
+# ---------------------------------------------------------------------------------------------
 # Control Center Services
 # ---------------------------------------------------------------------------------------------
+
+
+# Response children are in the ast/soap namespace (the WSDL's elementFormDefault="qualified"):
+# every Control Center and RisPort70 response element carries the ``ns:`` prefix declared on the
+# operation element.
+_NIL = ' xsi:nil="true"'
+
+# Axis 1.x's answer to child elements inside an element its WSDL types as a plain string.
+AXIS_CHILD_ELEMENT = (
+    "org.xml.sax.SAXException: SimpleDeserializer encountered a child element, which is NOT expected, "
+    "in something it was trying to deserialize."
+)
 
 
 def _service_items(node: SimulatedNode, names: list[str]) -> str:
@@ -99,17 +143,118 @@ def _service_items(node: SimulatedNode, names: list[str]) -> str:
         reason = svc.current_reason()
         start = time.strftime("%a %b %d %H:%M:%S %Y", time.gmtime(svc.started_at)) if status == "Started" else ""
         uptime = int(now - svc.started_at) if status == "Started" else -1
+        code = -1 if not reason else -1068 if reason == "Service Not Activated" else -1019
         out.append(
-            f"<item><ServiceName>{escape(name)}</ServiceName><ServiceStatus>{status}</ServiceStatus>"
-            f"<ReasonCode>{-1 if not reason else -1068 if reason == 'Service Not Activated' else -1019}</ReasonCode>"
-            f"<ReasonCodeString>{escape(reason) or ' '}</ReasonCodeString>"
-            f"<StartTime>{start}</StartTime><UpTime>{uptime}</UpTime></item>"
+            f"<ns:item><ns:ServiceName>{escape(name)}</ns:ServiceName><ns:ServiceStatus>{status}</ns:ServiceStatus>"
+            f"<ns:ReasonCode>{code}</ns:ReasonCode>"
+            f"<ns:ReasonCodeString>{escape(reason) or ' '}</ns:ReasonCodeString>"
+            f"<ns:StartTime>{start}</ns:StartTime><ns:UpTime>{uptime}</ns:UpTime></ns:item>"
         )
     return "".join(out)
 
 
 def _listed_services(node: SimulatedNode) -> list[str]:
     return [n for n in node.services if n not in CLI_ONLY_SERVICES]
+
+
+def _requested_services(op_el: ET.Element) -> list[str] | None:
+    """Names in ``soapGetServiceStatus``: one plain-string ``ServiceStatus`` per service.
+
+    An empty ``ServiceStatus`` (or only empty ones) asks for every service. None when a
+    ``ServiceStatus`` holds child elements (the old ``<item>`` form), which the WSDL's
+    ``xsd:string`` does not allow: Axis refuses it.
+    """
+    names = []
+    for el in op_el:
+        if _local(el.tag) != "ServiceStatus":
+            continue
+        if len(el):
+            return None
+        if (el.text or "").strip():
+            names.append((el.text or "").strip())
+    return names
+
+
+# Control Center group of each service (Serviceability > Control Center) [INF: names as the GUI
+# shows them; the WSDL only says GroupName is a string].
+_GROUPS = {
+    "Cisco CallManager": "CM Services",
+    "Cisco CTIManager": "CM Services",
+    "Cisco Tftp": "CM Services",
+    "Cisco Extension Mobility": "CM Services",
+    "Cisco Dialed Number Analyzer": "CM Services",
+    "Cisco Location Bandwidth Manager": "CM Services",
+    "Cisco Intercluster Lookup Service": "CM Services",
+    "Cisco IP Voice Media Streaming App": "CM Services",
+    "Cisco Messaging Interface": "CM Services",
+    "Cisco DHCP Monitor Service": "CM Services",
+    "Cisco CAR Scheduler": "CDR Services",
+    "Cisco SOAP - CDRonDemand Service": "CDR Services",
+    "Cisco CDR Agent": "CDR Services",
+    "Cisco AXL Web Service": "Database and Admin Services",
+    "Cisco Bulk Provisioning Service": "Database and Admin Services",
+    "Cisco Database Layer Monitor": "Database and Admin Services",
+    "Cisco Serviceability Reporter": "Performance and Monitoring Services",
+    "Cisco RIS Data Collector": "Performance and Monitoring Services",
+    "Cisco CallManager Serviceability": "Performance and Monitoring Services",
+    "Cisco Log Partition Monitoring Tool": "Performance and Monitoring Services",
+    "Cisco DirSync": "Directory Services",
+    "Cisco DRF Master": "Backup and Restore Services",
+    "Cisco DRF Local": "Backup and Restore Services",
+    "Cisco Certificate Authority Proxy Function": "Security Services",
+    "Cisco Trust Verification Service": "Security Services",
+    "Cisco Certificate Change Notification": "Security Services",
+    "Cisco Certificate Expiry Monitor": "Security Services",
+    "Cisco Audit Event Service": "Security Services",
+    "Cisco SIP Proxy": "IM and Presence Services",
+    "Cisco Presence Engine": "IM and Presence Services",
+    "Cisco XCP Router": "IM and Presence Services",
+    "Cisco XCP Connection Manager": "IM and Presence Services",
+}
+
+
+def _group(name: str) -> str:
+    return _GROUPS.get(name, "Platform Services")
+
+
+def _deployable(name: str) -> str:
+    # Every listed service can be controlled here but Cisco Tomcat, which hosts this API [INF].
+    return "false" if name == "Cisco Tomcat" else "true"
+
+
+def _product(node: SimulatedNode) -> tuple[str, str, str, str]:
+    """(ProductName, ProductDescription, ProductID, ShortName) of the node's product [INF]."""
+    if node.role == "imp":
+        name = "Cisco Unified Communications Manager IM and Presence Service"
+        return name, name, "IMandPresence", "CUP"
+    name = "Cisco Unified Communications Manager"
+    return name, name, "CallManager", "CM"
+
+
+def _static_service_items(node: SimulatedNode, *, product_id: bool) -> str:
+    pid = f"<ns:ProductID>{_product(node)[2]}</ns:ProductID>" if product_id else ""
+    return "".join(
+        f"<ns:item><ns:ServiceName>{escape(n)}</ns:ServiceName><ns:ServiceType>Service</ns:ServiceType>"
+        f"<ns:Deployable>{_deployable(n)}</ns:Deployable><ns:GroupName>{escape(_group(n))}</ns:GroupName>"
+        f"{pid}<ns:DependentServices/></ns:item>"
+        for n in _listed_services(node)
+    )
+
+
+def _product_information(node: SimulatedNode) -> str:
+    name, description, pid, short = _product(node)
+    return (
+        f'<ns:getProductInformationListResponse xmlns:ns="{AST_NS}"><ns:getProductInformationListReturn>'
+        f"<ns:ActiveServerVersion>{node.cluster.full_version}</ns:ActiveServerVersion>"
+        f"<ns:PrimaryNode>{escape(node.cluster.publisher.fqdn)}</ns:PrimaryNode>"
+        f"<ns:SecondaryNode{_NIL}/>"
+        f"<ns:Products><ns:item><ns:ProductName>{name}</ns:ProductName>"
+        f"<ns:ProductVersion>{node.cluster.full_version}</ns:ProductVersion>"
+        f"<ns:ProductDescription>{description}</ns:ProductDescription><ns:ProductID>{pid}</ns:ProductID>"
+        f"<ns:ShortName>{short}</ns:ShortName></ns:item></ns:Products>"
+        f"<ns:Services>{_static_service_items(node, product_id=True)}</ns:Services>"
+        "</ns:getProductInformationListReturn></ns:getProductInformationListResponse>"
+    )
 
 
 def control_center(node: SimulatedNode, raw: bytes, action: str) -> Reply:
@@ -121,7 +266,10 @@ def control_center(node: SimulatedNode, raw: bytes, action: str) -> Reply:
     if action and action != op:
         return fault("soapenv:Client", f"SOAPAction {action!r} does not match the operation {op!r}")
     if op == "soapGetServiceStatus":
-        wanted = _items(_find(op_el, "ServiceStatus")) or _listed_services(node)
+        requested = _requested_services(op_el)
+        if requested is None:
+            return fault("soapenv:Server.userException", AXIS_CHILD_ELEMENT)
+        wanted = requested or _listed_services(node)
         unknown = [w for w in wanted if w not in node.services or w in CLI_ONLY_SERVICES]
         if unknown:
             return fault("soapenv:Server", f"Service not found: {unknown[0]}")
@@ -129,26 +277,20 @@ def control_center(node: SimulatedNode, raw: bytes, action: str) -> Reply:
             items = _service_items(node, wanted)
         return 200, envelope(
             f'<ns:soapGetServiceStatusResponse xmlns:ns="{AST_NS}"><ns:soapGetServiceStatusReturn>'
-            "<ReturnCode>0</ReturnCode><ReasonCode>-1</ReasonCode><ReasonString/>"
-            f"<ServiceInfoList>{items}</ServiceInfoList></ns:soapGetServiceStatusReturn></ns:soapGetServiceStatusResponse>"
+            "<ns:ReturnCode>0</ns:ReturnCode><ns:ReasonCode>-1</ns:ReasonCode><ns:ReasonString/>"
+            f"<ns:ServiceInfoList>{items}</ns:ServiceInfoList>"
+            "</ns:soapGetServiceStatusReturn></ns:soapGetServiceStatusResponse>"
         )
     if op == "soapGetStaticServiceList":
-        items = "".join(
-            f"<item><ServiceName>{escape(n)}</ServiceName><ServiceType>Service</ServiceType><Deployable>true</Deployable></item>"
-            for n in _listed_services(node)
-        )
         return 200, envelope(
             f'<ns:soapGetStaticServiceListResponse xmlns:ns="{AST_NS}"><ns:soapGetStaticServiceListReturn>'
-            f"<Services>{items}</Services></ns:soapGetStaticServiceListReturn></ns:soapGetStaticServiceListResponse>"
+            f"<ns:Services>{_static_service_items(node, product_id=False)}</ns:Services>"
+            "</ns:soapGetStaticServiceListReturn></ns:soapGetStaticServiceListResponse>"
         )
     if op == "soapDoControlServices":
         return _control(node, op_el)
     if op == "getProductInformationList":
-        return 200, envelope(
-            f'<ns:getProductInformationListResponse xmlns:ns="{AST_NS}"><ns:getProductInformationListReturn>'
-            f"<ActiveServerVersion>{node.cluster.full_version}</ActiveServerVersion>"
-            "</ns:getProductInformationListReturn></ns:getProductInformationListResponse>"
-        )
+        return 200, envelope(_product_information(node))
     return fault("soapenv:Client", f"No such operation '{op}'")
 
 
@@ -186,8 +328,9 @@ def _control(node: SimulatedNode, op_el: ET.Element) -> Reply:
         items = _service_items(node, services)
     return 200, envelope(
         f'<ns:soapDoControlServicesResponse xmlns:ns="{AST_NS}"><ns:soapDoControlServicesReturn>'
-        "<ReturnCode>0</ReturnCode><ReasonCode>-1</ReasonCode><ReasonString/>"
-        f"<ServiceInfoList>{items}</ServiceInfoList></ns:soapDoControlServicesReturn></ns:soapDoControlServicesResponse>"
+        "<ns:ReturnCode>0</ns:ReturnCode><ns:ReasonCode>-1</ns:ReasonCode><ns:ReasonString/>"
+        f"<ns:ServiceInfoList>{items}</ns:ServiceInfoList>"
+        "</ns:soapDoControlServicesReturn></ns:soapDoControlServicesResponse>"
     )
 
 
@@ -274,30 +417,67 @@ def ris(node: SimulatedNode, raw: bytes, action: str) -> Reply:
         rendered = _render_nodes(cluster, page)
     next_offset = offset + len(page)
     next_state = base64.b64encode(f"sim:{next_offset}".encode()).decode() if next_offset < len(entries) else ""
+    # selectCmDeviceExt has the same output message as selectCmDevice (Cisco's RISService70 WSDL).
     return 200, envelope(
-        f'<ns1:{op}Response xmlns:ns1="{AST_NS}"><ns1:{op}Return>'
+        f'<ns1:selectCmDeviceResponse xmlns:ns1="{AST_NS}"><ns1:selectCmDeviceReturn>'
         f"<ns1:SelectCmDeviceResult><ns1:TotalDevicesFound>{len(entries)}</ns1:TotalDevicesFound>"
         f"<ns1:CmNodes>{rendered}</ns1:CmNodes></ns1:SelectCmDeviceResult>"
         f"<ns1:StateInfo>{escape(next_state)}</ns1:StateInfo>"
-        f"</ns1:{op}Return></ns1:{op}Response>"
+        "</ns1:selectCmDeviceReturn></ns1:selectCmDeviceResponse>"
+    )
+
+
+# A phone is no H.323 trunk: every H323Trunk field is present (the sequence requires it) and nil.
+_H323_NIL = "".join(
+    f'<ns1:{f} xsi:nil="true"/>'
+    for f in (
+        "ConfigName",
+        "TechPrefix",
+        "Zone",
+        "RemoteCmServer1",
+        "RemoteCmServer2",
+        "RemoteCmServer3",
+        "AltGkList",
+        "ActiveGk",
+        "CallSignalAddr",
+        "RasAddr",
+    )
+)
+
+
+def _cm_device(p: SimulatedPhone, status: str, ts: int) -> str:
+    """One ``CmDevice`` in the WSDL's sequence order, every element present (nil where unknown)."""
+    line = "Registered" if status == "Registered" else "UnRegistered"
+    return (
+        "<ns1:item>"
+        f"<ns1:Name>{escape(p.name)}</ns1:Name><ns1:DirNumber>{escape(p.dn)}-{status}</ns1:DirNumber>"
+        # Model and Product are type codes (xsd:unsignedInt); Product = the model's code [INF].
+        f"<ns1:DeviceClass>Phone</ns1:DeviceClass><ns1:Model>{p.model}</ns1:Model><ns1:Product>{p.model}</ns1:Product>"
+        "<ns1:BoxProduct>0</ns1:BoxProduct><ns1:Httpd>Yes</ns1:Httpd>"
+        "<ns1:RegistrationAttempts>0</ns1:RegistrationAttempts><ns1:IsCtiControllable>true</ns1:IsCtiControllable>"
+        '<ns1:LoginUserId xsi:nil="true"/>'
+        f"<ns1:Status>{status}</ns1:Status><ns1:StatusReason>0</ns1:StatusReason>"
+        "<ns1:PerfMonObject>2</ns1:PerfMonObject><ns1:DChannel>0</ns1:DChannel>"
+        f"<ns1:Description>{escape(p.name)} {escape(p.dn)}</ns1:Description>"
+        f"<ns1:H323Trunk>{_H323_NIL}</ns1:H323Trunk>"
+        f"<ns1:TimeStamp>{ts}</ns1:TimeStamp><ns1:Protocol>SIP</ns1:Protocol>"
+        "<ns1:NumOfLines>1</ns1:NumOfLines>"
+        f"<ns1:LinesStatus><ns1:item><ns1:DirectoryNumber>{escape(p.dn)}</ns1:DirectoryNumber>"
+        f"<ns1:Status>{line}</ns1:Status></ns1:item></ns1:LinesStatus>"
+        "<ns1:ActiveLoadID>sip88xx.14-2-1-0101-14</ns1:ActiveLoadID>"
+        "<ns1:InactiveLoadID>sip88xx.14-1-1-0001-136</ns1:InactiveLoadID>"
+        '<ns1:DownloadStatus>Unknown</ns1:DownloadStatus><ns1:DownloadFailureReason xsi:nil="true"/>'
+        '<ns1:DownloadServer xsi:nil="true"/>'
+        f"<ns1:IPAddress><ns1:item><ns1:IP>{p.ip}</ns1:IP><ns1:IPAddrType>ipv4</ns1:IPAddrType>"
+        "<ns1:Attribute>Unknown</ns1:Attribute></ns1:item></ns1:IPAddress>"
+        "</ns1:item>"
     )
 
 
 def _render_nodes(cluster: SimulatedCluster, page: list[tuple[str, SimulatedPhone, str, int]]) -> str:
     by_node: dict[str, list[str]] = {}
     for node_name, p, status, ts in page:
-        by_node.setdefault(node_name, []).append(
-            "<ns1:item>"
-            f"<ns1:Name>{p.name}</ns1:Name><ns1:DirNumber>{p.dn}-{status}</ns1:DirNumber>"
-            f"<ns1:DeviceClass>Phone</ns1:DeviceClass><ns1:Model>{p.model}</ns1:Model><ns1:Product>{p.product}</ns1:Product>"
-            "<ns1:BoxProduct>0</ns1:BoxProduct><ns1:Httpd>Yes</ns1:Httpd>"
-            f"<ns1:IPAddress><ns1:item><ns1:IP>{p.ip}</ns1:IP><ns1:IPAddrType>ipv4</ns1:IPAddrType>"
-            "<ns1:Attribute>Unknown</ns1:Attribute></ns1:item></ns1:IPAddress>"
-            f"<ns1:Status>{status}</ns1:Status><ns1:StatusReason>0</ns1:StatusReason>"
-            f"<ns1:Protocol>SIP</ns1:Protocol><ns1:ActiveLoadID>sip88xx.14-2-1-0101-14</ns1:ActiveLoadID>"
-            f"<ns1:Description>{p.name} {p.dn}</ns1:Description><ns1:TimeStamp>{ts}</ns1:TimeStamp>"
-            "</ns1:item>"
-        )
+        by_node.setdefault(node_name, []).append(_cm_device(p, status, ts))
     out = []
     for n in cluster.nodes:
         if n.fqdn in by_node:

@@ -13,4 +13,5 @@ pytest_plugins = [
     "tests.fixtures.prefect_server",
     "tests.fixtures.postgres",
     "tests.fixtures.slack",
+    "tests.fixtures.cisco_schemas",
 ]

@@ -57,12 +57,16 @@ def _serialise(env: ET.Element) -> bytes:
 
 
 def service_status_request(names: list[str] | None) -> bytes:
-    """``soapGetServiceStatus`` for ``names`` (None or empty: every service)."""
+    """``soapGetServiceStatus`` for ``names`` (None or empty: every service).
+
+    Cisco's WSDL declares ``ServiceStatus`` as a repeated plain string: one
+    ``<ServiceStatus>name</ServiceStatus>`` per service; every service is one empty
+    ``<ServiceStatus/>`` (the element is required at least once).
+    """
     env, body = _envelope(AST_NS, "soap")
     op = _sub(body, AST_NS, "soapGetServiceStatus")
-    status = _sub(op, AST_NS, "ServiceStatus")
-    for name in names or []:
-        _sub(status, AST_NS, "item", name)
+    for name in names or [""]:
+        _sub(op, AST_NS, "ServiceStatus", name or None)
     return _serialise(env)
 
 

@@ -77,14 +77,9 @@ def fault_string(r: httpx.Response) -> str:
 
 
 def status(fleet: SimulatedFleet, node: SimulatedNode, *services: str) -> dict[str, tuple[str, str]]:
-    items = "".join(f"<ns:item>{s}</ns:item>" for s in services)
-    r = post(
-        fleet,
-        node,
-        CC,
-        f"<ns:soapGetServiceStatus><ns:ServiceStatus>{items}</ns:ServiceStatus></ns:soapGetServiceStatus>",
-        "soapGetServiceStatus",
-    )
+    # Cisco's WSDL: one plain-string ServiceStatus per service; one empty ServiceStatus for all.
+    names = "".join(f"<ns:ServiceStatus>{s}</ns:ServiceStatus>" for s in services) or "<ns:ServiceStatus/>"
+    r = post(fleet, node, CC, f"<ns:soapGetServiceStatus>{names}</ns:soapGetServiceStatus>", "soapGetServiceStatus")
     assert r.status_code == 200, r.text
     return {
         text_of(i, "ServiceName"): (text_of(i, "ServiceStatus"), text_of(i, "ReasonCodeString").strip())
@@ -115,6 +110,14 @@ def test_service_status_lists_realistic_services_per_role(fleet: SimulatedFleet)
     assert "Cisco CallManager" not in imp and "Cisco Tftp" not in imp and "Cisco Trust Verification Service" not in imp
     assert sub2["Cisco CTIManager"] == ("Stopped", "Service Not Activated")
     assert "Cisco HAProxy" not in pub  # platform service: CLI only [INF]
+
+
+def test_service_status_for_named_services_answers_exactly_those(fleet: SimulatedFleet) -> None:
+    node = fleet.node("cucm-pub.c1.certops.test")
+    assert status(fleet, node, "Cisco Tftp", "Cisco DirSync") == {
+        "Cisco Tftp": ("Started", ""),
+        "Cisco DirSync": ("Stopped", "Service Not Activated"),
+    }
 
 
 def test_control_center_wants_the_application_user_not_the_os_admin(fleet: SimulatedFleet) -> None:

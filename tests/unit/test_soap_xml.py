@@ -9,6 +9,8 @@ import pytest
 
 from certops.cucm import soap_xml
 from certops.models import ServiceState
+from simulator.cisco_schemas import serviceability_wsdl
+from tests.fixtures.cisco_schemas import validate_body
 
 AST = "{http://schemas.cisco.com/ast/soap}"
 ENV = "{http://schemas.xmlsoap.org/soap/envelope/}"
@@ -22,17 +24,21 @@ def _body_op(xml: bytes) -> ET.Element:
     return body[0]
 
 
-def test_service_status_request_lists_each_service_as_item() -> None:
+def test_service_status_request_names_each_service_in_its_own_service_status() -> None:
+    # Cisco's WSDL: <element maxOccurs="unbounded" name="ServiceStatus" type="xsd:string"/>
     op = _body_op(soap_xml.service_status_request(["Cisco CallManager", "Cisco Tftp"]))
     assert op.tag == f"{AST}soapGetServiceStatus"
-    items = [i.text for i in op.iter(f"{AST}item")]
-    assert items == ["Cisco CallManager", "Cisco Tftp"]
+    assert [(c.tag, c.text, len(c)) for c in op] == [
+        (f"{AST}ServiceStatus", "Cisco CallManager", 0),
+        (f"{AST}ServiceStatus", "Cisco Tftp", 0),
+    ]
+    assert list(op.iter(f"{AST}item")) == []
 
 
-def test_service_status_request_without_names_asks_for_all() -> None:
-    op = _body_op(soap_xml.service_status_request(None))
-    status = op.find(f"{AST}ServiceStatus")
-    assert status is not None and list(status) == []
+def test_service_status_request_without_names_asks_for_all_with_one_empty_service_status() -> None:
+    for names in (None, []):
+        op = _body_op(soap_xml.service_status_request(names))
+        assert [(c.tag, c.text, len(c)) for c in op] == [(f"{AST}ServiceStatus", None, 0)]
 
 
 def test_control_services_request_carries_node_type_and_services() -> None:
@@ -109,6 +115,32 @@ def test_service_info_list_is_parsed_with_any_prefix() -> None:
     assert services["Cisco CTIManager"].reason == "Commanded Out of Service"
 
 
+UNQUALIFIED_STATUS_RESPONSE = """<soapenv:Envelope xmlns:soapenv="http://schemas.xmlsoap.org/soap/envelope/"><soapenv:Body>
+<ns:soapGetServiceStatusResponse xmlns:ns="http://schemas.cisco.com/ast/soap"><ns:soapGetServiceStatusReturn>
+<ReturnCode>0</ReturnCode><ReasonCode>-1</ReasonCode><ReasonString/><ServiceInfoList>
+<item><ServiceName>Cisco Tftp</ServiceName><ServiceStatus>Started</ServiceStatus><ReasonCode>-1</ReasonCode><ReasonCodeString> </ReasonCodeString><StartTime>Thu Nov 26 10:00:00 2026</StartTime><UpTime>5</UpTime></item>
+</ServiceInfoList></ns:soapGetServiceStatusReturn></ns:soapGetServiceStatusResponse></soapenv:Body></soapenv:Envelope>"""
+
+DEFAULT_NS_STATUS_RESPONSE = """<soapenv:Envelope xmlns:soapenv="http://schemas.xmlsoap.org/soap/envelope/"><soapenv:Body>
+<soapGetServiceStatusResponse xmlns="http://schemas.cisco.com/ast/soap"><soapGetServiceStatusReturn>
+<ReturnCode>0</ReturnCode><ReasonCode>-1</ReasonCode><ReasonString xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance" xsi:nil="true"/><ServiceInfoList>
+<item><ServiceName>Cisco Tftp</ServiceName><ServiceStatus>Stopped</ServiceStatus><ReasonCode>-1019</ReasonCode><ReasonCodeString>Commanded Out of Service</ReasonCodeString><StartTime/><UpTime>-1</UpTime></item>
+</ServiceInfoList></soapGetServiceStatusReturn></soapGetServiceStatusResponse></soapenv:Body></soapenv:Envelope>"""
+
+
+def test_service_info_list_is_read_from_unqualified_and_default_namespace_children() -> None:
+    # Cisco's schema is elementFormDefault="qualified"; older servers and samples send unqualified
+    # children. Both are read.
+    (unqualified,) = soap_xml.parse_service_info_list(UNQUALIFIED_STATUS_RESPONSE)
+    (default_ns,) = soap_xml.parse_service_info_list(DEFAULT_NS_STATUS_RESPONSE)
+    assert (unqualified.name, unqualified.state) == ("Cisco Tftp", ServiceState.STARTED)
+    assert (default_ns.name, default_ns.state, default_ns.reason) == (
+        "Cisco Tftp",
+        ServiceState.STOPPED,
+        "Commanded Out of Service",
+    )
+
+
 def test_service_info_list_missing_is_a_parse_error() -> None:
     with pytest.raises(soap_xml.SoapParseError):
         soap_xml.parse_service_info_list("<a/>")
@@ -142,6 +174,36 @@ def test_select_cm_device_response_gives_devices_per_node_and_state_info() -> No
     ]
     assert page.devices[0].ip == "10.0.0.1"
     assert page.state_info == '<StateInfo><Node Name="cucm-pub"/></StateInfo>'
+
+
+# The shape Cisco's RISService70 WSDL requires: every CmDevice element, in sequence order.
+RIS_FULL_DEVICE_RESPONSE = """<soapenv:Envelope xmlns:soapenv="http://schemas.xmlsoap.org/soap/envelope/" xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance">
+<soapenv:Body><ns1:selectCmDeviceResponse xmlns:ns1="http://schemas.cisco.com/ast/soap"><ns1:selectCmDeviceReturn>
+<ns1:SelectCmDeviceResult><ns1:TotalDevicesFound>1</ns1:TotalDevicesFound><ns1:CmNodes>
+<ns1:item><ns1:ReturnCode>Ok</ns1:ReturnCode><ns1:Name>cucm-sub1</ns1:Name><ns1:NoChange>false</ns1:NoChange><ns1:CmDevices>
+<ns1:item><ns1:Name>SEP000000000001</ns1:Name><ns1:DirNumber>1001-Registered</ns1:DirNumber><ns1:DeviceClass>Phone</ns1:DeviceClass>
+<ns1:Model>36670</ns1:Model><ns1:Product>36670</ns1:Product><ns1:BoxProduct>0</ns1:BoxProduct><ns1:Httpd>Yes</ns1:Httpd>
+<ns1:RegistrationAttempts>0</ns1:RegistrationAttempts><ns1:IsCtiControllable>true</ns1:IsCtiControllable><ns1:LoginUserId xsi:nil="true"/>
+<ns1:Status>Registered</ns1:Status><ns1:StatusReason>0</ns1:StatusReason><ns1:PerfMonObject>2</ns1:PerfMonObject><ns1:DChannel>0</ns1:DChannel>
+<ns1:Description>lobby</ns1:Description><ns1:H323Trunk>
+<ns1:ConfigName xsi:nil="true"/><ns1:TechPrefix xsi:nil="true"/><ns1:Zone xsi:nil="true"/><ns1:RemoteCmServer1 xsi:nil="true"/><ns1:RemoteCmServer2 xsi:nil="true"/><ns1:RemoteCmServer3 xsi:nil="true"/><ns1:AltGkList xsi:nil="true"/><ns1:ActiveGk xsi:nil="true"/><ns1:CallSignalAddr xsi:nil="true"/><ns1:RasAddr xsi:nil="true"/></ns1:H323Trunk>
+<ns1:TimeStamp>1700000200</ns1:TimeStamp>
+<ns1:Protocol>SIP</ns1:Protocol><ns1:NumOfLines>1</ns1:NumOfLines>
+<ns1:LinesStatus><ns1:item><ns1:DirectoryNumber>1001</ns1:DirectoryNumber><ns1:Status>UnRegistered</ns1:Status></ns1:item></ns1:LinesStatus>
+<ns1:ActiveLoadID>sip88xx.14-2-1-0101-14</ns1:ActiveLoadID><ns1:InactiveLoadID>sip88xx.14-1-1-0001-136</ns1:InactiveLoadID>
+<ns1:DownloadStatus>Unknown</ns1:DownloadStatus><ns1:DownloadFailureReason xsi:nil="true"/><ns1:DownloadServer xsi:nil="true"/>
+<ns1:IPAddress><ns1:item><ns1:IP>10.0.0.9</ns1:IP><ns1:IPAddrType>ipv4</ns1:IPAddrType><ns1:Attribute>Unknown</ns1:Attribute></ns1:item></ns1:IPAddress>
+</ns1:item></ns1:CmDevices></ns1:item></ns1:CmNodes></ns1:SelectCmDeviceResult>
+<ns1:StateInfo/></ns1:selectCmDeviceReturn></ns1:selectCmDeviceResponse></soapenv:Body></soapenv:Envelope>"""
+
+
+def test_full_cisco_shaped_device_is_read_by_its_own_status_not_a_line_status() -> None:
+    validate_body(RIS_FULL_DEVICE_RESPONSE, serviceability_wsdl("RISService70"))  # the sample is Cisco's shape
+    page = soap_xml.parse_select_cm_device(RIS_FULL_DEVICE_RESPONSE)
+    assert [(d.name, d.status, d.node, d.timestamp, d.ip) for d in page.devices] == [
+        ("SEP000000000001", "Registered", "cucm-sub1", 1700000200, "10.0.0.9")
+    ]
+    assert page.state_info == "" and page.total_found == 1
 
 
 RATE_FAULT = """<soapenv:Envelope xmlns:soapenv="http://schemas.xmlsoap.org/soap/envelope/"><soapenv:Body>
