@@ -156,7 +156,8 @@ def test_named_service_status_request_is_one_plain_string_per_service() -> None:
 
 
 def test_all_services_request_is_a_single_empty_service_status() -> None:
-    for names in (None, []):
+    empty: list[str] = []
+    for names in (None, empty):
         op = validate_body(soap_xml.service_status_request(names), cc_wsdl())
         assert [(c.tag, c.text, len(c)) for c in op] == [(f"{{{AST}}}ServiceStatus", None, 0)]
 

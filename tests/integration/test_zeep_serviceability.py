@@ -160,7 +160,8 @@ def test_zeep_reads_the_static_service_list(cisco_zeep: ZeepFactory, fleet: Simu
 
 def test_zeep_counts_registered_phones_over_every_page(cisco_zeep: ZeepFactory, fleet: SimulatedFleet) -> None:
     ris = risport(cisco_zeep, fleet, "cucm-sub1")
-    state, pages, latest = "", 0, {}
+    state, pages = "", 0
+    latest: dict[str, Any] = {}
     while True:
         result = ris.selectCmDevice(StateInfo=state, CmSelectionCriteria=criteria(MaxReturnedDevices=10))
         pages += 1
@@ -207,7 +208,7 @@ def test_zeep_built_from_the_served_wsdl_works_too(fleet: SimulatedFleet) -> Non
     sub = node(fleet, "cucm-sub1")
     client, _service, session = cisco_zeep_service(fleet, sub, serviceability_wsdl("RISService70"))
     try:
-        served = zeep.Client(
+        served = zeep.Client(  # type: ignore[no-untyped-call]
             f"https://127.0.0.1:{sub.soap_port}/realtimeservice2/services/RISService70?wsdl",
             settings=zeep.Settings(strict=True),
             transport=client.transport,
@@ -217,7 +218,7 @@ def test_zeep_built_from_the_served_wsdl_works_too(fleet: SimulatedFleet) -> Non
             port.binding_options["address"]
             == f"https://{sub.fqdn}:{sub.soap_port}/realtimeservice2/services/RISService70"
         )
-        ris = served.create_service(
+        ris = served.create_service(  # type: ignore[no-untyped-call]
             next(iter(served.wsdl.bindings)),
             f"https://127.0.0.1:{sub.soap_port}/realtimeservice2/services/RISService70",
         )

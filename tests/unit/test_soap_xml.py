@@ -36,7 +36,8 @@ def test_service_status_request_names_each_service_in_its_own_service_status() -
 
 
 def test_service_status_request_without_names_asks_for_all_with_one_empty_service_status() -> None:
-    for names in (None, []):
+    empty: list[str] = []
+    for names in (None, empty):
         op = _body_op(soap_xml.service_status_request(names))
         assert [(c.tag, c.text, len(c)) for c in op] == [(f"{AST}ServiceStatus", None, 0)]
 
