@@ -49,7 +49,12 @@ def ris_wsdl() -> Path:
 @pytest.fixture(scope="module")
 def fleet(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SimulatedFleet]:
     opts = sim_options(
-        nodes=4, phones_per_cluster=24, state_dir=tmp_path_factory.mktemp("cisco-svc"), ris_rate_limit=1000
+        nodes=4,
+        phones_per_cluster=24,
+        state_dir=tmp_path_factory.mktemp("cisco-svc"),
+        ris_rate_limit=1000,
+        # long enough that a restart is still under way when its own answer is built, even on a busy machine
+        restart_seconds=2.0,
     )
     with SimulatedFleet(opts) as f:
         yield f

@@ -33,7 +33,7 @@ def fleet(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SimulatedFleet]:
         phones_per_cluster=PHONES,
         state_dir=tmp_path_factory.mktemp("zeep-svc"),
         ris_rate_limit=1000,
-        restart_seconds=0.4,
+        restart_seconds=1.0,  # still under way when the restart answer is built, even on a busy machine
     )
     with SimulatedFleet(opts) as f:
         yield f
