@@ -373,7 +373,7 @@ def test_a_missing_cisco_schema_is_an_error_that_names_the_fetch_script(
     try:
         r = _get(fleet, pub(fleet), "/axl/?wsdl")
     finally:
-        monkeypatch.delenv("CERTOPS_CISCO_SCHEMAS")
+        monkeypatch.undo()  # back to the real schema folder, whatever $CERTOPS_CISCO_SCHEMAS was
         soap._axl_file_text.cache_clear()
     assert r.status_code == 500
     assert "fetch_cisco_schemas.py" in r.text
