@@ -16,6 +16,7 @@ import ipaddress
 import itertools
 import json
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 from cryptography import x509
@@ -34,6 +35,7 @@ from certops.x509.read import (
     fingerprint,
     read_certificates,
     read_csr,
+    read_labelled,
     signed_by,
     to_pem,
 )
@@ -222,6 +224,22 @@ def _days(delta: dt.timedelta) -> str:
     return f"{delta.total_seconds() / 86400:.1f} days"
 
 
+def _leaf_id(cert: x509.Certificate, source: str | None = None) -> str:
+    where = f" in {source}" if source else ""
+    return f"'{describe(cert)}'{where} (serial {cert.serial_number:x}, SHA-256 {fingerprint(cert)})"
+
+
+def key_mismatch_line(cert: x509.Certificate, source: str | None, node: str | None) -> tuple[str, str]:
+    """(message, hint) for a certificate signed for another key than the node's pending CSR."""
+    csr_of = f"the CSR pending on {node}" if node else "this CSR"
+    message = (
+        f"the certificate {_leaf_id(cert, source)} was signed for another key: its public key is not "
+        f"{csr_of}'s (the CA signed an older or a different CSR)"
+    )
+    on = f" on {node}" if node else ""
+    return message, f"send the CSR pending{on} to the CA again; never regenerate it after sending"
+
+
 class _Collector:
     def __init__(self) -> None:
         self.problems: list[Problem] = []
@@ -242,9 +260,13 @@ def check_chain(
     now: dt.datetime | None = None,
     min_validity_days: int = DEFAULT_MIN_VALIDITY_DAYS,
     expected_cn: str | None = None,
+    leaf_source: str | None = None,
 ) -> CheckReport:
     """Check a signed ``chain`` against the CSR pending on the node, for ``unit``.
 
+    Every certificate of the chain is checked, not only the leaf: key type and size, signature
+    hash, validity now and at the leaf's expiry, CA:TRUE and Certificate Sign on every issuer, and
+    the path length constraints. ``leaf_source`` (a file name) is named in the key-mismatch line.
     Returns a ``CheckReport``; ``report.ok`` is True only when the upload can go ahead. Raises
     ``CertificateError`` only when the CSR is unreadable or ``unit`` is unknown.
     """
@@ -267,11 +289,7 @@ def check_chain(
 
     # Cisco: "public key mismatch" -- the CA signed an older or a different CSR.
     if _spki(leaf.public_key()) != _spki(csr.public_key()):
-        c.add(
-            "key_mismatch",
-            "the certificate's public key is not the CSR's (the CA signed an older or a different CSR)",
-            "send the CSR pending on the node to the CA again; never regenerate it after sending",
-        )
+        c.add("key_mismatch", *key_mismatch_line(leaf, leaf_source, node))
 
     # Cisco: "CSR SAN and Certificate SAN does not match" -- equal sets, order aside.
     want, got = san_set(csr), san_set(leaf)
@@ -316,6 +334,7 @@ def check_chain(
     _check_usage(c, leaf, spec, unit)
     _check_validity(c, leaf, now, min_validity_days)
     _check_path(c, chain, now, notes)
+    _check_ca_certificates(c, chain, now)
 
     trust = _trust_uploads(chain)
     identity = [to_pem(leaf), *[to_pem(i) for i in chain.intermediates]]
@@ -496,6 +515,80 @@ def _check_path(c: _Collector, chain: Chain, now: dt.datetime, notes: list[str])
         )
 
 
+def _check_ca_certificates(c: _Collector, chain: Chain, now: dt.datetime) -> None:
+    """Every CA certificate of the chain: key, validity at the leaf's expiry, Certificate Sign, path length.
+
+    A node serves its whole chain after the restart; a client that refuses any link (a 1024-bit
+    intermediate, an issuer without Certificate Sign, a broken path length) refuses the node.
+    """
+    leaf = chain.leaf
+    cas: list[tuple[str, x509.Certificate]] = [("intermediate", i) for i in chain.intermediates]
+    if chain.root is not None:
+        cas.append(("root", chain.root))
+    for role, ca in cas:
+        _check_ca_key(c, ca, role)
+        na = ca.not_valid_after_utc
+        if now < na < leaf.not_valid_after_utc:  # (already expired: ca_expired says so)
+            c.add(
+                "ca_expires_before_leaf",
+                f"the {role} '{describe(ca)}' expires on {na.isoformat()}, before the certificate "
+                f"({leaf.not_valid_after_utc.isoformat()}): the node's chain breaks on that day",
+                "ask the CA to sign with an issuing CA that outlives the certificate, or for a shorter validity",
+            )
+    certs = chain.certificates
+    for index, parent in enumerate(certs[1:], start=1):
+        ku = _ext(parent, x509.KeyUsage)
+        bc = _ext(parent, x509.BasicConstraints)
+        if ku is not None and not ku.key_cert_sign and bc is not None and bc.ca:  # (not a CA: issuer_not_ca)
+            c.add(
+                "issuer_no_cert_sign",
+                f"'{describe(parent)}' signs certificates but its key usage lacks Certificate Sign (keyCertSign)",
+                "ask the CA for its correct CA certificates (key usage Certificate Sign)",
+            )
+        if bc is not None and bc.ca and bc.path_length is not None:
+            # RFC 5280 4.2.1.9: how many non-self-issued intermediates may follow it (the leaf not counted)
+            below = [x for x in certs[1:index] if x.subject != x.issuer]
+            if len(below) > bc.path_length:
+                c.add(
+                    "path_length_exceeded",
+                    f"'{describe(parent)}' allows {bc.path_length} CA certificate(s) below it (pathlen:"
+                    f"{bc.path_length}), the chain has {len(below)}: " + ", ".join(f"'{describe(x)}'" for x in below),
+                    "ask the CA for the chain it really issues from (a CA under a pathlen limit cannot sign CAs)",
+                )
+
+
+def _check_ca_key(c: _Collector, ca: x509.Certificate, role: str) -> None:
+    key = ca.public_key()
+    what = f"the {role} '{describe(ca)}'"
+    if isinstance(key, rsa.RSAPublicKey):
+        if key.key_size < RSA_MIN_BITS:
+            c.add(
+                "ca_key_too_small",
+                f"{what} has a {key.key_size}-bit RSA key (minimum {RSA_MIN_BITS}): clients refuse the node's "
+                "chain after the restart",
+                "ask the CA for a chain whose CA keys are 2048 bits or more; a CA on a weak key must be replaced",
+            )
+        elif key.key_size > RSA_MAX_BITS:
+            c.add(
+                "ca_key_too_large",
+                f"{what} has a {key.key_size}-bit RSA key, more than CUCM accepts (maximum {RSA_MAX_BITS})",
+                "ask the CA for a chain whose CA keys are 2048 to 4096 bits",
+            )
+    elif isinstance(key, ec.EllipticCurvePublicKey):
+        if key.curve.name not in EC_CURVES:
+            c.add(
+                "ca_key_curve",
+                f"{what} has an EC key on {key.curve.name}, which is not supported",
+                "ask the CA for a chain on P-256, P-384 or P-521 (or RSA)",
+            )
+    else:
+        c.add(
+            "ca_key_type",
+            f"{what} has a {type(key).__name__.removeprefix('_')} key; CUCM takes RSA or EC CA certificates only",
+            "ask the CA for a chain with RSA or EC CA keys",
+        )
+
+
 def _trust_uploads(chain: Chain) -> list[TrustUpload]:
     cas: list[tuple[str, x509.Certificate]] = []
     if chain.root is not None:
@@ -526,9 +619,18 @@ def check_files(
 ) -> CheckReport:
     """Read ``chain_blobs`` (any format), build the chain and check it. Raises ``CertificateError`` if unreadable."""
     read_csr(csr)  # an unreadable CSR is reported before the chain
-    chain = build_chain(read_certificates(chain_blobs, names))
+    labelled = read_labelled(chain_blobs, names)
+    chain = build_chain([cert for cert, _ in labelled])
+    source = next((name for cert, name in labelled if cert is chain.leaf), None)
     return check_chain(
-        csr, chain, unit, node=node, now=now, min_validity_days=min_validity_days, expected_cn=expected_cn
+        csr,
+        chain,
+        unit,
+        node=node,
+        now=now,
+        min_validity_days=min_validity_days,
+        expected_cn=expected_cn,
+        leaf_source=source if names is not None else None,
     )
 
 
@@ -556,3 +658,144 @@ def check_signed_chain(
     return check_chain(
         csr_pem, chain, unit, node=node, now=now, min_validity_days=min_validity_days, expected_cn=expected_cn
     )
+
+
+# --- a person's answer for a whole renewal: every node's chain at once -------------------------------
+
+TLS_CLIENT_UNITS = frozenset({"tomcat", "tomcat-ECDSA"})
+"""Units whose certificate the node serves on the HTTPS port certops itself talks to (certmgr REST, SOAP)."""
+
+
+def pinned_bundle(unit: str, *, verify: bool, ca_bundle: Path | None) -> Path | None:
+    """The ``tls.ca_bundle`` a new ``unit`` chain must be trusted by, or None when nothing pins it.
+
+    After the restart the node presents the new chain to certops; when the inventory pins the CAs
+    certops trusts, the new root must be among them or certops locks itself out of the node.
+    """
+    if unit not in TLS_CLIENT_UNITS or not verify or ca_bundle is None:
+        return None
+    return Path(ca_bundle)
+
+
+def _bundle_certificates(bundle: Path) -> list[x509.Certificate]:
+    data = bundle.read_bytes()
+    return x509.load_pem_x509_certificates(data) if data.strip() else []
+
+
+_THEN_AT_APPROVAL = "send the chain again (the run keeps waiting; the CSRs stay pending on the nodes)"
+
+
+def tls_trust_problem(root: x509.Certificate | str, bundle: Path, *, then: str = _THEN_AT_APPROVAL) -> Problem | None:
+    """None when ``bundle`` trusts ``root`` (by fingerprint, or same subject and key); else the exact fix.
+
+    ``then`` is what to do once the root is in the bundle (default: send the chain again).
+    """
+    cert = root if isinstance(root, x509.Certificate) else x509.load_pem_x509_certificate(root.encode())
+    try:
+        known = _bundle_certificates(bundle)
+    except (OSError, ValueError) as exc:
+        return Problem(
+            code="tls_bundle_unreadable",
+            message=f"tls.ca_bundle {bundle} cannot be read ({type(exc).__name__}), so certops cannot tell whether "
+            "it will still trust the node after the restart",
+            hint=f"fix {bundle} (a PEM file of CA certificates), then {then}",
+        )
+    spki = _spki(cert.public_key())
+    if any(
+        fingerprint(k) == fingerprint(cert) or (k.subject == cert.subject and _spki(k.public_key()) == spki)
+        for k in known
+    ):
+        return None
+    return Problem(
+        code="tls_root_not_trusted",
+        message=f"the chain's root '{describe(cert)}' (SHA-256 {fingerprint(cert)}) is not in tls.ca_bundle "
+        f"{bundle}, which does not contain it: after the Tomcat restart certops could not verify the node any more",
+        hint=f"append that root (subject '{describe(cert)}', SHA-256 {fingerprint(cert)}) to {bundle} as PEM, "
+        f"then {then}",
+    )
+
+
+class PastedVerdict(BaseModel):
+    """The verdict on one answer for every node of a renewal: a report per node, and every problem."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    reports: dict[str, CheckReport] = Field(default_factory=dict)  # node -> its chain's report
+    problems: list[str] = Field(default_factory=list)  # "node: what — what to do", one line each
+
+    @property
+    def ok(self) -> bool:
+        """True when every node's chain passes."""
+        return not self.problems and bool(self.reports)
+
+
+def check_pasted(
+    csrs: dict[str, str],
+    blobs: Sequence[bytes],
+    unit: str,
+    *,
+    names: Sequence[str] | None = None,
+    tls_bundle: Path | None = None,
+    now: dt.datetime | None = None,
+    min_validity_days: int = DEFAULT_MIN_VALIDITY_DAYS,
+) -> PastedVerdict:
+    """Check what a person sends back for a renewal (``certops approve`` files, or text pasted into the form).
+
+    ``csrs`` maps each node to the CSR pending on it. The leaves are matched to the nodes by public
+    key; each node's chain gets ``check_chain``; a node with two certificates for it (by key or by
+    CN) is ambiguous and refused, naming both; a certificate for the node signed for another key is
+    named with its file; with ``tls_bundle`` (``pinned_bundle``) the chain's root must be in it.
+    Raises ``CertificateError`` when the input cannot be read at all (garbage, a private key).
+    """
+    labelled = read_labelled(blobs, names)
+    certs = [cert for cert, _ in labelled]
+    source = {fingerprint(cert): name for cert, name in labelled}
+    issuers = {fingerprint(x) for x in certs if any(o is not x and o.issuer == x.subject for o in certs)}
+    end_entities = [x for x in certs if x.subject != x.issuer and fingerprint(x) not in issuers]
+    problems: list[str] = []
+    reports: dict[str, CheckReport] = {}
+    for node, csr_text in csrs.items():
+        csr = read_csr(csr_text.encode(), name=f"the CSR pending on {node}")
+        spki, cn = _spki(csr.public_key()), (_cn(csr.subject) or "").lower()
+        by_key = [x for x in certs if _spki(x.public_key()) == spki]
+        by_name = [x for x in end_entities if cn and (_cn(x.subject) or "").lower() == cn and x not in by_key]
+        candidates = [*by_key, *by_name]
+        if len(candidates) > 1:
+            problems.append(
+                f"{node}: {len(candidates)} certificates are for this node, so which one to upload is ambiguous: "
+                + "; ".join(_leaf_id(x, source[fingerprint(x)]) for x in candidates)
+                + " — give exactly one signed certificate per node (the one signed from its pending CSR)"
+            )
+            continue
+        if not by_key:
+            if by_name:
+                message, hint = key_mismatch_line(by_name[0], source[fingerprint(by_name[0])], node)
+                problems.append(
+                    f"{node}: none of the certificates given matches this node's CSR (public key): {message} — {hint}"
+                )
+            else:
+                given = ", ".join(dict.fromkeys(name for _, name in labelled))
+                problems.append(
+                    f"{node}: none of the certificates given matches this node's CSR (public key): no certificate "
+                    f"in {given} is for it (by its CSR's key or CN '{cn}') — add the certificate the CA signed from "
+                    "the CSR pending on this node"
+                )
+            continue
+        leaf = by_key[0]
+        report = check_chain(
+            csr_text,
+            build_chain(certs, leaf=leaf),
+            unit,
+            node=node,
+            now=now,
+            min_validity_days=min_validity_days,
+            leaf_source=source[fingerprint(leaf)],
+        )
+        lines = [f"{node}: {x.line()}" for x in report.problems]
+        if tls_bundle is not None and report.trust_uploads and report.trust_uploads[0].role == "root":
+            trust = tls_trust_problem(report.trust_uploads[0].pem, tls_bundle)
+            if trust is not None:
+                lines.append(f"{node}: {trust.line()}")
+        problems += lines
+        reports[node] = report
+    return PastedVerdict(reports=reports, problems=problems)

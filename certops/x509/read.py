@@ -141,8 +141,46 @@ def _reason(exc: BaseException) -> str:
     return text[:160]
 
 
+_PRIVATE_KEY_HEADER = re.compile(rb"-----BEGIN [A-Z0-9 ]{0,40}PRIVATE KEY-----")
+PRIVATE_KEY_REFUSAL = "never paste a private key"
+"""The words every refusal of key material carries (the key stays on the node; certops never wants it)."""
+
+
+def _private_key_refused(name: str) -> CertificateError:
+    # The message names the input, never its content: not one byte of the key is repeated.
+    return CertificateError(
+        f"{name}: contains a private key: {PRIVATE_KEY_REFUSAL}; it was discarded, not stored",
+        hint="CUCM keeps the key on the node and never needs it; give only the certificates the CA returned",
+    )
+
+
+def holds_private_key(data: bytes | str) -> bool:
+    """True when ``data`` holds private-key material: a PEM ``... PRIVATE KEY`` block or a DER key.
+
+    For callers that must forget such input wherever it was kept (e.g. a flow run's input).
+    """
+    raw = data.encode("utf-8", "replace") if isinstance(data, str) else bytes(data)
+    if _PRIVATE_KEY_HEADER.search(raw):
+        return True
+    return b"-----BEGIN" not in raw and _is_der_private_key(raw)
+
+
+def _is_der_private_key(data: bytes) -> bool:
+    if not data.startswith(b"\x30") or len(data) > MAX_INPUT_BYTES:
+        return False
+    try:
+        serialization.load_der_private_key(data, password=None)
+    except TypeError:  # "password was not given": an encrypted PKCS#8 key is still a key
+        return True
+    except Exception:  # noqa: BLE001  (anything else: not a key)
+        return False
+    return True
+
+
 def _read_one(data: bytes, name: str) -> list[x509.Certificate]:
     _check_size(data, name)
+    if _PRIVATE_KEY_HEADER.search(data):  # before any parsing: a broken key block is refused as a key too
+        raise _private_key_refused(name)
     if b"-----BEGIN" in data:
         try:
             blocks = _pem_blocks(data)
@@ -157,10 +195,7 @@ def _read_one(data: bytes, name: str) -> list[x509.Certificate]:
             elif label in _PKCS7_LABELS:
                 certs.extend(_load_pkcs7(der, name))
             elif b"PRIVATE KEY" in label:
-                raise CertificateError(
-                    f"{name}: contains a private key",
-                    hint="never send private keys: CUCM keeps the key on the node; give only certificates",
-                )
+                raise _private_key_refused(name)
             elif label in _CSR_LABELS:
                 raise CertificateError(
                     f"{name}: is a certificate signing request, not a signed certificate",
@@ -179,6 +214,8 @@ def _read_one(data: bytes, name: str) -> list[x509.Certificate]:
         return _load_pkcs7(data, name)
     except CertificateError:
         pass
+    if _is_der_private_key(data):
+        raise _private_key_refused(name)
     raise CertificateError(f"{name}: neither PEM, DER nor PKCS#7 certificate data", hint=_FORMATS_HINT)
 
 
@@ -187,8 +224,13 @@ def read_certificates(blobs: Sequence[bytes], names: Sequence[str] | None = None
 
     ``names`` label the inputs in messages (file names); default ``input 1``, ``input 2``...
     Duplicates (the same certificate twice) are dropped; order is kept. Raises
-    ``CertificateError`` for empty, oversized, or unreadable input.
+    ``CertificateError`` for empty, oversized, or unreadable input, and for private keys.
     """
+    return [cert for cert, _ in read_labelled(blobs, names)]
+
+
+def read_labelled(blobs: Sequence[bytes], names: Sequence[str] | None = None) -> list[tuple[x509.Certificate, str]]:
+    """Like ``read_certificates``, with the name of the input each certificate came from."""
     if not blobs:
         raise CertificateError("no certificate was given", hint="give the signed certificate and its chain")
     if len(blobs) > MAX_INPUTS:
@@ -199,7 +241,7 @@ def read_certificates(blobs: Sequence[bytes], names: Sequence[str] | None = None
     labels = list(names) if names is not None else []
     labels += [f"input {i + 1}" for i in range(len(labels), len(blobs))]
     seen: set[str] = set()
-    certs: list[x509.Certificate] = []
+    certs: list[tuple[x509.Certificate, str]] = []
     for data, name in zip(blobs, labels, strict=False):
         if not isinstance(data, bytes | bytearray):
             raise CertificateError(f"{name}: expected bytes, got {type(data).__name__}")
@@ -207,7 +249,7 @@ def read_certificates(blobs: Sequence[bytes], names: Sequence[str] | None = None
             fp = fingerprint(cert)
             if fp not in seen:
                 seen.add(fp)
-                certs.append(cert)
+                certs.append((cert, name))
     if len(certs) > MAX_CERTIFICATES:
         raise CertificateError(
             f"{len(certs)} certificates is too many for one chain (limit {MAX_CERTIFICATES})",

@@ -70,7 +70,10 @@ def test_node_must_match_the_cn(tmp_path: Path) -> None:
 
 
 def test_json_output_carries_the_verdict(tmp_path: Path) -> None:
-    case = f.make_case(not_after=f.NOW.replace(year=f.NOW.year + 5))
+    import datetime as dt
+
+    # valid well past today (the CLI checks at the real time), within the issuing CA's 1,000 days
+    case = f.make_case(not_after=f.NOW + dt.timedelta(days=990))
     csr, leaf, rest = _write(tmp_path, case)
     code, out = _invoke("--csr", str(csr), "--chain", str(leaf), str(rest), "--unit", "tomcat", "--json")
     data = json.loads(out)

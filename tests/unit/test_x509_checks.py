@@ -32,6 +32,8 @@ PATH_CODES = {
     "not_yet_valid",
     "ca_expired",
     "self_signed",
+    "issuer_no_cert_sign",
+    "path_length_exceeded",
 }
 
 
@@ -206,10 +208,40 @@ CASES: dict[str, Callable[[], Corpus]] = {
     "sha1_signature": lambda: _std(expected={"weak_signature"}, hash_name="sha1"),
     "md5_signature": lambda: _std(expected={"weak_signature"}, hash_name="md5"),
     "csr_signature_invalid": _csr_tampered,
+    # every certificate of the chain, not only the leaf
+    "intermediate_rsa_1024": lambda: _std(expected={"ca_key_too_small"}, inter_key=f.key("rsa", 1024, 3)),
+    "root_rsa_1024": lambda: _std(expected={"ca_key_too_small"}, root_key=f.key("rsa", 1024, 1)),
+    "root_rsa_8192": lambda: _std(expected={"ca_key_too_large"}, root_key=f.key("rsa", 8192)),
+    "intermediate_signed_with_sha1": lambda: _std(expected={"weak_signature"}, inter_hash="sha1"),
+    "intermediate_expires_before_the_leaf": lambda: _std(
+        expected={"ca_expires_before_leaf"}, inter_not_after=W + dt.timedelta(days=200)
+    ),
+    "intermediate_without_certificate_sign": lambda: _std(
+        expected={"issuer_no_cert_sign"}, inter_ku={"digital_signature", "crl_sign"}
+    ),
+    "root_pathlen_0_above_an_intermediate": lambda: _std(expected={"path_length_exceeded"}, root_pathlen=0),
+    "root_pathlen_0_above_two_intermediates": lambda: _std(
+        expected={"path_length_exceeded"}, intermediates=2, root_pathlen=0
+    ),
+    "root_pathlen_1_above_two_intermediates": lambda: _std(
+        expected={"path_length_exceeded"}, intermediates=2, root_pathlen=1
+    ),
+    "root_pathlen_1_above_one_intermediate": lambda: _std(root_pathlen=1),
+    "intermediate_pathlen_0_signing_the_leaf": lambda: _std(inter_pathlen=0),
+    "capf_ca_leaf_under_a_pathlen_0_intermediate": lambda: _std("CAPF", inter_pathlen=0),
 }
 # openssl (security level 2 on Debian) refuses SHA-1/MD5 and small keys on its own terms, and it
 # does not check a trust anchor's own signature (root_not_self_signed, self_signed_leaf).
-NO_OPENSSL = {"sha1_signature", "md5_signature", "rsa_1024", "root_not_self_signed", "self_signed_leaf"}
+NO_OPENSSL = {
+    "sha1_signature",
+    "md5_signature",
+    "rsa_1024",
+    "root_not_self_signed",
+    "self_signed_leaf",
+    "intermediate_rsa_1024",
+    "root_rsa_1024",
+    "intermediate_signed_with_sha1",
+}
 
 
 @pytest.mark.parametrize("name", sorted(CASES))

@@ -196,6 +196,7 @@ def make_cert(
     aki_from: Any = None,
     serial: int | None = None,
     basic_constraints: bool = True,
+    path_length: int | None = None,
 ) -> x509.Certificate:
     """One certificate with exactly the extensions given."""
     nb = not_before or NOW - dt.timedelta(days=1)
@@ -214,7 +215,7 @@ def make_cert(
         )
     )
     if basic_constraints:
-        b = b.add_extension(x509.BasicConstraints(ca=ca, path_length=None), critical=True)
+        b = b.add_extension(x509.BasicConstraints(ca=ca, path_length=path_length if ca else None), critical=True)
     if sans:
         b = b.add_extension(x509.SubjectAlternativeName(general_names(sans)), critical=False)
     if ku:  # an empty set means: no KeyUsage extension at all
@@ -276,37 +277,53 @@ def make_case(
     intermediates: int = 1,
     inter_is_ca: bool = True,
     leaf_signed_by_other: bool = False,
+    root_key: Key = None,
+    inter_key: Key = None,
+    inter_hash: str = "sha256",
+    inter_not_after: dt.datetime | None = None,
+    inter_ku: set[str] | None = None,
+    root_ku: set[str] | None = None,
+    root_pathlen: int | None = None,
+    inter_pathlen: int | None = None,
 ) -> Case:
-    """A signed chain for ``unit``; each keyword changes one property from the good default."""
+    """A signed chain for ``unit``; each keyword changes one property from the good default.
+
+    ``root_*`` and ``inter_*`` change the CA certificates (``inter_key`` is the key of the
+    intermediate that signs the leaf; ``inter_hash`` the hash the issuers sign intermediates with).
+    """
     spec = UNITS[unit]
     default_key = key("ec", 256) if spec.key_type == "ec" else key("rsa", 2048)
     leaf_key = leaf_key or default_key
     csr_key = csr_key or leaf_key
     csr = make_csr(csr_key, csr_cn, csr_sans)
-    root_key = key("rsa", 2048, 1)
+    root_key = root_key or key("rsa", 2048, 1)
     root = make_cert(
         name("Example Root CA"),
         root_key.public_key(),
         name("Example Root CA"),
         root_key,
         ca=True,
-        ku=CA_KU,
+        ku=CA_KU if root_ku is None else root_ku,
         not_before=NOW - dt.timedelta(days=3000),
         not_after=NOW + dt.timedelta(days=3000),
+        path_length=root_pathlen,
     )
     issuer_name, issuer_key = root.subject, root_key
     inters: list[x509.Certificate] = []
     for i in range(intermediates):
-        ik = key("rsa", 2048, 2 + i)
+        ik = inter_key if inter_key is not None and i == intermediates - 1 else key("rsa", 2048, 2 + i)
         inter = make_cert(
             name(f"Example Issuing CA {i + 1}"),
             ik.public_key(),
             issuer_name,
             issuer_key,
             ca=inter_is_ca,
-            ku=CA_KU if inter_is_ca else {"digital_signature", "key_encipherment"},
+            ku=(CA_KU if inter_is_ca else {"digital_signature", "key_encipherment"}) if inter_ku is None else inter_ku,
             not_before=NOW - dt.timedelta(days=1000),
-            not_after=NOW + dt.timedelta(days=1000),
+            not_after=inter_not_after or NOW + dt.timedelta(days=1000),
+            hash_name=inter_hash,
+            aki_from=issuer_key,
+            path_length=inter_pathlen,
         )
         inters.insert(0, inter)
         issuer_name, issuer_key = inter.subject, ik
