@@ -29,6 +29,12 @@ MSG_NOT_TRUSTED = "CA certificate is not available in the trust-store"
 MSG_KEY_MISMATCH = "CSR public key and Certificate public key doesn't match"
 MSG_SAN_MISMATCH = "CSR SAN and Certificate SAN does not match"
 MSG_UPLOAD_FAILED = "Certificate Upload failed"
+MSG_SEVERAL_PEMS = (
+    "Each entry of certificates must hold exactly one certificate, but entry {index} holds {count}; "
+    "nothing was imported: send one entry per certificate"
+)
+"""[INF] The sources leave a bundle in one entry open (cisco-uc-get-cert sends one); the simulator refuses it whole."""
+PEM_BEGIN = "-----BEGIN CERTIFICATE-----"
 MSG_LOCKED = "Platform API is locked by the Disaster Recovery System: a backup or restore is in progress"
 
 
@@ -54,6 +60,15 @@ def _unit_error(node: SimulatedNode, service: Any) -> Reply | None:
         return _error(400, "service is required (a certificate unit such as tomcat)")
     if service not in node.units:
         return _error(400, f"Invalid service name {service!r} for this server; valid: {', '.join(node.units)}")
+    return None
+
+
+def several_pems(certs: list[str]) -> tuple[int, int] | None:
+    """``(1-based index, count)`` of the first entry holding more than one PEM certificate, or None."""
+    for index, text in enumerate(certs, start=1):
+        count = text.count(PEM_BEGIN)
+        if count > 1:
+            return index, count
     return None
 
 
@@ -151,10 +166,16 @@ def validate_csr_request(node: SimulatedNode, body: Any) -> tuple[Reply | None, 
 
 
 def make_pending_csr(node: SimulatedNode, request: dict[str, Any]) -> PendingCsr:
-    """Generate the key and CSR for a validated request (slow for RSA: run it off the event loop)."""
+    """Generate the key and CSR for a validated request (slow for RSA: run it off the event loop).
+
+    The subject is the node's (country, organisation, OU, CN = ``commonName``); the OU is left
+    out when ``request["include_ou"]`` is False (the CLI's OU question answered no).
+    """
     key = pki.new_key(request["keyType"], request["keyLength"])
     subject = pki.node_subject(node.fqdn, request["service"])
     attrs = [a for a in subject if a.oid != x509.NameOID.COMMON_NAME]
+    if request.get("include_ou") is False:  # the CLI's "Include OU in CSR (yes|no)?" answered no
+        attrs = [a for a in attrs if a.oid != x509.NameOID.ORGANIZATIONAL_UNIT_NAME]
     subject = x509.Name([*attrs, x509.NameAttribute(x509.NameOID.COMMON_NAME, request["commonName"])])
     csr = pki.make_csr(key=key, subject=subject, sans=request["altNames"], hash_algorithm=request["hashAlgorithm"])
     return PendingCsr(csr=csr, key=key, request=request, created=iso_now())
@@ -184,6 +205,11 @@ def upload_trust(node: SimulatedNode, body: Any) -> Reply:
     certs = body.get("certificates")
     if not isinstance(certs, list) or not certs or not all(isinstance(c, str) for c in certs):
         return _error(400, "certificates must be a non-empty array of PEM strings")
+    bundled = several_pems(certs)
+    if bundled is not None:  # refused whole: never a silent import of the first block only
+        message = MSG_SEVERAL_PEMS.format(index=bundled[0], count=bundled[1])
+        node._event("upload_refused", unit=stores[0], detail={"reason": "several_pems", "message": message})
+        return _error(400, message)
     parsed = []
     for text in certs:
         try:
@@ -242,7 +268,10 @@ def upload_identity(node: SimulatedNode, body: Any) -> Reply:
     certs = body.get("certificates")
     if not isinstance(certs, list) or not certs or not all(isinstance(c, str) for c in certs):
         return _refuse(node, service, 400, "format", MSG_NOT_PEM)
-    # 1. format class: PEM/DER, no wildcard, RSA <= 4096
+    # 1. format class: one certificate per entry, PEM/DER, no wildcard, RSA <= 4096
+    bundled = several_pems(certs)
+    if bundled is not None:
+        return _refuse(node, service, 400, "several_pems", MSG_SEVERAL_PEMS.format(index=bundled[0], count=bundled[1]))
     try:
         chain = [pki.load_certificate(c) for c in certs]
     except ValueError:

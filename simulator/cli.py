@@ -23,6 +23,8 @@ PROMPT = "admin:"
 PAGER = "\x1b[1mPress <enter> for 1 line, <space> for one page, or <q> to quit\x1b[0m"
 LESS_PAGER = "options: q=quit, n=next, p=prev, b=begin, e=end (lines {first} - {last} of {total}) : "
 FAILED = "Executed command unsuccessfully"
+INCLUDE_OU = "Include OU in CSR (yes|no)?"
+"""cucm-interfaces.md §5.1 and cisco-uc-get-cert's expect list; asked by ``set csr gen`` on 12.5 and 14 before SU1."""
 
 
 class Channel(Protocol):
@@ -402,6 +404,11 @@ class CliSession:
         else:
             self.output("SSO Status: SAML SSO Disabled\n")
 
+    def asks_include_ou(self) -> bool:
+        """Whether ``set csr gen`` asks "Include OU in CSR (yes|no)?": 12.5 and 14 before SU1 [INF]."""
+        cluster = self.node.cluster
+        return cluster.version_tuple < (14, 0) or (cluster.version_tuple == (14, 0) and cluster.service_update < 1)
+
     def _csr_gen(self, unit: str) -> None:
         node = self.node
         if unit not in node.units:
@@ -413,19 +420,31 @@ class CliSession:
         if err is not None:
             self.write(f"{err[1]['message']}\n{FAILED}\n")
             return
+        if self.asks_include_ou():
+            self.write(INCLUDE_OU)
+            answer = self.read_line().strip().lower()
+            if answer not in ("yes", "y", "no", "n"):  # a refused answer keeps the pending CSR [INF]
+                self.write(f"Invalid input {answer!r}: answer yes or no\n{FAILED}\n")
+                return
+            request["include_ou"] = answer in ("yes", "y")
         node.add_csr(unit, certmgr.make_pending_csr(node, request))
         self.write(f"Successfully Generated CSR for {unit}.\n")
 
     def _read_pem(self) -> str:
+        """The pasted text: every line up to the first empty one (the "Hit Enter") [INF].
+
+        Reading to the empty line, not to the first ``-----END``, keeps a second pasted
+        certificate from being run line by line as commands.
+        """
         self.write("Paste the Certificate and Hit Enter\n")
         lines: list[str] = []
         while True:
             line = self.read_line().strip()
-            if not line and not lines:
+            if not line:
+                if lines:
+                    return "\n".join(lines) + "\n"
                 continue
             lines.append(line)
-            if line.startswith("-----END") or (not line and lines):
-                return "\n".join(lines) + "\n"
 
     def _cert_import(self, kind: str, unit: str) -> None:
         node = self.node
@@ -434,6 +453,15 @@ class CliSession:
             self.write(f"Invalid unit: {unit}\n{FAILED}\n")
             return
         pem = self._read_pem()
+        count = pem.count(certmgr.PEM_BEGIN)
+        if count > 1:  # refused whole [INF]: nothing imported, nothing of the paste run as a command
+            store = f"{base}-trust" if kind == "trust" else base
+            node._event("upload_refused", unit=store, detail={"reason": "several_pems", "count": count})
+            self.write(
+                f"Only one certificate can be imported at a time, but {count} were pasted; "
+                f"nothing was imported for {store}. Import each certificate with its own command.\n{FAILED}\n"
+            )
+            return
         if kind == "trust":
             status, body = certmgr.upload_trust(node, {"service": [base], "certificates": [pem], "description": "CLI"})
             if status == 200:

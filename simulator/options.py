@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -41,6 +42,56 @@ FULL_VERSIONS: dict[str, str] = {
     "14.0": "14.0.1.13900-155",
     "15.0": "15.0.1.11900-40",
 }
+"""The build a bare ``major.minor`` version runs (12.5SU7, 14SU3, 15SU1)."""
+
+KNOWN_BUILDS: dict[tuple[str, int], str] = {
+    ("12.5", 0): "12.5.1.10000-22",
+    ("12.5", 7): "12.5.1.17900-64",
+    ("14.0", 0): "14.0.1.10000-20",
+    ("14.0", 1): "14.0.1.11900-132",
+    ("14.0", 2): "14.0.1.12900-161",
+    ("14.0", 3): "14.0.1.13900-155",
+    ("14.0", 4): "14.0.1.14900-11",
+    ("15.0", 0): "15.0.1.10000-32",
+    ("15.0", 1): "15.0.1.11900-40",
+}
+"""Builds for ``"14SU1"``-style versions; other SUs get ``<v>.1.1<k>900-1``."""
+
+_SU_ALIAS = re.compile(r"^(?P<major>\d+)(?:\.(?P<minor>\d+))?\s*SU\s*(?P<su>\d+)$", re.IGNORECASE)
+_BUILD = re.compile(r"^(?P<short>\d+\.\d+)\.\d+\.(?P<build>\d+)-\d+$")
+_SHORT = re.compile(r"^\d+\.\d+$")
+
+
+def split_version(spec: str) -> tuple[str, str]:
+    """``(major.minor, full build)`` of a version given as ``"14.0"``, ``"14.0.1.11900-132"`` or ``"14SU1"``.
+
+    ``ValueError`` for anything else. The short form is what AXL and the inventory use; the
+    build is what ``show version active`` prints and where the Service Update is read from.
+    """
+    text = spec.strip()
+    if _SHORT.match(text):
+        return text, FULL_VERSIONS.get(text, f"{text}.1.10000-1")
+    if _BUILD.match(text):
+        return text.rsplit(".", 2)[0], text
+    alias = _SU_ALIAS.match(text)
+    if alias:
+        short = f"{alias['major']}.{alias['minor'] or '0'}"
+        su = int(alias["su"])
+        build = KNOWN_BUILDS.get((short, su)) or f"{short}.1.{10000 if su == 0 else 10900 + 1000 * su}-1"
+        return short, build
+    raise ValueError(f"unknown CUCM version {spec!r}: use e.g. 15.0, 14.0.1.11900-132 or 14SU1")
+
+
+def service_update(full_version: str) -> int:
+    """The Service Update of a build: ``x.y.1.1<k>900-n`` is SU k, ``x.y.1.10000-n`` the first release (0).
+
+    Cisco's build numbering, as in 12.5.1.17900-64 = 12.5(1)SU7 and 14.0.1.11900-132 = 14SU1 [INF rule].
+    """
+    m = _BUILD.match(full_version)
+    if m is None:
+        return 0
+    build = int(m["build"])
+    return 0 if build < 11000 else build // 1000 - 10
 
 
 @dataclass
@@ -48,7 +99,9 @@ class FleetOptions:
     """Shape and behaviour of a simulated fleet.
 
     ``version`` is one version for every cluster, a list (cluster i gets ``version[i % len]``) or
-    a mapping from cluster name (``c1``, ``c2``, ...) to version. ``latency`` is added to every
+    a mapping from cluster name (``c1``, ``c2``, ...) to version. A version is ``"14.0"`` (the
+    build in ``FULL_VERSIONS``), a build ``"14.0.1.10000-20"`` or an SU ``"14SU1"``
+    (:func:`split_version`). ``latency`` is added to every
     HTTP request and CLI command. ``state_dir`` holds the simulator CA, host keys, the inventory
     and ``events.jsonl``; a temporary directory is used when it is None.
     """

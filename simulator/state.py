@@ -20,7 +20,7 @@ from typing import Any
 from cryptography import x509
 
 from simulator import pki
-from simulator.options import CUCM_UNITS, FULL_VERSIONS, IMP_UNITS, FleetOptions
+from simulator.options import CUCM_UNITS, IMP_UNITS, FleetOptions, service_update, split_version
 
 PUBLISHER = "publisher"
 SUBSCRIBER = "subscriber"
@@ -659,7 +659,7 @@ class SimulatedCluster:
     def __init__(self, runtime: Runtime, name: str, version: str) -> None:
         self.runtime = runtime
         self.name = name
-        self.version = version
+        self.version, self._full_version = split_version(version)  # "14.0", "14.0.1.11900-132"
         self.nodes: list[SimulatedNode] = []
         self.phones: list[SimulatedPhone] = []
         self.mixed_mode = False
@@ -678,7 +678,12 @@ class SimulatedCluster:
     @property
     def full_version(self) -> str:
         """E.g. ``15.0.1.11900-40``."""
-        return FULL_VERSIONS.get(self.version, f"{self.version}.1.10000-1")
+        return self._full_version
+
+    @property
+    def service_update(self) -> int:
+        """The Service Update of the build (0 for the first release of a version)."""
+        return service_update(self._full_version)
 
     @property
     def publisher(self) -> SimulatedNode:

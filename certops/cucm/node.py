@@ -20,6 +20,7 @@ from pydantic import SecretStr
 
 from certops.cucm import parsers
 from certops.cucm.certinfo import certificate_info
+from certops.cucm.certmgr_shapes import split_pems
 from certops.cucm.rest import CertMgrClient
 from certops.cucm.shell import CliResult, CucmCli
 from certops.cucm.soap import AxlClient, ControlCenterClient, RisPortClient
@@ -321,7 +322,7 @@ class CucmNode:
         """Generate a CSR on the node (replacing any pending one for the unit); return its PEM."""
         if self.uses_rest:
             return self.rest().generate_csr(request)
-        self._run(f"set csr gen {request.unit}", confirm="yes")
+        self.cli().generate_csr(request.unit).raise_for_status()  # answers the OU question from the current subject
         pem = self.pending_csr(request.unit)
         if pem is None:
             raise CliCommandError(
@@ -337,7 +338,7 @@ class CucmNode:
         if self.uses_rest:
             self.rest().upload_trust(unit, pems, description)
             return
-        for pem in pems:
+        for pem in split_pems(pems):  # one certificate per paste
             self._run(f"set cert import trust {unit}-trust", input_text=pem, confirm="yes")
 
     def upload_identity(self, unit: str, pems: list[str]) -> None:
@@ -345,7 +346,7 @@ class CucmNode:
         if self.uses_rest:
             self.rest().upload_identity(unit, pems)
             return
-        self._run(f"set cert import own {unit}", input_text=pems[0], confirm="yes")
+        self._run(f"set cert import own {unit}", input_text=split_pems(pems)[0], confirm="yes")
 
     # -- services --------------------------------------------------------------------------------------------
 

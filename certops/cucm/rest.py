@@ -9,12 +9,13 @@ locked platform API (DRF backup running) becomes ``PlatformLocked``.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
 
+from certops.cucm import certmgr_shapes as shapes
 from certops.cucm._http import NodeClient, error_text
+from certops.cucm.certmgr_shapes import BASE_PATH, IdentityEntry, Snapshot
 from certops.errors import (
     CsrNotFound,
     CucmApiError,
@@ -25,25 +26,7 @@ from certops.errors import (
 )
 from certops.models import CsrRequest
 
-BASE_PATH = "/platformcom/api/v1/certmgr/config"
-
-
-@dataclass(frozen=True)
-class IdentityEntry:
-    """One identity of ``/snapshot/server``: the unit, its certificate PEM and a pending CSR if any."""
-
-    unit: str
-    certificate: str
-    csr: str | None = None
-
-
-@dataclass(frozen=True)
-class Snapshot:
-    """``GET /snapshot/server``: every identity and trust certificate on the node."""
-
-    server: str
-    identities: list[IdentityEntry]
-    trusts: dict[str, list[str]] = field(default_factory=dict)
+__all__ = ["BASE_PATH", "CertMgrClient", "IdentityEntry", "Snapshot", "classify_error"]
 
 
 # (pattern on the lower-cased error text, error class, hint). Order matters: most specific first.
@@ -81,7 +64,11 @@ _UPLOAD_FAILURES: list[tuple[re.Pattern[str], type[CucmApiError], str]] = [
 
 def classify_error(response: httpx.Response, *, node: str, operation: str, unit: str | None) -> CucmApiError:
     """Turn an error response into the most specific ``CucmApiError`` its text allows."""
-    text = error_text(response)
+    try:
+        body: Any = response.json()
+    except ValueError:
+        body = None
+    text = shapes.error_message(body) or error_text(response)
     low = text.lower()
     status = response.status_code
     if status == 423:  # whatever the text says: the platform API is locked, a DRF job runs (§1, §8)
@@ -107,21 +94,6 @@ def classify_error(response: httpx.Response, *, node: str, operation: str, unit:
     elif operation == "upload_identity" and status >= 500:
         hint = "HTTP 500 on an identity upload usually means a stale CSR: generate a fresh CSR and sign that"
     return CucmApiError(f"HTTP {status}: {text}", node=node, operation=operation, unit=unit, status=status, hint=hint)
-
-
-def _pems_in(value: Any) -> list[str]:
-    """Every PEM certificate string anywhere inside a JSON value (shapes vary between releases)."""
-    out: list[str] = []
-    if isinstance(value, str):
-        if "-----BEGIN CERTIFICATE-----" in value:
-            out.append(value)
-    elif isinstance(value, dict):
-        for v in value.values():
-            out.extend(_pems_in(v))
-    elif isinstance(value, list):
-        for v in value:
-            out.extend(_pems_in(v))
-    return out
 
 
 class CertMgrClient(NodeClient):
@@ -163,27 +135,10 @@ class CertMgrClient(NodeClient):
         """``GET /snapshot/server``: every identity (with its PEM and any pending CSR) and trust on the node."""
         op = "snapshot"
         data = self._json(self._call("GET", "/snapshot/server", operation=op), operation=op)
-        if not isinstance(data, dict) or not isinstance(data.get("identities"), list):
-            raise CucmApiError(
-                "the snapshot has no 'identities' list", node=self.fqdn, operation=op, hint="report this node's version"
-            )
-        identities = []
-        for item in data["identities"]:
-            if not isinstance(item, dict) or not item.get("service") or not item.get("certificate"):
-                continue
-            csr = item.get("csr")
-            identities.append(
-                IdentityEntry(
-                    unit=str(item["service"]),
-                    certificate=str(item["certificate"]),
-                    csr=str(csr) if isinstance(csr, str) and "BEGIN" in csr else None,
-                )
-            )
-        trusts: dict[str, list[str]] = {}
-        for item in data.get("trusts") or []:
-            if isinstance(item, dict) and item.get("service"):
-                trusts.setdefault(str(item["service"]), []).extend(_pems_in(item.get("certificate_data")))
-        return Snapshot(server=str(data.get("server", "")), identities=identities, trusts=trusts)
+        try:
+            return shapes.parse_snapshot(data)
+        except shapes.ShapeError as exc:
+            raise CucmApiError(str(exc), node=self.fqdn, operation=op, hint="report this node's version") from exc
 
     def get_csr(self, unit: str) -> str | None:
         """``GET /csr?service=<unit>``: the pending CSR's PEM, or None when the node has none."""
@@ -197,23 +152,14 @@ class CertMgrClient(NodeClient):
                 return None
             raise error
         data = self._json(response, operation=op, unit=unit)
-        return _csr_from(data)
+        return shapes.parse_csr(data)
 
     def generate_csr(self, request: CsrRequest) -> str:
         """``POST /csr``: generate a CSR for ``request.unit`` (replacing any pending one); return its PEM."""
         op = "generate_csr"
-        body: dict[str, Any] = {
-            "service": request.unit,
-            "distribution": request.distribution,
-            "commonName": request.common_name,
-            "keyType": request.key_type,
-            "keyLength": request.key_length,
-            "hashAlgorithm": request.hash_algorithm,
-        }
-        if request.alt_names:
-            body["altNames"] = list(request.alt_names)
+        body = shapes.csr_body(request)
         data = self._json(self._call("POST", "/csr", operation=op, unit=request.unit, json=body), operation=op)
-        pem = _csr_from(data)
+        pem = shapes.parse_csr(data)
         if pem is None:
             raise CucmApiError(
                 "the node answered without a CSR", node=self.fqdn, operation=op, unit=request.unit, status=200
@@ -221,37 +167,17 @@ class CertMgrClient(NodeClient):
         return pem
 
     def upload_trust(self, unit: str, pems: list[str], description: str) -> None:
-        """``POST /trust/certificates``: CA certificates into ``<unit>-trust`` (root first)."""
-        body = {"service": [unit], "certificates": list(pems), "description": description}
+        """``POST /trust/certificates``: CA certificates into ``<unit>-trust`` (root first), one entry each."""
+        body = shapes.trust_upload_body(unit, pems, description)
         self._call("POST", "/trust/certificates", operation="upload_trust", unit=unit, json=body)
 
     def list_trust(self, unit: str) -> list[str]:
         """``GET /trust/certificate?service=<unit>``: PEMs in ``<unit>-trust``."""
         op = "list_trust"
         response = self._call("GET", "/trust/certificate", operation=op, unit=unit, params={"service": unit})
-        return _pems_in(self._json(response, operation=op, unit=unit))
+        return shapes.parse_trust_list(self._json(response, operation=op, unit=unit))
 
     def upload_identity(self, unit: str, pems: list[str]) -> None:
-        """``POST /identity/certificates``: the signed leaf then its chain. Services are not restarted."""
-        body = {"service": unit, "certificates": list(pems)}
+        """``POST /identity/certificates``: the leaf then its chain, one entry each; restarts no service."""
+        body = shapes.identity_upload_body(unit, pems)
         self._call("POST", "/identity/certificates", operation="upload_identity", unit=unit, json=body)
-
-
-def _csr_from(data: Any) -> str | None:
-    if isinstance(data, dict):
-        for key in ("csr", "csrData", "CSR"):
-            value = data.get(key)
-            if isinstance(value, str) and "BEGIN" in value:
-                return value
-        for value in data.values():
-            found = _csr_from(value)
-            if found:
-                return found
-    if isinstance(data, list):
-        for value in data:
-            found = _csr_from(value)
-            if found:
-                return found
-    if isinstance(data, str) and "BEGIN CERTIFICATE REQUEST" in data:
-        return data
-    return None

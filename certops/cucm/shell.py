@@ -14,15 +14,18 @@ import contextlib
 import logging
 import re
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
 
 import paramiko
+from cryptography import x509
+from cryptography.x509.oid import NameOID
 from pydantic import SecretStr
 
 from certops.cucm._ssh import open_transport
-from certops.cucm.parsers import clean, looks_failed
+from certops.cucm.parsers import clean, extract_pem, looks_failed
 from certops.errors import CliCommandError, CucmConnectionError
 
 log = logging.getLogger("certops.cucm.cli")
@@ -34,6 +37,15 @@ _PAGER_MORE = re.compile(r"Press <enter> for 1 line, <space> for one page, or <q
 _PAGER_OPTIONS = re.compile(r"options: q=quit, n=next, p=prev, b=begin, e=end \(lines \d+ - \d+ of \d+\) :\s*\Z")
 _CONFIRM = re.compile(r"(?P<q>\((?P<opts>y/n|yes\|no|yes/no)\)\s*\??\s*:?)\s*\Z", re.IGNORECASE)
 _PASTE = re.compile(r"Paste the Certificate and Hit Enter\s*\Z", re.IGNORECASE)
+INCLUDE_OU = re.compile(r"Include OU in CSR \(yes\|no\)\??\s*\Z", re.IGNORECASE)
+"""``set csr gen``'s question on 12.5 and 14 before SU1 (cucm-interfaces.md §5.1; cisco-uc-get-cert
+``ssh_command`` expects ``Include OU in CSR (yes|no)?`` and answers it)."""
+
+
+def subject_has_ou(pem: str) -> bool:
+    """Whether the certificate's subject has an OU (organizationalUnitName)."""
+    cert = x509.load_pem_x509_certificate(pem.encode())
+    return bool(cert.subject.get_attributes_for_oid(NameOID.ORGANIZATIONAL_UNIT_NAME))
 
 
 @dataclass(frozen=True)
@@ -187,12 +199,15 @@ class CucmCli:
         timeout: float | None = None,
         confirm: str | None = None,
         input_text: str | None = None,
+        answers: Sequence[tuple[re.Pattern[str], str]] = (),
     ) -> CliResult:
         """Run ``command`` and return its cleaned output.
 
         ``confirm`` answers a ``(y/n)`` / ``(yes|no)`` prompt (``"y"``/``"yes"`` — the form follows
         the prompt); without it such a prompt is answered no and the result is failed.
-        ``input_text`` answers a "Paste the Certificate and Hit Enter" prompt.
+        ``input_text`` answers a "Paste the Certificate and Hit Enter" prompt. ``answers`` are
+        ``(prompt pattern, answer)`` pairs for named questions, tried before ``confirm``: a
+        question that is not asked needs no answer.
         """
         if not self.is_open:
             self.open()
@@ -204,7 +219,7 @@ class CucmCli:
             self.close()
             raise self._dropped(command, exc) from exc
         raw, reason = self._read_until_prompt(
-            command, timeout or self.command_timeout, confirm=confirm, input_text=input_text
+            command, timeout or self.command_timeout, confirm=confirm, input_text=input_text, answers=answers
         )
         output = _strip_echo_and_prompt(clean(raw), command)
         failed = bool(reason) or looks_failed(output)
@@ -219,6 +234,44 @@ class CucmCli:
         )
         return CliResult(node=self.fqdn, command=command, output=output, failed=failed, reason=reason)
 
+    def generate_csr(self, unit: str, *, include_ou: bool | None = None) -> CliResult:
+        """``set csr gen <unit>``, keeping the subject the unit's current certificate has.
+
+        12.5 and 14 before SU1 ask "Include OU in CSR (yes|no)?" (later releases do not ask).
+        The answer decides whether the CSR subject carries the OU. With ``include_ou`` None,
+        certops first reads the current certificate (``show cert own <unit>``) and answers
+        ``yes`` when its subject has an OU and ``no`` when it has none, so the CA is asked to
+        sign the subject the node already presents; when it cannot be read, ``yes`` (CUCM's
+        own subject has an OU; cisco-uc-get-cert answers ``yes``). Any other confirmation is
+        answered no and fails the command; so does output without "Successfully Generated CSR".
+        """
+        if include_ou is None:
+            include_ou = self.current_subject_has_ou(unit)
+        result = self.run(f"set csr gen {unit}", answers=[(INCLUDE_OU, "yes" if include_ou else "no")])
+        if not result.failed and "successfully generated csr" not in result.output.lower():
+            return CliResult(
+                node=self.fqdn,
+                command=result.command,
+                output=result.output,
+                failed=True,
+                reason="the CLI did not confirm 'Successfully Generated CSR'",
+            )
+        return result
+
+    def current_subject_has_ou(self, unit: str) -> bool:
+        """Whether ``show cert own <unit>`` shows a certificate whose subject has an OU (True if unreadable)."""
+        shown = self.run(f"show cert own {unit}")
+        if shown.failed:
+            log.warning(
+                "ssh %s: cannot read the current %s certificate; answering the OU question yes", self.fqdn, unit
+            )
+            return True
+        try:
+            return subject_has_ou(extract_pem(shown.output))
+        except ValueError:
+            log.warning("ssh %s: no readable %s certificate shown; answering the OU question yes", self.fqdn, unit)
+            return True
+
     # -- the channel ------------------------------------------------------------------------------------
 
     def _dropped(self, command: str, exc: BaseException | None = None) -> CucmConnectionError:
@@ -231,7 +284,13 @@ class CucmCli:
         )
 
     def _read_until_prompt(
-        self, command: str, timeout: float, *, confirm: str | None, input_text: str | None
+        self,
+        command: str,
+        timeout: float,
+        *,
+        confirm: str | None,
+        input_text: str | None,
+        answers: Sequence[tuple[re.Pattern[str], str]] = (),
     ) -> tuple[str, str]:
         """Read until the prompt; answer pagers and prompts. Returns (raw output, failure reason)."""
         channel = self._channel
@@ -246,7 +305,10 @@ class CucmCli:
                 return out, reason
             answer: str | None = None
             tail_clean = clean(tail)
-            if _PAGER_MORE.search(tail_clean):
+            named = next((reply for pattern, reply in answers if pattern.search(tail_clean)), None)
+            if named is not None:
+                answer = named + "\n"
+            elif _PAGER_MORE.search(tail_clean):
                 answer = " "
             elif _PAGER_OPTIONS.search(tail_clean):
                 answer = "n"

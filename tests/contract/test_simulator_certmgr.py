@@ -506,3 +506,45 @@ def test_platform_api_locked_during_drf_restore_too(fleet: SimulatedFleet) -> No
     finally:
         fleet.clear_faults()
     assert r.status_code == 423
+
+
+# --------------------------------------------------------------------------------------------- bundles
+
+
+def test_trust_entry_with_two_pems_is_refused_whole_and_imports_nothing(fleet: SimulatedFleet) -> None:
+    bundle_ca = SimTestCa("Bundle Trust")
+    fqdn = "cucm-sub1.c1.certops.test"
+    node = fleet.node(fqdn)
+    before = {store: dict(certs) for store, certs in node.trust.items()}
+    with client(fleet, fqdn) as c:
+        r = c.post(
+            f"{API}/trust/certificates",
+            auth=AUTH,
+            json={
+                "service": ["tomcat"],
+                "certificates": [bundle_ca.root_pem + bundle_ca.intermediate_pem],
+                "description": "bundle",
+            },
+        )
+        listed = c.get(f"{API}/trust/certificate", params={"service": "tomcat"}, auth=AUTH).json()
+    assert r.status_code == 400
+    assert r.json()["message"].startswith("Each entry of certificates must hold exactly one certificate")
+    assert "entry 1 holds 2" in r.json()["message"] and "nothing was imported" in r.json()["message"]
+    assert node.trust == before, "neither the first nor the second certificate was imported"
+    assert not any("Bundle_Trust" in d["filename"] for d in listed["certificate_data"])
+    assert refusals(fleet, fqdn)[-1] == "several_pems"
+
+
+def test_identity_entry_holding_leaf_and_chain_is_refused_and_keeps_the_csr(
+    fleet: SimulatedFleet, ca: SimTestCa
+) -> None:
+    fqdn = "cucm-sub1.c1.certops.test"
+    with client(fleet, fqdn) as c:
+        upload_trust(c, ca, ["ipsec"])
+        leaf = ca.sign(new_csr(c, "ipsec"))
+        bundled = upload_identity(c, "ipsec", [leaf + ca.intermediate_pem])
+        still_pending = c.get(f"{API}/csr", params={"service": "ipsec"}, auth=AUTH)
+        split = upload_identity(c, "ipsec", [leaf, ca.intermediate_pem])
+    assert bundled.status_code == 400 and "entry 1 holds 2" in bundled.json()["message"]
+    assert still_pending.status_code == 200, "a refused upload does not consume the pending CSR"
+    assert split.status_code == 200, split.text

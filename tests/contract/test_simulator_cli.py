@@ -8,9 +8,11 @@ from collections.abc import Callable, Iterator
 
 import paramiko
 import pytest
+from cryptography import x509
+from cryptography.x509.oid import NameOID
 
 from simulator.fleet import SimulatedFleet
-from tests.fixtures.simulator import SimShell, sim_options
+from tests.fixtures.simulator import SimShell, SimTestCa, sim_options
 
 PAGER = "Press <enter> for 1 line, <space> for one page, or <q> to quit"
 
@@ -213,7 +215,9 @@ def test_cli_renewal_path_on_12_5(sim_factory: Callable[..., SimulatedFleet]) ->
     with SimShell(fleet, node) as shell:
         shell.wait_prompt()
         shell.run("set cli pagination off")
-        assert shell.run("set csr gen tomcat").strip() == "Successfully Generated CSR for tomcat."
+        shell.channel.send("set csr gen tomcat\n")
+        shell.read_until(r"Include OU in CSR \(yes\|no\)\?")
+        assert shell.run("yes").strip() == "Successfully Generated CSR for tomcat."
         shown = shell.run("show csr own tomcat")
         csr = shown[shown.index("-----BEGIN CERTIFICATE REQUEST-----") :]
         leaf = fleet.ca.sign_csr(csr)
@@ -268,3 +272,88 @@ def test_cr_and_lf_in_separate_packets_count_as_one_enter(pub: SimShell) -> None
     pub.channel.send(b"utils sso status\r\n")
     out = pub.wait_prompt()
     assert "SSO Status:" in out, "a late LF must not produce an extra prompt"
+
+
+def test_cli_paste_of_two_certificates_is_refused_whole_and_nothing_runs_as_a_command(
+    fleet: SimulatedFleet, pub: SimShell
+) -> None:
+    ca = SimTestCa("CLI Bundle")
+    node = fleet.node("cucm-pub.c1.certops.test")
+    before = {store: dict(certs) for store, certs in node.trust.items()}
+    pub.channel.send("set cert import trust tomcat-trust\n")
+    pub.read_until("Paste the Certificate and Hit Enter")
+    pub.channel.send((ca.root_pem + ca.intermediate_pem).replace("\n", "\r\n") + "\r\n")
+    out = pub.wait_prompt()
+    assert "Only one certificate can be imported at a time, but 2 were pasted" in out
+    assert "nothing was imported for tomcat-trust" in out and "Executed command unsuccessfully" in out
+    assert "Invalid command" not in out, "the second certificate's lines are not run as commands"
+    assert node.trust == before
+    # one certificate per command works
+    for pem in (ca.root_pem, ca.intermediate_pem):
+        pub.channel.send("set cert import trust tomcat-trust\n")
+        pub.read_until("Paste the Certificate and Hit Enter")
+        pub.channel.send(pem + "\n")
+        assert "Successfully imported certificate for tomcat-trust." in pub.wait_prompt()
+    assert {"CLI Bundle Root CA", "CLI Bundle Issuing CA"} <= set(node.trust["tomcat-trust"])
+
+
+def _csr_subject_after_gen(fleet: SimulatedFleet, answer: str | None) -> tuple[str, x509.Name]:
+    """Run ``set csr gen tomcat`` on the publisher (answering the OU question with ``answer`` when asked)."""
+    node = fleet.node("cucm-pub.c1.certops.test")
+    with SimShell(fleet, node) as shell:
+        shell.wait_prompt()
+        shell.channel.send("set csr gen tomcat\n")
+        first = shell.read_until(r"(Include OU in CSR \(yes\|no\)\?|\nadmin: ?$)")
+        if "Include OU" in first:
+            assert answer is not None, f"unexpected OU question: {first!r}"
+            out = shell.run(answer)
+        else:
+            out = first
+    csr = x509.load_pem_x509_csr(node.csrs["tomcat"].pem.encode())
+    return ("Include OU in CSR (yes|no)?" if "Include OU" in first else "") + out, csr.subject
+
+
+@pytest.mark.parametrize("version", ["12.5", "14.0.1.10000-20", "14SU0"])
+def test_csr_gen_asks_include_ou_on_12_5_and_14_before_su1(
+    sim_factory: Callable[..., SimulatedFleet], version: str
+) -> None:
+    fleet = sim_factory(nodes=1, version=version, phones_per_cluster=0)
+    out, with_ou = _csr_subject_after_gen(fleet, "yes")
+    assert out.startswith("Include OU in CSR (yes|no)?") and "Successfully Generated CSR for tomcat." in out
+    assert with_ou.get_attributes_for_oid(NameOID.ORGANIZATIONAL_UNIT_NAME)
+    out, without_ou = _csr_subject_after_gen(fleet, "no")
+    assert "Successfully Generated CSR for tomcat." in out
+    assert not without_ou.get_attributes_for_oid(NameOID.ORGANIZATIONAL_UNIT_NAME)
+    assert without_ou.get_attributes_for_oid(NameOID.COMMON_NAME)[0].value == "cucm-pub.c1.certops.test"
+
+
+@pytest.mark.parametrize("version", ["14SU1", "14.0", "14.0.1.14900-11", "15.0"])
+def test_csr_gen_does_not_ask_about_ou_from_14su1(sim_factory: Callable[..., SimulatedFleet], version: str) -> None:
+    fleet = sim_factory(nodes=1, version=version, phones_per_cluster=0)
+    out, subject = _csr_subject_after_gen(fleet, None)
+    assert "Include OU" not in out and "Successfully Generated CSR for tomcat." in out
+    assert subject.get_attributes_for_oid(NameOID.ORGANIZATIONAL_UNIT_NAME)
+
+
+def test_csr_gen_with_an_answer_other_than_yes_or_no_keeps_the_pending_csr(
+    sim_factory: Callable[..., SimulatedFleet],
+) -> None:
+    fleet = sim_factory(nodes=1, version="12.5", phones_per_cluster=0)
+    _csr_subject_after_gen(fleet, "yes")
+    node = fleet.node("cucm-pub.c1.certops.test")
+    pending = node.csrs["tomcat"]
+    with SimShell(fleet, node) as shell:
+        shell.wait_prompt()
+        shell.channel.send("set csr gen tomcat\n")
+        shell.read_until(r"Include OU in CSR \(yes\|no\)\?")
+        out = shell.run("maybe")
+    assert "Executed command unsuccessfully" in out
+    assert node.csrs["tomcat"] is pending
+
+
+def test_show_version_active_prints_the_configured_build(sim_factory: Callable[..., SimulatedFleet]) -> None:
+    fleet = sim_factory(nodes=1, version="14SU1", phones_per_cluster=0)
+    with SimShell(fleet, fleet.node("cucm-pub.c1.certops.test")) as shell:
+        shell.wait_prompt()
+        assert "Active Master Version: 14.0.1.11900-132" in shell.run("show version active")
+    assert fleet.inventory_dict()["clusters"][0]["version"] == "14.0"
