@@ -254,19 +254,27 @@ class AxlClient(_SoapClient):
                 )
             self.version = fallback
             response = self._send_axl(operation, build)
-            if response.status_code != 599:
-                with _accepted_lock:
-                    first = _accepted_axl_versions.get(self.fqdn.lower()) != fallback
-                    _accepted_axl_versions[self.fqdn.lower()] = fallback
-                if first:
-                    log.warning(
-                        "AXL on %s: the node refused AXL version %s (HTTP 599, it accepts %s); "
-                        "using AXL %s for this node from now on. Check the cluster version in the inventory.",
-                        self.fqdn,
-                        refused,
-                        ", ".join(listed),
-                        fallback,
-                    )
+            if response.status_code == 599:
+                raise CucmApiError(
+                    f"the node refused AXL version {refused} and then {fallback}, a version it listed as "
+                    f"supported ({', '.join(listed)})",
+                    node=self.fqdn,
+                    operation=operation,
+                    status=599,
+                    hint="check the AXL service on the publisher (Cisco AXL Web Service) and the cluster's version",
+                )
+            with _accepted_lock:
+                first = _accepted_axl_versions.get(self.fqdn.lower()) != fallback
+                _accepted_axl_versions[self.fqdn.lower()] = fallback
+            if first:
+                log.warning(
+                    "AXL on %s: the node refused AXL version %s (HTTP 599, it accepts %s); "
+                    "using AXL %s for this node from now on. Check the cluster version in the inventory.",
+                    self.fqdn,
+                    refused,
+                    ", ".join(listed),
+                    fallback,
+                )
         return self._check(response, operation)
 
     def _send_axl(self, operation: str, build: Callable[[str], bytes]) -> httpx.Response:

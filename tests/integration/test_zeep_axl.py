@@ -19,6 +19,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 import requests
 import yaml
@@ -257,8 +258,6 @@ def test_the_fallback_line_reaches_a_terminal_without_any_logging_set_up(
 
 def test_a_node_listing_no_version_certops_speaks_is_one_clear_error(fleet: SimulatedFleet) -> None:
     # An AxlClient pointed at a 15.0 node whose answer lists only versions certops never checked.
-    import httpx
-
     page = "<html><body>HTTP Status 599 - Incorrect axl version. Supported axl versions are 9.x and 10.x</body></html>"
     client = AxlClient(
         version="11.0",
@@ -273,4 +272,31 @@ def test_a_node_listing_no_version_certops_speaks_is_one_clear_error(fleet: Simu
     text = str(info.value)
     assert PUB in text and "11.0" in text and "9.x, 10.x" in text and "12.5, 14.0, 15.0" in text
     assert info.value.status == 599
+    assert remembered_axl_version(PUB) is None
+
+
+def test_a_node_refusing_the_version_it_listed_too_is_one_clear_error_not_its_html_page() -> None:
+    page = (
+        "<html><body>HTTP Status 599 - Incorrect axl version. "
+        "Supported axl versions are 12.x, 14.0 and 15.0</body></html>"
+    )
+    sent: list[str] = []
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        sent.append(request.headers["SOAPAction"])
+        return httpx.Response(599, text=page)
+
+    client = AxlClient(
+        version="11.0",
+        fqdn=PUB,
+        address="127.0.0.1",
+        username="app",
+        password=SecretStr("unused"),
+        transport=httpx.MockTransport(answer),
+    )
+    with client, pytest.raises(CucmApiError) as info:
+        client.cluster_security_mode()
+    assert sent == ['"CUCM:DB ver=11.0 executeSQLQuery"', '"CUCM:DB ver=15.0 executeSQLQuery"']  # one retry only
+    text = str(info.value)
+    assert "refused AXL version 11.0 and then 15.0" in text and "<html>" not in text
     assert remembered_axl_version(PUB) is None
