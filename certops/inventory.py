@@ -226,6 +226,11 @@ class ClusterConfig(_Model):
 
     name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
     version: str
+    service_update: int | None = Field(
+        default=None,
+        ge=0,
+        description="the Service Update the nodes run (e.g. 2 for 14SU2); overrides what the build number says",
+    )
     nodes: list[NodeConfig] = Field(min_length=1)
     os_admin: CredentialRef | None = Field(default=None, description="OS/platform admin: certmgr REST and CLI")
     app_user: CredentialRef | None = Field(

@@ -19,7 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from certops.errors import ConfigError
 from certops.inventory import ClusterConfig, Inventory, NodeConfig
-from certops.units import NodeRole, Precondition, RestartVia, UnitSpec, parse_version
+from certops.units import NodeRole, Precondition, Release, RestartVia, UnitSpec, parse_release, release_label
 from certops.units import unit as unit_spec
 from certops.windows import describe as describe_window
 from certops.windows import window_decision
@@ -85,6 +85,12 @@ class PlannedNode(_Value):
     fqdn: str
     role: NodeRole
     version: str
+    release: Release = ()  # (major, minor, su) read from the version (SU: the inventory may override)
+
+    @property
+    def release_text(self) -> str:
+        """``14SU2``; the version as given when it names no build."""
+        return release_label(self.release) if self.release else self.version
 
 
 class RenewalPlan(_Value):
@@ -110,7 +116,15 @@ class RenewalPlan(_Value):
     def render(self) -> str:
         """The dry-run text: every step per node in order, then the rules that apply."""
         lines = [f"Renewal plan: {self.unit} on cluster {self.cluster} (CA backend: {self.ca_backend})"]
-        lines.append("Nodes, in order: " + ", ".join(f"{n.fqdn} ({n.role.value}, {n.version})" for n in self.nodes))
+        lines.append(
+            "Nodes, in order: "
+            + ", ".join(
+                f"{n.fqdn} ({n.role.value}, {n.version}"
+                + (f" = {n.release_text}" if n.release_text != n.version else "")
+                + ")"
+                for n in self.nodes
+            )
+        )
         lines.append("")
         lines.append("Steps:")
         for i, step in enumerate(self.steps, 1):
@@ -191,7 +205,15 @@ def plan_renewal(
     chosen = select_nodes(cl, spec, nodes)
     policy = inventory.policy_for(cl)
     ca_name, ca_cfg = inventory.ca_for(cl)
-    planned = [PlannedNode(fqdn=n.fqdn, role=n.role, version=st.versions.get(n.fqdn, cl.version)) for n in chosen]
+    planned = [
+        PlannedNode(
+            fqdn=n.fqdn,
+            role=n.role,
+            version=(v := st.versions.get(n.fqdn, cl.version)),
+            release=parse_release(v, cl.service_update),
+        )
+        for n in chosen
+    ]
     pub = cl.publisher.fqdn
     steps: list[PlanStep] = []
 
@@ -244,9 +266,8 @@ def plan_renewal(
         add(StepKind.CTL_UPDATE, pub, f"utils ctl update CTLFile on the publisher{cond}, before any restart")
     # 6 restarts
     for n in planned:
-        version = parse_version(n.version)
         active = st.activated_services.get(n.fqdn)
-        for r in spec.restarts_for(n.role, version):
+        for r in spec.restarts_for(n.role, n.release):
             if active is not None and r.service not in active:
                 continue
             only = "" if active is not None else " (if activated)"
@@ -254,7 +275,7 @@ def plan_renewal(
             add(
                 StepKind.RESTART,
                 n.fqdn,
-                f"restart {r.service}{only} via {via}; wait until Started",
+                f"restart {r.service}{only} via {via}; wait until Started {r.sources_text()}",
                 service=r.service,
                 via=r.via,
             )

@@ -6,12 +6,19 @@ from which version), whether a mixed-mode cluster needs a CTL update, whether ph
 the key type, the key usages the signed certificate must carry, the risk, and the rules
 (preconditions, exclusion group). Flows, the dry-run plan, the docs and the tests all read it.
 
-Sources: ``shared/docs/procedure.md`` ("What each unit needs"), ``cucm-interfaces.md`` §7, and
-Cisco's Security Guide table of CSR key usages (see ``REQUIRED_KEY_USAGE`` notes below).
+Sources: ``shared/docs/procedure.md`` ("What each unit needs" = the seed, Cisco's renewal guide;
+"What Cisco's Security Guides add to the seed" = the CUCM Security Guides 12.5(1)SU2 and 14SU2),
+``cucm-interfaces.md`` §7. Every restart cites where it comes from (``Cite``): ``[SEED]``,
+``[GUIDE 12.5SU2]``, ``[GUIDE 14SU2]``. Where the seed and a guide differ, both are done when that
+is safe (one more restart) and the choice is written down in the unit's ``guide_notes``.
+
+Versions are read from the node (``show version active``) down to the Service Update
+(:func:`parse_release`), so a restart that the guides tie to an SU (e.g. 14SU1+) applies exactly.
 """
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from enum import StrEnum
 
@@ -64,6 +71,27 @@ KEY_USAGES = (
 )
 """Key-usage names as ``cryptography.x509.KeyUsage`` attributes."""
 
+
+class Source(StrEnum):
+    """Where a fact of the table comes from (``procedure.md``)."""
+
+    SEED = "SEED"  # Cisco's renewal guide (procedure.md "What each unit needs"), TAC 214231/225476
+    GUIDE_12_5_SU2 = "GUIDE 12.5SU2"  # CUCM Security Guide 12.5(1)SU2 (procedure.md, Security Guides)
+    GUIDE_14_SU2 = "GUIDE 14SU2"  # CUCM Security Guide 14SU2 (procedure.md, Security Guides)
+
+
+Release = tuple[int, ...]
+"""``(major, minor, su)`` when the Service Update is known, ``(major, minor)`` when it is not."""
+
+
+@dataclass(frozen=True)
+class Cite:
+    """One source for a restart, and the release from which that source asks for it (None: always)."""
+
+    source: Source
+    since: Release | None = None
+
+
 SERVER_AUTH = "1.3.6.1.5.5.7.3.1"
 CLIENT_AUTH = "1.3.6.1.5.5.7.3.2"
 IPSEC_END_SYSTEM = "1.3.6.1.5.5.7.3.5"
@@ -71,19 +99,42 @@ IPSEC_END_SYSTEM = "1.3.6.1.5.5.7.3.5"
 
 @dataclass(frozen=True)
 class ServiceRestart:
-    """One service to restart after an upload, on the node roles listed."""
+    """One service to restart after an upload, on the node roles listed, with its sources."""
 
     service: str
     via: RestartVia
     roles: frozenset[NodeRole]
-    min_version: tuple[int, int] | None = None  # e.g. (14, 0): only on CUCM 14 and later
+    cites: tuple[Cite, ...] = (Cite(Source.SEED),)
     note: str = ""
 
-    def applies_to(self, role: NodeRole, version: tuple[int, int]) -> bool:
-        """True when this restart is due on a node of ``role`` running ``version``."""
+    @property
+    def min_version(self) -> Release | None:
+        """The first release on which any source asks for this restart (both sources are followed)."""
+        if any(c.since is None for c in self.cites):
+            return None
+        return min(c.since for c in self.cites if c.since is not None)
+
+    def applies_to(self, role: NodeRole, version: Release) -> bool:
+        """True when this restart is due on a node of ``role`` running ``version``.
+
+        ``version`` is ``(major, minor, su)`` or, when the Service Update is unknown,
+        ``(major, minor)``: then a restart tied to an SU of that release is done (one more
+        restart is the safe side).
+        """
         if role not in self.roles:
             return False
-        return self.min_version is None or version >= self.min_version
+        low = self.min_version
+        if low is None:
+            return True
+        if len(version) < 3:
+            return tuple(version[:2]) >= tuple(low[:2])
+        return tuple(version) >= tuple(low)
+
+    def sources_text(self) -> str:
+        """E.g. ``[SEED 14.0+] [GUIDE 14SU2 14SU1+]``."""
+        return " ".join(
+            f"[{c.source.value}{' ' + release_label(c.since) + '+' if c.since else ''}]" for c in self.cites
+        )
 
 
 @dataclass(frozen=True)
@@ -106,6 +157,7 @@ class UnitSpec:
     impact: str  # what breaks when a renewal goes wrong (Cisco's impact table)
     scanned: bool = True  # reported by the expiry scan
     inferred: tuple[str, ...] = field(default=())  # facts that are [INF] and must be confirmed
+    guide_notes: tuple[str, ...] = field(default=())  # what the Security Guides add, and the choice made
 
     def nodes_with(self, role: NodeRole) -> bool:
         """True when a node of ``role`` holds this unit."""
@@ -115,7 +167,7 @@ class UnitSpec:
             return role in (NodeRole.PUBLISHER, NodeRole.SUBSCRIBER)
         return role is NodeRole.PUBLISHER
 
-    def restarts_for(self, role: NodeRole, version: tuple[int, int]) -> list[ServiceRestart]:
+    def restarts_for(self, role: NodeRole, version: Release) -> list[ServiceRestart]:
         """The restarts due on a node of ``role`` at ``version``, in table order."""
         return [r for r in self.restarts if r.applies_to(role, version)]
 
@@ -124,14 +176,39 @@ _ALL = frozenset(NodeRole)
 _CUCM = frozenset({NodeRole.PUBLISHER, NodeRole.SUBSCRIBER})
 _PUB = frozenset({NodeRole.PUBLISHER})
 _NOT_PUB = frozenset({NodeRole.SUBSCRIBER, NodeRole.IMP})
-V14 = (14, 0)
+V14: Release = (14, 0, 0)
+V14SU1: Release = (14, 0, 1)
+
+_SEED = Cite(Source.SEED)
+_SEED14 = Cite(Source.SEED, V14)
+_G14 = Cite(Source.GUIDE_14_SU2, V14)
 
 _TOMCAT_RESTARTS = (
-    ServiceRestart("Cisco Tomcat", RestartVia.CLI, _ALL, note="CLI only: Control Center runs inside Tomcat"),
-    ServiceRestart("Cisco UDS Tomcat", RestartVia.CLI, _CUCM, V14, note="CUCM 14+ upload pop-up"),
-    ServiceRestart("Cisco AXL Tomcat", RestartVia.CLI, _CUCM, V14, note="CUCM 14+ upload pop-up"),
-    ServiceRestart("Cisco DRF Master", RestartVia.SOAP, _PUB, V14, note="CUCM 14+ upload pop-up"),
-    ServiceRestart("Cisco DRF Local", RestartVia.SOAP, _ALL, V14, note="CUCM 14+ upload pop-up"),
+    ServiceRestart("Cisco Tomcat", RestartVia.CLI, _ALL, (_SEED,), "CLI only: Control Center runs inside Tomcat"),
+    ServiceRestart(
+        "Cisco Tftp",
+        RestartVia.SOAP,
+        _CUCM,
+        (Cite(Source.GUIDE_12_5_SU2),),
+        "else TFTP keeps offering the old cached certificate",
+    ),
+    ServiceRestart("Cisco UDS Tomcat", RestartVia.CLI, _CUCM, (_SEED14,), "CUCM 14+ upload pop-up"),
+    ServiceRestart(
+        "Cisco AXL Tomcat", RestartVia.CLI, _CUCM, (_SEED14, _G14), "the guide's 'Cisco AXL Tomcat Web Service' [INF]"
+    ),
+    ServiceRestart("Cisco DRF Master", RestartVia.SOAP, _PUB, (_SEED14, _G14), "the guide's 'DRS Master'"),
+    ServiceRestart("Cisco DRF Local", RestartVia.SOAP, _ALL, (_SEED14, _G14), "the guide's 'DRS Local'"),
+    ServiceRestart("Cisco Intercluster Lookup Service", RestartVia.SOAP, _CUCM, (_G14,)),
+    ServiceRestart("Cisco Location Bandwidth Manager", RestartVia.SOAP, _CUCM, (_G14,)),
+    ServiceRestart("Cisco Extension Mobility", RestartVia.SOAP, _CUCM, (_G14,)),
+)
+
+_TOMCAT_ECDSA_RESTARTS = (
+    ServiceRestart("Cisco Tomcat", RestartVia.CLI, _ALL, (_SEED, _G14), "CLI only: Control Center runs inside Tomcat"),
+    ServiceRestart("Cisco UDS Tomcat", RestartVia.CLI, _CUCM, (_SEED14, _G14), "CUCM 14+ upload pop-up"),
+    ServiceRestart("Cisco AXL Tomcat", RestartVia.CLI, _CUCM, (_SEED14, _G14), "CUCM 14+ upload pop-up"),
+    ServiceRestart("Cisco DRF Master", RestartVia.SOAP, _PUB, (_SEED14, _G14), "the guide's 'DRS Master'"),
+    ServiceRestart("Cisco DRF Local", RestartVia.SOAP, _ALL, (_SEED14, _G14), "the guide's 'DRS Local'"),
 )
 
 _CALLMANAGER_RESTARTS = (
@@ -139,13 +216,33 @@ _CALLMANAGER_RESTARTS = (
     ServiceRestart("Cisco CTIManager", RestartVia.SOAP, _CUCM),
     ServiceRestart("Cisco Trust Verification Service", RestartVia.SOAP, _CUCM),
     ServiceRestart("Cisco Tftp", RestartVia.SOAP, _CUCM),
-    ServiceRestart("Cisco HAProxy", RestartVia.CLI, _CUCM, V14, note="CLI only [INF]"),
+    ServiceRestart(
+        "Cisco HAProxy", RestartVia.CLI, _CUCM, (_SEED14, Cite(Source.GUIDE_14_SU2, V14SU1)), "CLI only [INF]"
+    ),
+)
+
+_CALLMANAGER_ECDSA_RESTARTS = (
+    ServiceRestart("Cisco CallManager", RestartVia.SOAP, _CUCM, (_SEED, Cite(Source.GUIDE_14_SU2))),
+    ServiceRestart("Cisco CTIManager", RestartVia.SOAP, _CUCM),
+    ServiceRestart("Cisco Trust Verification Service", RestartVia.SOAP, _CUCM),
+    ServiceRestart("Cisco Tftp", RestartVia.SOAP, _CUCM),
+    ServiceRestart("Cisco HAProxy", RestartVia.CLI, _CUCM, (_SEED14, _G14), "CLI only [INF]"),
 )
 
 _TVS_TFTP_RESTARTS = (
     ServiceRestart("Cisco Trust Verification Service", RestartVia.SOAP, _CUCM),
     ServiceRestart("Cisco Tftp", RestartVia.SOAP, _CUCM),
 )
+
+_SELF_RESTART_NOTE = (
+    "GUIDE 14SU2: needs no service restart (the service restarts itself); the seed restarts "
+    "{services}: the seed's list is kept (one more restart is safe) [SEED over GUIDE 14SU2]"
+)
+_PHONES_NOTE = (
+    "GUIDE 12.5SU2/14SU2: phones may reset themselves when this certificate changes (enterprise parameter "
+    "'Phone Interaction on Certificate Update', default automatic)"
+)
+_DRF_NOTE = "GUIDE 12.5SU2/14SU2: take a DRF backup after the regeneration (a restore without it locks every phone)"
 
 _RSA_SERVER_KU = frozenset({"digital_signature", "key_encipherment"})
 _EC_SERVER_KU = frozenset({"digital_signature", "key_agreement"})
@@ -166,6 +263,15 @@ UNITS: dict[str, UnitSpec] = {
         key_usage=_RSA_SERVER_KU,
         extended_key_usage=_SERVER_CLIENT,
         must_be_ca=False,
+        guide_notes=(
+            "GUIDE 12.5SU2: Cisco Tftp restarts too, else TFTP keeps offering the old cached certificate",
+            "GUIDE 14SU2: on 14+ also Cisco Intercluster Lookup Service, Cisco Location Bandwidth Manager, "
+            "Cisco DRS Local/Master, Cisco Extension Mobility and Cisco AXL Tomcat Web Service, where activated",
+            "GUIDE 14SU2: from 14, phones that use SIP OAuth must be reset by hand after the Tomcat restart "
+            "(certops does not reset them: tomcat has no phone step)",
+            "GUIDE 14SU2: SAML SSO with the tomcat certificate needs the SP metadata re-provisioned on the IdP",
+            _DRF_NOTE,
+        ),
         impact=(
             "SSO logins; phone HTTPS services (corporate directory); web pages between nodes; "
             "Extension Mobility and EMCC; Expressway traversal zones with TLS verify; "
@@ -177,7 +283,7 @@ UNITS: dict[str, UnitSpec] = {
         trust_store="tomcat-trust",
         scope=NodeScope.ALL,
         key_type="ec",
-        restarts=_TOMCAT_RESTARTS,
+        restarts=_TOMCAT_ECDSA_RESTARTS,
         ctl_update_in_mixed_mode=False,
         reset_phones=False,
         risk=Risk.MEDIUM,
@@ -186,6 +292,10 @@ UNITS: dict[str, UnitSpec] = {
         key_usage=_EC_SERVER_KU,
         extended_key_usage=_SERVER_CLIENT,
         must_be_ca=False,
+        guide_notes=(
+            "GUIDE 14SU2: Cisco Tomcat, DRS Local/Master, UDS Tomcat, AXL Tomcat (the seed's 14+ list; no TFTP)",
+            _DRF_NOTE,
+        ),
         impact="as tomcat, for clients that negotiate ECDSA",
     ),
     "ipsec": UnitSpec(
@@ -205,6 +315,7 @@ UNITS: dict[str, UnitSpec] = {
         key_usage=_RSA_SERVER_KU,
         extended_key_usage=frozenset({SERVER_AUTH, CLIENT_AUTH, IPSEC_END_SYSTEM}),
         must_be_ca=False,
+        guide_notes=(_DRF_NOTE,),
         impact="DRS/DRF backups and restores; IPsec tunnels to gateways and other clusters",
     ),
     "CAPF": UnitSpec(
@@ -228,6 +339,11 @@ UNITS: dict[str, UnitSpec] = {
         key_usage=frozenset({"digital_signature", "key_cert_sign"}),
         extended_key_usage=frozenset({SERVER_AUTH}),
         must_be_ca=True,
+        guide_notes=(
+            _SELF_RESTART_NOTE.format(services="CAPF, TVS and TFTP"),
+            _PHONES_NOTE,
+            _DRF_NOTE,
+        ),
         impact=(
             "endpoint authentication and encryption (LSC), phone VPN, 802.1x, "
             "CTI/JTAPI/TAPI; phones with an LSC may need it reinstalled"
@@ -247,6 +363,15 @@ UNITS: dict[str, UnitSpec] = {
         key_usage=_RSA_SERVER_KU,
         extended_key_usage=_SERVER_CLIENT,
         must_be_ca=False,
+        guide_notes=(
+            "GUIDE 14SU2: Cisco HAProxy from 14SU1 (+ CTL update in mixed mode); the seed restarts it from 14.0: "
+            "both are followed, so from 14.0",
+            "GUIDE 12.5SU2/14SU2: when TVS is due too, renew TVS first, wait for the phones, "
+            "then CallManager (TFTP last)",
+            "GUIDE: some phone models fail to register with a CallManager RSA key above 2048 bits",
+            _PHONES_NOTE,
+            _DRF_NOTE,
+        ),
         impact=(
             "phone registration (encrypted/authenticated phones), signed TFTP config and ITL, "
             "secure SIP trunks and media resources, AXL requests"
@@ -257,7 +382,7 @@ UNITS: dict[str, UnitSpec] = {
         trust_store="CallManager-trust",
         scope=NodeScope.CUCM,
         key_type="ec",
-        restarts=_CALLMANAGER_RESTARTS,
+        restarts=_CALLMANAGER_ECDSA_RESTARTS,
         ctl_update_in_mixed_mode=True,
         reset_phones=True,
         risk=Risk.CRITICAL,
@@ -266,6 +391,11 @@ UNITS: dict[str, UnitSpec] = {
         key_usage=_EC_SERVER_KU,
         extended_key_usage=_SERVER_CLIENT,
         must_be_ca=False,
+        guide_notes=(
+            "GUIDE 14SU2: Cisco CallManager and Cisco HAProxy; the seed's CallManager list is kept (a superset)",
+            _PHONES_NOTE,
+            _DRF_NOTE,
+        ),
         impact="as CallManager, for endpoints that negotiate ECDSA",
         inferred=("in the CallManager/TVS exclusion group: the ITL carries it too [INF, fail-safe]",),
     ),
@@ -283,6 +413,12 @@ UNITS: dict[str, UnitSpec] = {
         key_usage=_RSA_SERVER_KU,
         extended_key_usage=_SERVER_CLIENT,
         must_be_ca=False,
+        guide_notes=(
+            _SELF_RESTART_NOTE.format(services="TVS and TFTP"),
+            "GUIDE 12.5SU2/14SU2: TVS goes before CallManager when both are due",
+            _PHONES_NOTE,
+            _DRF_NOTE,
+        ),
         impact=(
             "new phones cannot register; HTTPS applications on phones (EM, directory, MIDlets); "
             "TLS and config-file authentication"
@@ -303,6 +439,13 @@ UNITS: dict[str, UnitSpec] = {
         key_usage=_RSA_SERVER_KU,
         extended_key_usage=_SERVER_CLIENT,
         must_be_ca=False,
+        guide_notes=(
+            _SELF_RESTART_NOTE.format(services="TVS and TFTP"),
+            "GUIDE: ITL files are signed by ITLRecovery from 12.0; renew it rarely and only with "
+            "every phone registered",
+            "GUIDE 14SU2: SAML SSO with the ITLRecovery certificate needs the SP metadata re-provisioned on the IdP",
+            _DRF_NOTE,
+        ),
         impact="ITL/CTL recovery key; phones that trust the old one need an ITL reset",
         scanned=False,
         inferred=("trust store and key usages not stated by Cisco's guide [INF]",),
@@ -338,6 +481,98 @@ def parse_version(version: str) -> tuple[int, int]:
         raise ValueError(f"not a CUCM version: {version!r} (expected e.g. '15.0' or '14.0.1.12900-5')") from None
 
 
+_BUILD = re.compile(r"^(?P<major>\d+)\.(?P<minor>\d+)\.\d+\.(?P<build>\d{5})-\d+$")
+
+KNOWN_BUILDS: dict[str, str] = {
+    "12.5.1.10000-22": "12.5(1)",
+    "12.5.1.11900-146": "12.5(1)SU1",
+    "12.5.1.12900-115": "12.5(1)SU2",
+    "12.5.1.17900-64": "12.5(1)SU7",
+    "14.0.1.10000-20": "14",
+    "14.0.1.11900-132": "14SU1",
+    "14.0.1.12900-161": "14SU2",
+    "14.0.1.13900-155": "14SU3",
+    "15.0.1.10000-32": "15",
+    "15.0.1.11900-40": "15SU1",
+}
+"""Builds as ``show version active`` prints them and the release Cisco's release notes name
+[INF: the build numbers as remembered from Cisco's release notes, not re-read for this table]."""
+
+
+def parse_release(version: str, service_update: int | None = None) -> Release:
+    """The release a node runs, down to the Service Update, from ``show version active``.
+
+    ``"14.0.1.12900-161"`` -> ``(14, 0, 2)`` (14SU2): Cisco numbers builds ``x.y.1.1<k>900-n``
+    for SU k and ``x.y.1.10000-n`` for the first release [INF: rule read off the builds in
+    ``KNOWN_BUILDS``]; an engineering special between SUs (``x.y.1.1<k>0nn``) counts as the SU
+    before it. A short version (``"14.0"``, from the inventory) gives ``(14, 0)``: SU unknown.
+    ``service_update`` (the inventory's ``service_update``) overrides what the build says.
+    """
+    major, minor = parse_version(version)
+    if service_update is not None:
+        return (major, minor, service_update)
+    m = _BUILD.match(version.strip())
+    if m is None:
+        return (major, minor)
+    build = int(m["build"])
+    su = build // 1000 - 10 if build % 1000 >= 900 else build // 1000 - 11
+    return (major, minor, max(su, 0))
+
+
+def release_label(release: Release) -> str:
+    """``(14, 0, 2)`` -> ``"14SU2"``, ``(12, 5, 0)`` -> ``"12.5"``, ``(14, 0)`` -> ``"14.0"``."""
+    base = f"{release[0]}.{release[1]}"
+    if len(release) < 3:
+        return base
+    if release[2] == 0:
+        return base
+    return f"{release[0] if release[1] == 0 else base}SU{release[2]}"
+
+
+RELEASES: tuple[Release, ...] = ((12, 5, 0), (14, 0, 0), (14, 0, 1), (14, 0, 2), (15, 0, 0))
+"""The releases the docs spell the restarts out for (those the guides distinguish)."""
+
+
+def _by_release_markdown() -> str:
+    """The restarts per release (publisher; subscribers drop the publisher-only ones) and the guides' notes."""
+    head = " | ".join(release_label(r) for r in RELEASES)
+    lines = [
+        "",
+        "## Release by release",
+        "",
+        "Services restarted on the publisher after the upload, by the release the node runs (read from "
+        "`show version active`, down to the Service Update; subscribers skip the publisher-only ones, "
+        "IM&P nodes the CUCM-only ones). Only services activated on the node are restarted. A service "
+        "named with a source is due on that release by that source only (the other asks from a later one).",
+        "",
+        f"| unit | {head} |",
+        "|---|" + "---|" * len(RELEASES),
+    ]
+    for spec in UNITS.values():
+        cells = []
+        for rel in RELEASES:
+            names = []
+            for r in spec.restarts_for(NodeRole.PUBLISHER, rel):
+                asking = [c for c in r.cites if c.since is None or rel >= c.since]
+                only = "" if len(asking) == len(r.cites) else " " + " ".join(f"[{c.source.value}]" for c in asking)
+                names.append(r.service.removeprefix("Cisco ") + only)
+            cells.append(", ".join(names) or "—")
+        lines.append(f"| {spec.name} | " + " | ".join(cells) + " |")
+    lines += ["", "What the Security Guides add, and the choice certops makes:", ""]
+    lines += [f"- {spec.name}: {note}" for spec in UNITS.values() for note in spec.guide_notes]
+    lines += [
+        "",
+        "Builds and their release [INF: build numbers as remembered from Cisco's release notes; the rule "
+        "`x.y.1.1<k>900-n` = SU k is read off them; set `service_update` on the cluster in the inventory "
+        "to override]:",
+        "",
+        "| build (`show version active`) | release | read as |",
+        "|---|---|---|",
+    ]
+    lines += [f"| {b} | {name} | {release_label(parse_release(b))} |" for b, name in KNOWN_BUILDS.items()]
+    return "\n".join(lines) + "\n"
+
+
 def units_markdown() -> str:
     """The unit table as Markdown: what ``docs/units.md`` holds and ``certops units`` prints."""
     role_names = {NodeRole.PUBLISHER: "pub", NodeRole.SUBSCRIBER: "sub", NodeRole.IMP: "IM&P"}
@@ -348,9 +583,8 @@ def units_markdown() -> str:
     ]
     for spec in UNITS.values():
         restarts = "<br>".join(
-            f"{r.service} ({'/'.join(role_names[x] for x in NodeRole if x in r.roles)}, {r.via.value}"
-            + (f", {r.min_version[0]}.{r.min_version[1]}+" if r.min_version else "")
-            + ")"
+            f"{r.service} ({'/'.join(role_names[x] for x in NodeRole if x in r.roles)}, {r.via.value}) "
+            + r.sources_text()
             for r in spec.restarts
         )
         group = [u for u, s in UNITS.items() if s.exclusion_group and s.exclusion_group == spec.exclusion_group]
@@ -362,7 +596,7 @@ def units_markdown() -> str:
             f"| {spec.risk.value} | {pre} | {others} |"
         )
     notes = [f"- {spec.name}: {note}" for spec in UNITS.values() for note in spec.inferred]
-    out = "\n".join(lines) + "\n"
+    out = "\n".join(lines) + "\n" + _by_release_markdown()
     if notes:
         out += "\nTo confirm on a lab cluster:\n\n" + "\n".join(notes) + "\n"
     return out

@@ -433,7 +433,7 @@ def _restarts(r: _Run) -> None:
     for i, (n, p) in enumerate(nodes):
         if p.restarts_done:
             continue
-        for rs in r.spec.restarts_for(n.role, parse_version(n.version)):
+        for rs in r.spec.restarts_for(n.role, n.release):  # down to the SU (certops.units.parse_release)
             if rs.service in p.restarted:
                 continue
             r.drf_gate()

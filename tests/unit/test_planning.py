@@ -66,12 +66,14 @@ def test_nodes_restricts_and_is_still_ordered_publisher_first():
     assert [n.fqdn for n in plan.nodes] == ["pub.lab.example", "sub2.lab.example"]
 
 
-def test_tomcat_restarts_by_cli_on_15_and_only_tomcat_on_12_5():
+def test_tomcat_restarts_by_cli_on_15_and_only_tomcat_and_tftp_on_12_5():
     plan15 = plan_renewal(_inventory(), "lab", "tomcat")
     pub15 = [s.service for s in plan15.steps_for("pub.lab.example") if s.kind is StepKind.RESTART]
-    assert pub15 == ["Cisco Tomcat", "Cisco UDS Tomcat", "Cisco AXL Tomcat", "Cisco DRF Master", "Cisco DRF Local"]
+    assert pub15[:2] == ["Cisco Tomcat", "Cisco Tftp"]
+    assert {"Cisco UDS Tomcat", "Cisco AXL Tomcat", "Cisco DRF Master", "Cisco DRF Local"} <= set(pub15)
     plan12 = plan_renewal(_inventory("12.5.1.10000-22"), "lab", "tomcat")
-    assert [s.service for s in plan12.steps_for("pub.lab.example") if s.kind is StepKind.RESTART] == ["Cisco Tomcat"]
+    pub12 = [s.service for s in plan12.steps_for("pub.lab.example") if s.kind is StepKind.RESTART]
+    assert pub12 == ["Cisco Tomcat", "Cisco Tftp"]
 
 
 def test_restarts_only_for_services_activated_on_the_node_when_known():
