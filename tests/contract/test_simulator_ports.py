@@ -27,7 +27,7 @@ from tests.fixtures.simulator import SIM_OS_PASSWORD, SIM_OS_USER, SimShell, Sim
 API = "/platformcom/api/v1/certmgr/config"
 AUTH = (SIM_OS_USER, SIM_OS_PASSWORD)
 HAMMER_THREADS = 6
-HAMMER_MAX_ATTEMPTS = 400  # per thread: bounded, whatever the machine's speed
+HAMMER_MAX_ATTEMPTS = 5000  # per thread: bounded, whatever the machine's speed
 
 
 def _handshake_without_sni(port: int) -> bytes | None:
