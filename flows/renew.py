@@ -26,10 +26,11 @@ from prefect.states import Cancelled
 from certops import audit
 from certops.audit import AuditRecord
 from certops.errors import CertopsError, PolicyViolation
+from certops.hostlock import Holder, HostLock, HostLockBusy
 from certops.inventory import ClusterConfig, Inventory
 from certops.notify.messages import ApprovalRequest, DeliveryResult, RenewalFailed
-from certops.planning import ClusterState, RenewalPlan, plan_renewal
-from certops.renewal import steps
+from certops.planning import ClusterState, RenewalPlan, exclusion_key, plan_renewal
+from certops.renewal import inflight, steps
 from certops.renewal.adapters import ca_backend, load_inventory
 from certops.renewal.report import RenewalReport
 from certops.renewal.settings import RenewalSettings
@@ -218,7 +219,64 @@ def _sso_gate(r: _Run) -> None:
     )
 
 
+def _inflight_gate(r: _Run, *, after_own_csr: bool) -> None:
+    """Look on the nodes for another ITL-group renewal in flight (``certops.renewal.inflight``).
+
+    Before this renewal's first CSR: wait (bounded, ``on_busy=wait``) or refuse while one is seen.
+    Right after it: refuse at once (two renewals that see each other both back off).
+    """
+    st = r.state
+    own = {p.csr.fingerprint_sha256 for p in r.progress() if p.csr is not None}
+    finished = [
+        inflight.FinishedRenewal(
+            unit=f.unit,
+            status=f.status,
+            leaves={p.fqdn: p.leaf_fingerprint for p in f.nodes.values() if p.leaf_fingerprint and p.identity_uploaded},
+            csrs={p.fqdn: p.csr.fingerprint_sha256 for p in f.nodes.values() if p.csr is not None},
+        )
+        for f in r.store.finished(r.cl.name)
+    ]
+    if r.s.ignore_pending_csrs:
+        r.log.warning(
+            "IGNORING pending CSRs named by the operator as leftovers: %s", ", ".join(r.s.ignore_pending_csrs)
+        )
+        r.audit("ignore_pending_csr", detail=", ".join(r.s.ignore_pending_csrs))
+    deadline = time.monotonic() + r.s.lock_wait_timeout
+    announced = False
+    phones = after_own_csr and st.phones_baseline is not None
+    while True:
+        look = t.look_for_inflight(r.path, r.cl.name, r.spec.name, phones)
+        found = inflight.find_inflight(
+            look,
+            unit=r.spec.name,
+            own_csrs=own,
+            ignore=r.s.ignore_pending_csrs,
+            recent_window=r.s.inflight_recent_window,
+            finished=finished,
+            phones_baseline=st.phones_baseline if phones else None,
+        )
+        if not found:
+            if announced:
+                r.log.info("the cluster shows no other ITL-group renewal in flight any more")
+            return
+        if after_own_csr or r.s.on_busy == "refuse" or time.monotonic() >= deadline:
+            raise inflight.refusal(r.cl.name, r.spec.name, found, after_own_csr=after_own_csr)
+        if not announced:
+            r.log.warning(
+                "cluster %s: %s waits (up to %.0f s): another ITL-group renewal looks in flight: %s",
+                r.cl.name,
+                r.spec.name,
+                r.s.lock_wait_timeout,
+                "; ".join(f.line() for f in found),
+            )
+            announced = True
+        time.sleep(r.s.lock_poll)
+
+
 def _csrs(r: _Run) -> None:
+    check = r.spec.exclusion_group is not None and not r.state.changed_anything
+    if check:
+        _inflight_gate(r, after_own_csr=False)
     for n, p in zip(r.plan.nodes, r.progress(), strict=True):
         if p.identity_uploaded:
             continue
@@ -240,6 +298,9 @@ def _csrs(r: _Run) -> None:
             p.trust_pems, p.identity_pems, p.leaf_fingerprint = [], [], None
             r.audit("generate_csr", node=n.fqdn, detail=f"CSR sha256 {artifact.fingerprint_sha256}")
         r.save()
+        if check:
+            check = False
+            _inflight_gate(r, after_own_csr=True)
 
 
 def _accept(p: NodeProgress, report: Any) -> None:
@@ -637,6 +698,8 @@ def renew(
     dry_run: bool = False,
     approval_timeout_days: float = 7.0,
     settings: RenewalSettings | None = None,
+    ignore_pending_csrs: list[str] | None = None,
+    force: bool = False,
 ) -> Any:
     """Renew the CA-signed ``unit`` certificate on ``cluster`` (all nodes that hold it, or ``nodes``).
 
@@ -645,6 +708,8 @@ def renew(
     ``RenewalReport``; a denial ends the run Cancelled with the reason.
     """
     s = settings or RenewalSettings()
+    if ignore_pending_csrs:
+        s = s.model_copy(update={"ignore_pending_csrs": (*s.ignore_pending_csrs, *ignore_pending_csrs)})
     inv = load_inventory(inventory_path)
     spec = unit_spec(unit)
     cl = inv.cluster(cluster)
@@ -662,7 +727,9 @@ def renew(
         other = store.load(c, u)
         return other is not None and other.changed_anything
 
+    hostlock = HostLock(cluster, exclusion_key(spec))
     try:
+        _take_host_lock(hostlock, cluster, unit, run_id, s, log.info)
         _locks.ensure_limits(inv)
         _locks.acquire_claim(
             cluster=cluster,
@@ -676,7 +743,11 @@ def renew(
             log=log.info,
         )
     except CertopsError as exc:
+        hostlock.release()
         _notify_failed(inventory_path, inv, None, run_id, cluster, unit, exc, what="renewal_blocked", blocked=True)
+        raise
+    except BaseException:
+        hostlock.release()
         raise
     state = store.load(cluster, unit) or RenewalState(cluster=cluster, unit=unit)
     if run_id not in state.run_ids:
@@ -694,6 +765,9 @@ def renew(
         backend = ca_backend(inv, cluster)
         with r.phase("signature"):
             if backend.needs_person:
+                # waiting for a person may take days (pause or suspend): the host lock goes; the CSRs
+                # pending on the nodes and the Prefect claim keep the other ITL units out meanwhile
+                hostlock.release()
                 _, ca_cfg = inv.ca_for(cl)
                 _sign_by_person(r, getattr(ca_cfg, "instructions", ""), approval_timeout_days)
             else:
@@ -743,7 +817,39 @@ def renew(
         )
         raise
     finally:
-        if release or not state.changed_anything:
-            if not state.changed_anything and store.load(cluster, unit) is not None and not release:
-                store.finish(state, "abandoned")
-            _locks.release_claim(cluster=cluster, unit=unit, run_id=run_id)
+        try:
+            if release or not state.changed_anything:
+                if not state.changed_anything and store.load(cluster, unit) is not None and not release:
+                    store.finish(state, "abandoned")
+                _locks.release_claim(cluster=cluster, unit=unit, run_id=run_id)
+        finally:
+            hostlock.release()
+
+
+def _take_host_lock(lock: HostLock, cluster: str, unit: str, run_id: str, s: RenewalSettings, log: Any) -> None:
+    """Hold the host-wide lock of (cluster, lock key): wait (bounded) or refuse while another process holds it."""
+
+    def waiting(holder: Holder | None) -> None:
+        who = holder.describe() if holder else "another process"
+        log(f"cluster {cluster}: {unit} waits for the host lock {lock.path}, held by {who}")
+
+    try:
+        lock.acquire(
+            Holder.this_process(run_id=run_id, unit=unit),
+            wait=s.on_busy == "wait",
+            timeout=s.lock_wait_timeout,
+            poll=min(s.lock_poll, 2.0),
+            on_wait=waiting,
+        )
+    except HostLockBusy as exc:
+        who = exc.holder.describe() if exc.holder else "another process (its holder file is unreadable)"
+        waited = f" after waiting {s.lock_wait_timeout:.0f} s" if s.on_busy == "wait" else ""
+        raise PolicyViolation(
+            f"cluster {cluster}: {unit} does not start{waited}: on this host, {who} holds the host lock of the "
+            f"'{lock.key}' group ({lock.path}); two renewals of that group never run at once. Nothing was changed",
+            cluster=cluster,
+            unit=unit,
+            rule="exclusion",
+            hint=f"wait for that process to finish and rerun (certops lock status -i INVENTORY -c {cluster} shows it; "
+            "the lock frees itself the moment that process ends)",
+        ) from None

@@ -7,6 +7,14 @@ import os
 # concurrency limit exists (set before Prefect is imported anywhere).
 os.environ["PREFECT_SERVER_ALLOW_EPHEMERAL_MODE"] = "false"
 
+# The host lock of a renewal (certops.hostlock) lives in $CERTOPS_LOCK_DIR, host-wide by default:
+# each test session gets its own, so concurrent sessions on one machine (cluster "c1" in every
+# test) never wait for each other's locks. Child processes and workers inherit it.
+if "CERTOPS_LOCK_DIR" not in os.environ:
+    import tempfile
+
+    os.environ["CERTOPS_LOCK_DIR"] = tempfile.mkdtemp(prefix="certops-test-locks-")
+
 pytest_plugins = [
     "tests.fixtures.simulator",
     "tests.fixtures.pebble",

@@ -90,6 +90,17 @@ def renew_cmd(
     abandon: Annotated[
         bool, typer.Option("--abandon", help="give up the unfinished renewal of this unit and free the cluster lock")
     ] = False,
+    ignore_pending_csr: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--ignore-pending-csr",
+            help="a pending CSR on the nodes that is a leftover of an abandoned attempt (its sha256, 8+ hex digits, "
+            "or its unit): not counted as another renewal in flight; recorded in the audit log (repeatable)",
+        ),
+    ] = None,
+    force: Annotated[
+        bool, typer.Option("--force", help="renew even if another run renewed this unit since this one was requested")
+    ] = False,
 ) -> None:
     """Renew one unit on one cluster (or, with --dry-run, print what would be done)."""
     if abandon:
@@ -105,8 +116,11 @@ def renew_cmd(
             on_busy=on_busy,
             approval_timeout_days=approval_timeout_days,
             as_json=as_json,
+            ignore_pending_csrs=ignore_pending_csr or [],
+            force=force,
         )
     )
+
 
 
 def run_renew(
@@ -120,6 +134,8 @@ def run_renew(
     on_busy: str = "wait",
     approval_timeout_days: float = 7.0,
     as_json: bool = False,
+    ignore_pending_csrs: list[str] | None = None,
+    force: bool = False,
 ) -> int:
     """The ``renew`` command; returns the exit code."""
     from certops.errors import CertopsError, ConfigError
@@ -148,6 +164,8 @@ def run_renew(
         return EXIT_BAD_INPUT
     from certops.renewal.settings import RenewalSettings
 
+    for leftover in ignore_pending_csrs or []:
+        _err(f"WARNING: pending CSRs matching {leftover!r} are IGNORED as leftovers (recorded in the audit log)")
     try:
         with _prefect_api():
             from flows.renew import renew
@@ -160,6 +178,7 @@ def run_renew(
                 approval_timeout_days=approval_timeout_days,
                 settings=RenewalSettings(on_busy=on_busy),
                 return_state=True,
+                **_flow_extras(ignore_pending_csrs or [], force),
             )
             if state_.is_cancelled():
                 _err(f"renewal ended: {state_.message}")
@@ -170,6 +189,16 @@ def run_renew(
         return EXIT_FAILED
     typer.echo(report.model_dump_json(indent=2) if as_json else report.to_text())
     return EXIT_OK
+
+
+def _flow_extras(ignore_pending_csrs: list[str], force: bool) -> dict[str, Any]:
+    """The renew flow's optional parameters the command line set (left out when at their defaults)."""
+    extras: dict[str, Any] = {}
+    if ignore_pending_csrs:
+        extras["ignore_pending_csrs"] = list(ignore_pending_csrs)
+    if force:
+        extras["force"] = True
+    return extras
 
 
 def run_abandon(inventory_path: Path, cluster: str, unit: str) -> int:

@@ -33,3 +33,8 @@ class RenewalSettings(BaseModel):
     approval_poll_interval: float = Field(default=10.0, gt=0)
     window_wait: bool = True  # outside the window: wait for it (True) or stop (False)
     window_wait_max: float = Field(default=7 * 86400.0, gt=0)
+    # the on-cluster in-flight check (certops.renewal.inflight): an identity of another ITL-group unit
+    # issued this recently (notBefore), that no finished renewal installed, counts as a renewal in flight
+    inflight_recent_window: float = Field(default=600.0, ge=0)
+    # pending CSRs the operator declared leftovers (fingerprints, prefixes of 8+ hex digits, or unit names)
+    ignore_pending_csrs: tuple[str, ...] = ()

@@ -163,6 +163,22 @@ class RenewalStore:
             fh.write(state.model_dump_json(indent=1))
         os.replace(tmp, path)
 
+    def finished(self, cluster: str, unit: str | None = None) -> list[RenewalState]:
+        """The renewals of ``cluster`` (of ``unit``, if given) that ended (done, denied, abandoned), oldest first."""
+        hist = self.directory / "history"
+        if not hist.is_dir():
+            return []
+        pattern = f"*__{_slug(cluster)}__{_slug(unit) if unit else '*'}.json"
+        out: list[RenewalState] = []
+        for path in sorted(hist.glob(pattern)):
+            try:
+                st = RenewalState.model_validate(json.loads(path.read_text()))
+            except (OSError, ValueError):
+                continue
+            if st.cluster == cluster and (unit is None or st.unit == unit):
+                out.append(st)
+        return sorted(out, key=lambda s: s.updated_at)
+
     def finish(self, state: RenewalState, status: str) -> None:
         """Mark the renewal ``status`` (done, denied, abandoned) and move it to history."""
         state.status = status
