@@ -68,6 +68,7 @@ class Listener:
     up: bool = False  # False: new connections are reset before the TLS handshake
     transports: set[asyncio.Transport] = field(default_factory=set)
     resets: int = 0  # connections reset because the listener was down
+    context: ssl.SSLContext | None = None  # made at the first connection (HttpFrontend.listener_context)
 
     def track(self, transport: asyncio.Transport) -> None:
         """Remember an open connection (pruning closed ones) so it can be aborted when the listener goes down."""
@@ -117,7 +118,7 @@ class _Gate(asyncio.Protocol):
         tls = sslproto.SSLProtocol(
             asyncio.get_running_loop(),
             self.inner(),
-            self.frontend._base_context(listener),
+            self.frontend.listener_context(listener),
             None,  # type: ignore[arg-type]  # no waiter: asyncio's own servers pass one, it is optional
             server_side=True,
             ssl_handshake_timeout=30,
@@ -199,8 +200,8 @@ class HttpFrontend:
     async def stop(self) -> None:
         """Close every listener (the only place a listening socket is closed) and the runners."""
         for listener in self.listeners.values():
-            await self._set(listener, False)
             if listener.server is not None:
+                await self._set(listener, False)
                 listener.server.close()
                 listener.server = None
             listener.sock.close()
@@ -210,6 +211,12 @@ class HttpFrontend:
             await self.admin_runner.cleanup()
 
     # ----- listeners ----------------------------------------------------------------------------
+    def listener_context(self, listener: Listener) -> ssl.SSLContext:
+        """The listener's SSLContext, made at its first connection (4,800 made at start cost seconds)."""
+        if listener.context is None:
+            listener.context = self._base_context(listener)
+        return listener.context
+
     def _base_context(self, listener: Listener) -> ssl.SSLContext:
         ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
 
@@ -242,7 +249,7 @@ class HttpFrontend:
     async def _set(self, listener: Listener, up: bool) -> None:
         if self._set_lock is None:
             self._set_lock = asyncio.Lock()
-        async with self._set_lock:  # two reconciles of one node must not both re-open a port
+        async with self._set_lock:  # listener changes one at a time
             await self._set_locked(listener, up)
 
     async def _set_locked(self, listener: Listener, up: bool) -> None:
@@ -252,7 +259,7 @@ class HttpFrontend:
             else:
                 inner = self._idle_factory()
             listener.server = await asyncio.get_running_loop().create_server(
-                lambda: _Gate(self, listener, inner), sock=listener.sock, backlog=256
+                functools.partial(_Gate, self, listener, inner), sock=listener.sock, backlog=256
             )
         if up == listener.up:
             return
