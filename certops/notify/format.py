@@ -162,6 +162,23 @@ def approve_command(run_id: str) -> str:
     return f"certops approve {run_id} --chain signed-chain.pem --approver YOUR_NAME"
 
 
+def _ca_request(req: ApprovalRequest) -> str:
+    """The exact KU, EKU and basic constraints for the unit (the first CSR's Data Encipherment kept)."""
+    from certops.errors import CertopsError
+    from certops.units import UNITS
+    from certops.x509.read import read_csr
+    from certops.x509.usages import ca_request
+
+    if req.unit not in UNITS:
+        return ""
+    pems = list(req.csr_pems.values()) or ([req.csr_pem] if req.csr_pem else [])
+    try:
+        csr = read_csr(pems[0].encode()) if pems else None
+    except CertopsError:
+        csr = None
+    return ca_request(req.unit, csr)
+
+
 def approval_needed(req: ApprovalRequest, *, mention: str | None = None) -> SlackMessage:
     """Approval needed: cluster, unit, nodes, the CSR, how to approve (command and UI link), the deadline."""
     who = f"{mention} " if mention else ""
@@ -181,6 +198,8 @@ def approval_needed(req: ApprovalRequest, *, mention: str | None = None) -> Slac
     ]
     if req.ca_instructions:
         blocks.append(section("*Where to get it signed*\n" + escape(req.ca_instructions)))
+    if asked := _ca_request(req):
+        blocks.append(section("*What to ask the CA for*\n" + escape(asked)))
     csrs = dict(req.csr_pems)
     if req.csr_pem and not csrs:
         csrs = {", ".join(req.nodes): req.csr_pem}

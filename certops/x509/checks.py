@@ -27,6 +27,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from certops.errors import CertificateError
 from certops.units import CLIENT_AUTH, IPSEC_END_SYSTEM, SERVER_AUTH, UNITS, UnitSpec
+from certops.x509 import usages
 from certops.x509.legacy import is_legacy, legacy_verify_csr
 from certops.x509.read import (
     Chain,
@@ -332,6 +333,7 @@ def check_chain(
 
     _check_key(c, leaf, spec.key_type, unit)
     _check_usage(c, leaf, spec, unit)
+    usages.check_chain_usages(csr, leaf, chain.certificates[1:], unit, problem=c.add, note=notes.append)
     _check_validity(c, leaf, now, min_validity_days)
     _check_path(c, chain, now, notes)
     _check_ca_certificates(c, chain, now)
