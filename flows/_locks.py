@@ -80,11 +80,81 @@ class Claim(BaseModel):
     unit: str
     since: dt.datetime
     nodes: list[str] = []
+    # the process that runs the holding run (to prove it dead: certops lock reap); empty in old claims
+    host: str = ""
+    pid: int = 0
+    process_start: str | None = None
 
     def describe(self) -> str:
         """``flow run <id> (CallManager on pub, sub1) since 2026-...``."""
         where = ", ".join(self.nodes) or "the cluster"
         return f"flow run {self.run_id} ({self.unit} on {where}) since {self.since:%Y-%m-%d %H:%M} UTC"
+
+    def process(self) -> str:
+        """``process 123 on host h`` (or that it is not recorded)."""
+        return f"process {self.pid} on host {self.host}" if self.pid else "a process not recorded in the claim"
+
+
+class RunInfo(BaseModel):
+    """The state of the run holding a claim, as the Prefect server sees it."""
+
+    model_config = ConfigDict(frozen=True)
+
+    exists: bool
+    state: str = ""  # RUNNING, PAUSED, CRASHED, ...
+    state_name: str = ""  # e.g. Suspended, Paused, Running
+    final: bool = True
+    since: dt.datetime | None = None
+
+
+def run_info(run_id: str) -> RunInfo:
+    """What the server says of the holder run (a run it does not know counts as ended)."""
+    with get_client(sync_client=True) as client:
+        try:
+            run = client.read_flow_run(UUID(run_id))
+        except (ObjectNotFound, ValueError):
+            return RunInfo(exists=False)
+    st = run.state
+    if st is None:
+        return RunInfo(exists=True)
+    return RunInfo(exists=True, state=st.type.value, state_name=st.name or "", final=st.is_final(), since=st.timestamp)
+
+
+def _holder_now() -> dict[str, Any]:
+    from certops.hostlock import Holder
+
+    me = Holder.this_process()
+    return {"host": me.host, "pid": me.pid, "process_start": me.process_start}
+
+
+def busy_message(cluster: str, unit: str, key: str, held: Claim, info: RunInfo, *, waited: float | None = None) -> str:
+    """One paragraph: who holds what since when, what state that run is in, what to do."""
+    group = ", ".join(u for u, s in UNITS.items() if exclusion_key(s) == key)
+    head = f"cluster {cluster}: {unit} cannot start" + (f" (waited {waited:.0f} s)" if waited else " now")
+    who = (
+        f"{head}: the '{key}' lock ({group}: never two at once on a cluster) is held by {held.describe()}, "
+        f"run by {held.process()}."
+    )
+    inv = "-i INVENTORY"
+    if info.final:
+        ended = info.state or "unknown to this Prefect server"
+        return (
+            f"{who} That run ended ({ended}) but its {held.unit} renewal is unfinished, so it still holds the "
+            f"cluster. Rerun it (certops renew {inv} -c {cluster} -u {held.unit}: it continues where it stopped) "
+            f"or abandon it (certops renew {inv} -c {cluster} -u {held.unit} --abandon), then retry"
+        )
+    if info.state == "PAUSED":
+        return (
+            f"{who} That run is {info.state_name or 'paused'}, waiting for a person (certops pending lists it). "
+            f"Approve it (certops approve {held.run_id} --chain ...) or deny it (certops deny {held.run_id} "
+            "--reason ...), then retry"
+        )
+    return (
+        f"{who} That run is {info.state or 'not final'} on the Prefect server. Wait for it to finish. If its "
+        f"process died (kill -9, a lost machine) the run stays {info.state or 'RUNNING'} until zombie detection "
+        f"marks it: prove it dead and mark it Crashed with certops lock reap {inv} -c {cluster} -u {held.unit} "
+        f"(certops lock status {inv} -c {cluster} shows the holder)"
+    )
 
 
 def ensure_limits(inventory: Inventory, *, repair: bool = False) -> list[str]:
@@ -211,36 +281,29 @@ def acquire_claim(
             if held is not None and not free and _run_is_final(held.run_id):
                 free = held.unit == unit or not unfinished(cluster, held.unit)
             if free:
-                claim = Claim(run_id=run_id, cluster=cluster, unit=unit, since=dt.datetime.now(dt.UTC), nodes=nodes)
+                me = _holder_now()
+                claim = Claim(
+                    run_id=run_id, cluster=cluster, unit=unit, since=dt.datetime.now(dt.UTC), nodes=nodes, **me
+                )
                 if held is not None and held.run_id == run_id:
-                    claim = held
+                    claim = held.model_copy(update=me)  # resumed in another process: record that one
                 Variable.set(claim_name(cluster, key), claim.model_dump(mode="json"), overwrite=True)
                 return claim
         assert held is not None
-        why = held.describe()
-        if _run_is_final(held.run_id):
-            why += (
-                f" — that run ended but its {held.unit} renewal is unfinished; rerun it "
-                f"(certops renew --cluster {cluster} --unit {held.unit}) or abandon it"
-            )
+        info = run_info(held.run_id)
         if on_busy == "refuse":
             raise PolicyViolation(
-                f"cluster {cluster}: {unit} cannot start while {why} holds the '{key}' lock",
-                cluster=cluster,
-                unit=unit,
-                rule="exclusion",
-                hint="wait for that run to finish (certops pending shows runs awaiting approval), then retry",
+                busy_message(cluster, unit, key, held, info), cluster=cluster, unit=unit, rule="exclusion"
             )
         if time.monotonic() >= deadline:
             raise PolicyViolation(
-                f"cluster {cluster}: waited {wait_timeout:.0f} s for the '{key}' lock; still held by {why}",
+                busy_message(cluster, unit, key, held, info, waited=wait_timeout),
                 cluster=cluster,
                 unit=unit,
                 rule="exclusion",
-                hint="retry once that run finished (or was denied/abandoned)",
             )
         if announced != held.run_id:
-            log(f"cluster {cluster}: {unit} waits for the '{key}' lock held by {why}")
+            log(f"{busy_message(cluster, unit, key, held, info)} (waiting up to {wait_timeout:.0f} s)")
             announced = held.run_id
         time.sleep(poll)
 
