@@ -63,12 +63,14 @@ _SHORT = re.compile(r"^\d+\.\d+$")
 
 
 def split_version(spec: str) -> tuple[str, str]:
-    """``(major.minor, full build)`` of a version given as ``"14.0"``, ``"14.0.1.11900-132"`` or ``"14SU1"``.
+    """``(major.minor, full build)`` of ``"14.0"`` (or ``"14"``), ``"14.0.1.11900-132"`` or ``"14SU1"``.
 
     ``ValueError`` for anything else. The short form is what AXL and the inventory use; the
     build is what ``show version active`` prints and where the Service Update is read from.
     """
     text = spec.strip()
+    if text.isdigit():  # "15" is 15.0
+        text = f"{text}.0"
     if _SHORT.match(text):
         return text, FULL_VERSIONS.get(text, f"{text}.1.10000-1")
     if _BUILD.match(text):

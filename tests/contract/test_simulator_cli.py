@@ -12,6 +12,7 @@ from cryptography import x509
 from cryptography.x509.oid import NameOID
 
 from simulator.fleet import SimulatedFleet
+from simulator.options import service_update, split_version
 from tests.fixtures.simulator import SimShell, SimTestCa, sim_options
 
 PAGER = "Press <enter> for 1 line, <space> for one page, or <q> to quit"
@@ -357,3 +358,25 @@ def test_show_version_active_prints_the_configured_build(sim_factory: Callable[.
         shell.wait_prompt()
         assert "Active Master Version: 14.0.1.11900-132" in shell.run("show version active")
     assert fleet.inventory_dict()["clusters"][0]["version"] == "14.0"
+
+
+@pytest.mark.parametrize(
+    ("spec", "short", "build", "su"),
+    [
+        ("12.5", "12.5", "12.5.1.17900-64", 7),
+        ("14.0", "14.0", "14.0.1.13900-155", 3),
+        ("14", "14.0", "14.0.1.13900-155", 3),
+        ("14.0.1.10000-20", "14.0", "14.0.1.10000-20", 0),
+        ("14SU1", "14.0", "14.0.1.11900-132", 1),
+        ("12.5SU3", "12.5", "12.5.1.13900-1", 3),
+        ("15.0", "15.0", "15.0.1.11900-40", 1),
+    ],
+)
+def test_versions_name_a_release_a_build_or_a_service_update(spec: str, short: str, build: str, su: int) -> None:
+    assert split_version(spec) == (short, build)
+    assert service_update(build) == su
+
+
+def test_an_unknown_version_is_refused_with_the_accepted_forms() -> None:
+    with pytest.raises(ValueError, match=r"use e.g. 15.0, 14.0.1.11900-132 or 14SU1"):
+        split_version("fourteen")
