@@ -700,12 +700,17 @@ def renew(
     settings: RenewalSettings | None = None,
     ignore_pending_csrs: list[str] | None = None,
     force: bool = False,
+    only_if_due: bool = False,
 ) -> Any:
     """Renew the CA-signed ``unit`` certificate on ``cluster`` (all nodes that hold it, or ``nodes``).
 
     Publisher first, then subscribers, then IM&P. The signed chain comes from the cluster's CA
     backend, or from a person through an approval (suspend/pause) with a deadline. Returns the
     ``RenewalReport``; a denial ends the run Cancelled with the reason.
+
+    Once it holds the lock, a run asks again whether it is still needed: if another run renewed
+    the unit since this one was requested (or, ``only_if_due``, as the scan starts it, the unit is
+    no longer due) it ends "nothing to do" without touching the cluster, unless ``force``.
     """
     s = settings or RenewalSettings()
     if ignore_pending_csrs:
@@ -749,6 +754,18 @@ def renew(
     except BaseException:
         hostlock.release()
         raise
+    if not force and store.load(cluster, unit) is None:
+        requested = ctx.flow_run.created if ctx and ctx.flow_run else None
+        why = _nothing_to_do(inventory_path, inv, cl, unit, plan, store, requested, only_if_due)
+        if why is not None:
+            log.info("nothing to do: %s", why)
+            try:
+                _locks.release_claim(cluster=cluster, unit=unit, run_id=run_id)
+            finally:
+                hostlock.release()
+            report = RenewalReport(cluster=cluster, unit=unit, status="nothing_to_do", run_id=run_id, plan=why)
+            _artifact(report)
+            return report
     state = store.load(cluster, unit) or RenewalState(cluster=cluster, unit=unit)
     if run_id not in state.run_ids:
         state.run_ids.append(run_id)
@@ -824,6 +841,45 @@ def renew(
                 _locks.release_claim(cluster=cluster, unit=unit, run_id=run_id)
         finally:
             hostlock.release()
+
+
+def _nothing_to_do(
+    inventory_path: str,
+    inv: Inventory,
+    cl: ClusterConfig,
+    unit: str,
+    plan: RenewalPlan,
+    store: RenewalStore,
+    requested: dt.datetime | None,
+    only_if_due: bool,
+) -> str | None:
+    """Why this run need not renew (renewed by another run since it was requested; no longer due), or None."""
+    nodes = [n.fqdn for n in plan.nodes]
+    done = [f for f in store.finished(cl.name, unit) if f.status == "done"]
+    last = done[-1] if done else None
+    now: list[t.IdentityNow] | None = None
+    if requested is not None and last is not None and last.updated_at > requested:
+        now = t.read_identities(inventory_path, cl.name, unit, nodes)
+        leaves = {p.fqdn: p.leaf_fingerprint for p in last.nodes.values()}
+        if all(i.fingerprint_sha256 is not None and leaves.get(i.fqdn) == i.fingerprint_sha256 for i in now):
+            by = last.run_ids[-1] if last.run_ids else "another run"
+            return (
+                f"renewed by run {by} at {last.updated_at:%Y-%m-%d %H:%M:%S} UTC, after this run was requested "
+                f"({requested:%Y-%m-%d %H:%M:%S} UTC); every node holds the certificate it installed "
+                "(--force renews anyway)"
+            )
+    if only_if_due:
+        now = now or t.read_identities(inventory_path, cl.name, unit, nodes)
+        expiries = [i.not_after for i in now if i.not_after is not None]
+        threshold = inv.policy_for(cl).threshold_for(unit)
+        if expiries and len(expiries) == len(now):
+            left = (min(expiries) - dt.datetime.now(dt.UTC)).days
+            if left > threshold:
+                return (
+                    f"no longer due: the earliest {unit} certificate expires in {left} days "
+                    f"({min(expiries):%Y-%m-%d}), beyond the {threshold}-day threshold"
+                )
+    return None
 
 
 def _take_host_lock(lock: HostLock, cluster: str, unit: str, run_id: str, s: RenewalSettings, log: Any) -> None:

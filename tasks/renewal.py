@@ -409,3 +409,37 @@ def look_for_inflight(inventory_path: str, cluster: str, unit: str, read_phones:
         with open_node(inv, cluster, cl.publisher.fqdn) as api:
             phones = api.registered_phones().registered
     return inflight.ClusterLook(cluster=cluster, at=at, nodes=looks, phones_registered=phones)
+
+
+class IdentityNow(BaseModel):
+    """One node's current identity of a unit: fingerprint and expiry (None: unreadable)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    fqdn: str
+    fingerprint_sha256: str | None = None
+    not_after: Any = None  # datetime
+
+
+@task(
+    name="read-identities",
+    cache_policy=NO_CACHE,
+    retries=2,
+    retry_delay_seconds=_BACKOFF,
+    retry_condition_fn=only_transient,
+)
+def read_identities(inventory_path: str, cluster: str, unit: str, nodes: list[str]) -> list[IdentityNow]:
+    """The identity of ``unit`` each node holds now (is a renewal still needed?)."""
+    inv = load_inventory(inventory_path)
+    out: list[IdentityNow] = []
+    for fqdn in nodes:
+        with open_node(inv, cluster, fqdn) as api:
+            try:
+                cert = api.read_certificate(unit)
+            except CucmError as exc:
+                if exc.transient:
+                    raise
+                out.append(IdentityNow(fqdn=fqdn))
+                continue
+        out.append(IdentityNow(fqdn=fqdn, fingerprint_sha256=cert.fingerprint_sha256, not_after=cert.not_after))
+    return out

@@ -199,6 +199,7 @@ def start_renewal(
         "cluster": candidate.cluster,
         "unit": candidate.unit,
         "nodes": candidate.nodes,
+        "only_if_due": True,  # once it holds the lock it ends "nothing to do" if another run renewed it meanwhile
         **(extra_parameters or {}),
     }
     from prefect.exceptions import ObjectNotFound
