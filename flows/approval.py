@@ -35,18 +35,28 @@ CSR_MARKER = "certops-csrs:"
 
 
 class ChainApproval(RunInput):
-    """What the approver sends back: the chain as the CA returned it, who they are, a comment."""
+    """What the approver sends back: the chain as the CA returned it, who they are, a comment.
+
+    The titles are what the Prefect UI's form shows; ``approver`` is required (never labelled
+    "(Optional)" there), the chain may stay empty only for a denial.
+    """
 
     decision: Literal["approve", "deny"] = Field(
-        default="approve", description="approve (with the chain) or deny (the run ends, nothing uploaded)"
+        default="approve",
+        title="Decision",
+        description="approve (with the signed certificates below) or deny (the run ends, nothing is uploaded)",
     )
     chain_pem: str = Field(
         default="",
         pattern=PEM_OR_EMPTY,
-        description="every signed certificate (one per node) plus the intermediates and the root, PEM, any order",
+        title="Signed certificates and their chain (PEM)",
+        description="needed to approve (empty only to deny): every signed certificate (one per node) plus the "
+        "intermediates and the root, PEM, any order",
     )
-    approver: str = Field(min_length=1, max_length=100, pattern=r"^\S.*$", description="your name")
-    comment: str = Field(default="", max_length=2000, description="why; for a denial: the reason")
+    approver: str = Field(min_length=1, max_length=100, pattern=r"^\S.*$", title="Your name", description="who decides")
+    comment: str = Field(
+        default="", max_length=2000, title="Comment", description="why (a ticket number); for a denial: the reason"
+    )
 
 
 class SsoConfirmation(RunInput):
@@ -73,34 +83,55 @@ def _in_deployment() -> bool:
     return bool(ctx and ctx.flow_run and ctx.flow_run.deployment_id)
 
 
-def approval_description(state: RenewalState, *, instructions: str, deadline: dt.datetime) -> str:
-    """The Markdown the Prefect UI shows: nodes, unit, the CSRs in full, what to send and paste back."""
+def approval_description(
+    state: RenewalState, *, instructions: str, deadline: dt.datetime, csr_files: dict[str, str] | None = None
+) -> str:
+    """The Markdown the Prefect UI shows: nodes, unit, the CSRs in full, what to send and paste back.
+
+    On a re-ask the reasons the last chain was refused stand first, right under the heading.
+    ``csr_files`` (node -> file the renewal wrote) is listed and kept in the machine-readable part.
+    """
+    from certops.ca.manual import extended_key_usage_names, key_usage_names
+
     spec = unit_spec(state.unit)
     nodes = list(state.nodes.values())
-    lines = [
-        f"## Signed certificate needed: **{state.unit}** on cluster **{state.cluster}**",
-        "",
+    lines = [f"## Signed certificate needed: **{state.unit}** on cluster **{state.cluster}**", ""]
+    if state.approval_problems:
+        lines += [
+            "### The previous chain was NOT accepted (nothing was uploaded)",
+            *[f"- {p}" for p in state.approval_problems],
+            "",
+            "Fix these, then paste the corrected chain below.",
+            "",
+        ]
+    lines += [
         f"Nodes: {', '.join(f'`{n.fqdn}` ({n.role})' for n in nodes)}",
         f"Deadline: **{deadline:%Y-%m-%d %H:%M} UTC** (the run fails after it).",
         "",
         "### What to do",
         f"1. Send each CSR below to the CA{': ' + instructions if instructions else ''}.",
-        f"2. Ask for a {spec.key_type.upper()} server certificate with exactly the CSR's subject and SANs, key usages "
-        f"{', '.join(sorted(spec.key_usage))}"
-        + (" and CA:TRUE (CAPF signs phone LSCs)" if spec.must_be_ca else "")
+        f"2. Ask for a {spec.key_type.upper()} "
+        + ("CA certificate (CA:TRUE: CAPF signs phone LSCs)" if spec.must_be_ca else "server certificate")
+        + " with exactly the CSR's subject and SANs, key usage "
+        + ", ".join(key_usage_names(state.unit))
+        + ", extended key usage "
+        + ", ".join(extended_key_usage_names(state.unit))
         + ".",
         "3. Paste back **every signed certificate** (one per node) **plus the intermediates and the root**, "
-        "PEM, in any order. certops matches each to its node by public key and checks the chain "
-        "before anything is uploaded.",
+        "PEM, in any order, and give your name. certops matches each to its node by public key and checks "
+        "the chain before anything is uploaded.",
         "",
     ]
-    if state.approval_problems:
-        lines += ["### The previous chain was NOT accepted", *[f"- {p}" for p in state.approval_problems], ""]
+    if csr_files:
+        lines += ["CSR files written by the renewal:", *[f"- `{n}`: `{f}`" for n, f in csr_files.items()], ""]
     for n in nodes:
         assert n.csr is not None
         lines += [f"### CSR for `{n.fqdn}`", "```", n.csr.pem.strip(), "```", ""]
     csrs = {n.fqdn: n.csr.pem for n in nodes if n.csr is not None}
-    lines.append(f"<!-- {CSR_MARKER} {json.dumps({'cluster': state.cluster, 'unit': state.unit, 'csrs': csrs})} -->")
+    meta: dict[str, object] = {"cluster": state.cluster, "unit": state.unit, "csrs": csrs}
+    if csr_files:
+        meta["csr_files"] = csr_files
+    lines.append(f"<!-- {CSR_MARKER} {json.dumps(meta)} -->")
     return "\n".join(lines)
 
 
@@ -116,7 +147,12 @@ def csrs_from_description(description: str) -> dict[str, object]:
 
 
 def request_chain(
-    state: RenewalState, *, instructions: str, deadline: dt.datetime, poll_interval: float
+    state: RenewalState,
+    *,
+    instructions: str,
+    deadline: dt.datetime,
+    poll_interval: float,
+    csr_files: dict[str, str] | None = None,
 ) -> ChainApproval:
     """Ask for the signed chain (suspend in a deployment, pause otherwise); the key changes per attempt."""
     remaining = (deadline - dt.datetime.now(dt.UTC)).total_seconds()
@@ -126,8 +162,9 @@ def request_chain(
             "no certificate was uploaded",
             hint="start the renewal again when the CA can sign in time (the CSRs stay pending on the nodes)",
         )
-    description = approval_description(state, instructions=instructions, deadline=deadline)
-    wanted = ChainApproval.with_initial_data(description=description, approver="")
+    description = approval_description(state, instructions=instructions, deadline=deadline, csr_files=csr_files)
+    # no initial data: a field given one loses its constraints and becomes "(Optional)" in the UI's form
+    wanted = ChainApproval.with_initial_data(description=description)
     key = f"chain-{state.approval_attempt}"
     try:
         if _in_deployment():
@@ -190,6 +227,7 @@ class PendingApproval(BaseModel):
     deadline: dt.datetime | None
     waiting_for: str  # "chain" or "sso"
     csrs: dict[str, str] = Field(default_factory=dict)
+    csr_files: dict[str, str] = Field(default_factory=dict)  # node -> the CSR file the renewal wrote
 
 
 def _paused_filter() -> FlowRunFilter:
@@ -208,6 +246,8 @@ def _describe_run(run: FlowRun) -> PendingApproval:
     meta = csrs_from_description(str(description))
     raw = meta.get("csrs")
     csrs: dict[str, str] = {str(k): str(v) for k, v in raw.items()} if isinstance(raw, dict) else {}
+    files = meta.get("csr_files")
+    csr_files = {str(k): str(v) for k, v in files.items()} if isinstance(files, dict) else {}
     params = run.parameters
     return PendingApproval(
         run_id=str(run.id),
@@ -219,6 +259,7 @@ def _describe_run(run: FlowRun) -> PendingApproval:
         deadline=details.pause_timeout,
         waiting_for="sso" if (details.pause_key or "").startswith("sso") else "chain",
         csrs=csrs,
+        csr_files=csr_files,
     )
 
 

@@ -342,12 +342,18 @@ def _sign_by_person(r: _Run, instructions: str, timeout_days: float) -> None:
             return
         if st.approval_attempt == 0:
             st.approval_attempt = 1
+        files = _write_csr_files(r, todo)
         for p in todo:
             p.ticket = p.ticket or _manual_ticket(p)
         r.save()
         _notify_approval(r, instructions)
+        _announce_pause(r, todo, instructions, files)
         got = request_chain(
-            st, instructions=instructions, deadline=st.approval_deadline, poll_interval=r.s.approval_poll_interval
+            st,
+            instructions=instructions,
+            deadline=st.approval_deadline,
+            poll_interval=r.s.approval_poll_interval,
+            csr_files=files,
         )
         if got.decision == "deny":
             st.approver, st.denied_reason = got.approver, got.comment or "no reason given"
@@ -362,6 +368,51 @@ def _sign_by_person(r: _Run, instructions: str, timeout_days: float) -> None:
         st.approver, st.approval_comment, st.approval_problems = got.approver, got.comment or None, []
         r.audit("approve", who=got.approver, detail=got.comment)
         r.save()
+
+
+def _write_csr_files(r: _Run, todo: list[NodeProgress]) -> dict[str, str]:
+    """The manual backend writes each CSR to its ``csr_directory`` (node -> file); a write failure only warns."""
+    from certops.ca.manual import ManualCa
+
+    backend = ca_backend(r.inv, r.cl.name)
+    if not isinstance(backend, ManualCa):
+        return {}
+    files: dict[str, str] = {}
+    for p in todo:
+        assert p.csr is not None
+        try:
+            files[p.fqdn] = str(backend.write_csr(p.csr.pem, unit=r.spec.name, node=p.fqdn, cluster=r.cl.name))
+        except OSError as exc:
+            r.log.warning(
+                "%s [%s]: the CSR file could not be written in %s (%s); certops csr %s --dir DIR writes it elsewhere",
+                p.fqdn,
+                r.spec.name,
+                backend.csr_directory,
+                exc.strerror or exc,
+                r.run_id,
+            )
+    return files
+
+
+def _announce_pause(r: _Run, todo: list[NodeProgress], instructions: str, files: dict[str, str]) -> None:
+    """Say in the terminal (and the run's log) that the run waits for a person, and exactly what to do."""
+    from prefect.settings import PREFECT_API_URL
+
+    from certops.ca.manual import approval_request_text
+
+    text = approval_request_text(
+        run_id=r.run_id,
+        cluster=r.cl.name,
+        unit=r.spec.name,
+        nodes=[p.fqdn for p in todo],
+        csrs={p.fqdn: p.csr.pem for p in todo if p.csr is not None},
+        csr_files=files,
+        deadline=r.state.approval_deadline,
+        api_url=PREFECT_API_URL.value(),
+        instructions=instructions,
+        problems=r.state.approval_problems,
+    )
+    r.log.warning("%s", text)
 
 
 def _manual_ticket(p: NodeProgress) -> Any:

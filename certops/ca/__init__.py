@@ -29,12 +29,13 @@ def make_backend(
 
     ``resolve`` reads a secret by reference (default: environment variable, or a Prefect Secret
     block through the registered resolver); it is called here, once, for the ACME EAB HMAC key.
-    ``csr_directory`` is where the manual backend writes CSR files (default ``./certops-csr``).
+    ``csr_directory`` is where the manual backend writes CSR files (default
+    ``certops.ca.manual.default_csr_directory()``: ``$CERTOPS_CSR_DIR``, else ``csr/`` in the state directory).
     """
     if isinstance(config, ManualCaConfig):
-        from certops.ca.manual import ManualCa
+        from certops.ca.manual import ManualCa, default_csr_directory
 
-        return ManualCa(config, csr_directory=csr_directory or Path("certops-csr"), name=name)
+        return ManualCa(config, csr_directory=csr_directory or default_csr_directory(), name=name)
     if isinstance(config, LabCaConfig):
         from certops.ca.local import LabCa
 

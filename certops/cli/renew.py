@@ -4,8 +4,11 @@
   the plan (every step per node, the rules) after a read-only look at the cluster and changes
   nothing; without it the Prefect flow runs (against ``PREFECT_API_URL``, else an embedded
   server) and the report is printed.
-- ``pending``: runs awaiting approval. ``approve RUN --chain FILE ... --approver NAME``: checks
-  the chain locally first, then resumes the run. ``deny RUN --reason ...``: ends it cleanly.
+- ``pending``: runs awaiting approval (with their CSR files). ``csr RUN [--dir DIR]``: writes the
+  CSRs a run waits to have signed, one file per node. ``approve RUN --chain FILE ... --approver
+  NAME``: checks the chain locally first, then resumes the run. ``deny RUN --reason ...``: ends it
+  cleanly. Without ``PREFECT_API_URL`` these use the embedded server of a ``certops renew``
+  running on this machine (its discovery file), or refuse and say how to find the server.
 - ``demo``: the whole story on a simulated cluster, a lab CA and an embedded Prefect server.
 
 Exit codes: 0 done, 1 the renewal (or the check) failed, 2 bad inventory or arguments.
@@ -48,9 +51,15 @@ def _prefect_api(quiet: bool = False) -> Iterator[str]:
 
     if not quiet:
         _err("PREFECT_API_URL is not set: starting an embedded Prefect server on 127.0.0.1 ...")
-    with PrefectServerProcess() as server, temporary_settings(updates={PREFECT_API_URL: server.api_url}):
+    with (
+        PrefectServerProcess(announce=not quiet) as server,
+        temporary_settings(updates={PREFECT_API_URL: server.api_url}),
+    ):
         if not quiet:
-            _err(f"Prefect UI: {server.ui_url}  (approve from another terminal with PREFECT_API_URL={server.api_url})")
+            _err(
+                f"Prefect UI: {server.ui_url}  (certops pending/approve/deny in another terminal of this machine find "
+                f"this server; elsewhere approve with PREFECT_API_URL={server.api_url})"
+            )
         # Threads that Prefect or the library start without a copy of this context read their
         # settings from the environment: without this they would start a second, temporary server.
         previous = os.environ.get("PREFECT_API_URL")
@@ -241,12 +250,92 @@ def run_abandon(inventory_path: Path, cluster: str, unit: str) -> int:
     return EXIT_OK
 
 
+NO_SERVER = (
+    "error: PREFECT_API_URL is not set and no certops renew on this machine runs an embedded Prefect server "
+    "(none is announced in {folder}), so there is no server to ask. Point this command at the server the "
+    "renewal runs against: a certops renew that started its own server printed "
+    "'elsewhere approve with PREFECT_API_URL=http://127.0.0.1:PORT/api'; with a shared server it is the URL the "
+    "workers use, e.g. export PREFECT_API_URL=http://127.0.0.1:4200/api"
+)
+
+
+def _approver_servers(run: str | None = None) -> list[str | None]:
+    """The Prefect APIs ``pending/approve/deny/csr`` ask: ``[None]`` (PREFECT_API_URL as set) if set.
+
+    Otherwise the embedded servers of the ``certops renew`` processes running on this host (for
+    ``run``: the one that knows it); each use is said on stderr. None found: refuse (exit 2).
+    """
+    import httpx
+    from prefect.settings import PREFECT_API_URL
+
+    from certops.renewal.server import discovered_servers, runtime_dir
+
+    if PREFECT_API_URL.value():
+        return [None]
+    live = []
+    for ann in discovered_servers():
+        try:
+            if httpx.get(f"{ann.api_url}/health", timeout=5.0).status_code == 200:
+                live.append(ann)
+        except httpx.HTTPError:
+            continue
+    if not live:
+        _err(NO_SERVER.format(folder=runtime_dir()))
+        raise typer.Exit(EXIT_BAD_INPUT)
+    if run is not None:
+        holding = []
+        for ann in live:
+            with contextlib.suppress(httpx.HTTPError):
+                if httpx.get(f"{ann.api_url}/flow_runs/{run}", timeout=5.0).status_code == 200:
+                    holding.append(ann)
+        live = holding or live[:1]
+    for ann in live:
+        _err(f"PREFECT_API_URL is not set: using {ann.describe()}")
+    return [ann.api_url for ann in live]
+
+
+@contextlib.contextmanager
+def _using_server(url: str | None) -> Iterator[None]:
+    """Point Prefect (this context and new threads) at ``url`` for the duration; None: leave it as set."""
+    if url is None:
+        yield
+        return
+    from prefect.settings import PREFECT_API_URL, temporary_settings
+
+    previous = os.environ.get("PREFECT_API_URL")
+    os.environ["PREFECT_API_URL"] = url
+    try:
+        with temporary_settings(updates={PREFECT_API_URL: url}):
+            yield
+    finally:
+        if previous is None:
+            os.environ.pop("PREFECT_API_URL", None)
+        else:
+            os.environ["PREFECT_API_URL"] = previous
+
+
+def _on_run_server(command: Any) -> Any:
+    """Run an approver command (``run`` argument) against the Prefect server that holds that run."""
+    import functools
+
+    @functools.wraps(command)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        (url,) = _approver_servers(str(kwargs.get("run")))[:1]
+        with _using_server(url):
+            return command(*args, **kwargs)
+
+    return wrapper
+
+
 @app.command("pending")
 def pending_cmd(as_json: Annotated[bool, typer.Option("--json", help="JSON lines")] = False) -> None:
-    """List the renewal runs awaiting approval (cluster, unit, nodes, since, deadline)."""
+    """List the renewal runs awaiting approval (cluster, unit, nodes, since, deadline, CSR files, commands)."""
     from flows.approval import pending_approvals
 
-    runs = pending_approvals()
+    runs = []
+    for url in _approver_servers():
+        with _using_server(url):
+            runs += pending_approvals()
     if as_json:
         for p in runs:
             typer.echo(p.model_dump_json(exclude={"csrs"}))
@@ -261,9 +350,54 @@ def pending_cmd(as_json: Annotated[bool, typer.Option("--json", help="JSON lines
             f"{p.run_id}  {p.cluster}  {p.unit}  waits for {p.waiting_for}  since {since} UTC  "
             f"deadline {deadline} UTC  nodes: {', '.join(p.nodes)}"
         )
+        if p.waiting_for != "chain":
+            continue
+        for node in p.nodes:
+            typer.echo(f"    CSR of {node}: {p.csr_files.get(node, '(no file written: use certops csr)')}")
+        typer.echo(f"    write the CSRs here: certops csr {p.run_id} --dir DIR")
+        typer.echo(
+            f"    approve: certops approve {p.run_id} --chain SIGNED.pem INTERMEDIATE.pem ROOT.pem --approver YOUR_NAME"
+        )
+
+
+@app.command("csr")
+@_on_run_server
+def csr_cmd(
+    run: Annotated[str, typer.Argument(help="the flow run id (certops pending)")],
+    directory: Annotated[Path, typer.Option("--dir", help="where to write the CSR files")] = Path("."),
+) -> None:
+    """Write the CSRs a run waits to have signed (one file per node, named after node and unit) and what to ask."""
+    from certops.ca.manual import ManualCa, what_to_ask_the_ca
+    from certops.errors import CertopsError
+    from flows.approval import pending_approval
+
+    try:
+        pending = pending_approval(run)
+    except CertopsError as exc:
+        _err(f"error: {exc}")
+        raise typer.Exit(EXIT_FAILED) from None
+    if pending.waiting_for != "chain" or not pending.csrs:
+        _err(f"error: run {run} ({pending.cluster} {pending.unit}) waits for {pending.waiting_for}, not a signed chain")
+        raise typer.Exit(EXIT_FAILED)
+    writer = ManualCa(csr_directory=directory)
+    for node in pending.nodes:
+        try:
+            path = writer.write_csr(pending.csrs[node], unit=pending.unit, node=node, cluster=pending.cluster)
+        except CertopsError as exc:
+            _err(f"error: {node} [{pending.unit}]: {exc}")
+            raise typer.Exit(EXIT_FAILED) from None
+        except OSError as exc:
+            _err(f"error: cannot write the CSR of {node} in {directory}: {exc.strerror}; choose another --dir")
+            raise typer.Exit(EXIT_BAD_INPUT) from None
+        typer.echo(f"{node}: {path.resolve()}")
+    typer.echo(f"ask the CA for ({pending.unit} on cluster {pending.cluster}):")
+    for line in what_to_ask_the_ca(pending.unit, pending.csrs):
+        typer.echo(f"  {line}")
+    typer.echo(f"then: certops approve {run} --chain SIGNED.pem INTERMEDIATE.pem ROOT.pem --approver YOUR_NAME")
 
 
 @app.command("approve")
+@_on_run_server
 def approve_cmd(
     run: Annotated[str, typer.Argument(help="the flow run id (certops pending)")],
     chain: Annotated[list[Path], typer.Option("--chain", help="signed certificate(s) and chain files, any format")],
@@ -298,6 +432,7 @@ def approve_cmd(
 
 
 @app.command("deny")
+@_on_run_server
 def deny_cmd(
     run: Annotated[str, typer.Argument(help="the flow run id (certops pending)")],
     reason: Annotated[str, typer.Option("--reason", help="why (recorded in the audit log and report)")],

@@ -5,11 +5,22 @@ is set. It runs ``prefect server start`` as a child process (so other processes 
 second ``certops approve`` — can talk to it), with filesystem lease storage so a concurrency
 slot survives a server restart (prefect-notes §2) and analytics off. This module never imports
 Prefect: it only starts the command and waits for ``/api/health``.
+
+The UI is told its own API (``PREFECT_UI_API_URL``): without it the Prefect UI of a server on any
+port but 4200 talks to port 4200 ("Oops. Something went wrong.", or someone else's server).
+
+``announce=True`` (``certops renew`` without ``PREFECT_API_URL``) makes the server discoverable
+while it runs: a small file (URL, PID) in ``$CERTOPS_RUNTIME_DIR`` (default
+``/tmp/certops-servers``, shared by every user of the host), removed when it stops.
+``certops pending / approve / deny`` without ``PREFECT_API_URL`` use it (:func:`discovered_servers`)
+when the process that wrote it still runs.
 """
 
 from __future__ import annotations
 
 import contextlib
+import datetime as dt
+import getpass
 import os
 import shutil
 import signal
@@ -22,8 +33,56 @@ from pathlib import Path
 from types import TracebackType
 
 import httpx
+from pydantic import BaseModel, ConfigDict
 
 from certops.errors import CertopsError
+from certops.hostlock import process_alive, process_start_time
+
+RUNTIME_DIR_ENV = "CERTOPS_RUNTIME_DIR"
+DEFAULT_RUNTIME_DIR = Path("/tmp/certops-servers")  # noqa: S108  (host-wide on purpose, like the host locks)
+
+
+def runtime_dir() -> Path:
+    """``$CERTOPS_RUNTIME_DIR``, else ``/tmp/certops-servers``: where running embedded servers announce themselves."""
+    env = os.environ.get(RUNTIME_DIR_ENV)
+    return Path(env) if env else DEFAULT_RUNTIME_DIR
+
+
+class ServerAnnouncement(BaseModel):
+    """The discovery file of an embedded Prefect server: where it listens and which process owns it."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+    api_url: str
+    ui_url: str
+    pid: int  # the certops process that started the server (and stops it)
+    process_start: str | None = None
+    server_pid: int | None = None
+    user: str = ""
+    started: dt.datetime
+
+    def alive(self) -> bool:
+        """True while the process that started the server still runs (the very process, not a reused PID)."""
+        return process_alive(self.pid, self.process_start)
+
+    def describe(self) -> str:
+        """``http://127.0.0.1:PORT/api (embedded server of certops renew, PID 123, user alice)``."""
+        who = f", user {self.user}" if self.user else ""
+        return f"{self.api_url} (the embedded Prefect server of certops renew, PID {self.pid}{who})"
+
+
+def discovered_servers(directory: Path | None = None) -> list[ServerAnnouncement]:
+    """The embedded servers announced on this host whose owning process still runs, newest first."""
+    folder = directory or runtime_dir()
+    found: list[ServerAnnouncement] = []
+    for path in sorted(folder.glob("prefect-*.json")) if folder.is_dir() else []:
+        try:
+            ann = ServerAnnouncement.model_validate_json(path.read_text())
+        except (OSError, ValueError):
+            continue
+        if ann.alive():
+            found.append(ann)
+    return sorted(found, key=lambda a: a.started, reverse=True)
 
 
 def free_port() -> int:
@@ -40,9 +99,19 @@ class PrefectServerProcess:
     for ``PREFECT_API_URL``; ``ui_url`` the address of the Prefect UI.
     """
 
-    def __init__(self, *, home: Path | None = None, port: int | None = None, startup_timeout: float = 90.0) -> None:
+    def __init__(
+        self,
+        *,
+        home: Path | None = None,
+        port: int | None = None,
+        startup_timeout: float = 90.0,
+        announce: bool = False,
+    ) -> None:
         self._own_home = home is None
+        self.announce = announce
+        self.announcement_path: Path | None = None
         self.home = home or Path(tempfile.mkdtemp(prefix="certops-prefect-"))
+        self._own_port = port is None
         self.port = port or free_port()
         self.startup_timeout = startup_timeout
         self._proc: subprocess.Popen[bytes] | None = None
@@ -68,13 +137,35 @@ class PrefectServerProcess:
                 "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
                 "PREFECT_SERVER_UI_ENABLED": "true",
                 "PREFECT_LOGGING_LEVEL": "WARNING",
+                # the UI's own API (GET /ui-settings); unset, the UI calls 127.0.0.1:4200
+                "PREFECT_UI_API_URL": self.api_url,
             }
         )
         env.pop("PREFECT_API_URL", None)
         return env
 
     def start(self) -> PrefectServerProcess:
-        """Start the server and wait until ``/api/health`` answers; raise with the log tail if not."""
+        """Start the server and wait until ``/api/health`` answers; raise with the log tail if not.
+
+        A port picked here that another process took in the meantime is replaced by a new one (3 tries).
+        """
+        attempts = 3 if self._own_port else 1
+        for attempt in range(attempts):
+            if self._start_once():
+                return self
+            taken = self._proc is None and "already in use" in self.log_path.read_text(errors="replace")
+            if not taken or attempt + 1 == attempts:
+                break
+            self.port = free_port()
+        tail = self.log_path.read_text(errors="replace")[-2000:]
+        self.stop()
+        raise CertopsError(
+            f"the Prefect server on 127.0.0.1:{self.port} did not become healthy within {self.startup_timeout:.0f} s",
+            hint=f"server log:\n{tail}",
+        )
+
+    def _start_once(self) -> bool:
+        """One start; True once healthy. False when the process ended (e.g. its port was taken) or timed out."""
         prefect_bin = Path(sys.executable).parent / "prefect"
         cmd = [str(prefect_bin) if prefect_bin.exists() else "prefect", "server", "start"]
         cmd += ["--host", "127.0.0.1", "--port", str(self.port)]
@@ -90,19 +181,51 @@ class PrefectServerProcess:
                 break
             try:
                 if httpx.get(f"{self.api_url}/health", timeout=2.0).status_code == 200:
-                    return self
+                    if self.announce:
+                        self._write_announcement()
+                    return True
             except httpx.HTTPError:
                 pass
             time.sleep(0.3)
-        tail = self.log_path.read_text(errors="replace")[-2000:]
-        self.stop()
-        raise CertopsError(
-            f"the Prefect server on 127.0.0.1:{self.port} did not become healthy within {self.startup_timeout:.0f} s",
-            hint=f"server log:\n{tail}",
+        if self._proc.poll() is None:
+            return False  # timed out while running: stop() ends it
+        self._proc = None
+        return False
+
+    def _write_announcement(self) -> None:
+        """Write the discovery file (atomically); a folder that cannot be written only costs discovery."""
+        assert self._proc is not None
+        pid = os.getpid()
+        ann = ServerAnnouncement(
+            api_url=self.api_url,
+            ui_url=self.ui_url,
+            pid=pid,
+            process_start=process_start_time(pid),
+            server_pid=self._proc.pid,
+            user=getpass.getuser(),
+            started=dt.datetime.now(dt.UTC),
         )
+        folder = runtime_dir()
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+            with contextlib.suppress(PermissionError):
+                os.chmod(folder, 0o1777)  # noqa: S103  (shared by every user of the host, sticky like /tmp)
+            path = folder / f"prefect-{os.getuid()}-{pid}-{self.port}.json"
+            fd, tmp = tempfile.mkstemp(dir=folder, prefix=".tmp-", suffix=".json")
+            with os.fdopen(fd, "w") as fh:
+                fh.write(ann.model_dump_json())
+            os.chmod(tmp, 0o644)
+            os.replace(tmp, path)
+        except OSError:
+            return
+        self.announcement_path = path
 
     def stop(self) -> None:
         """Stop the server (SIGINT, then SIGKILL after 15 s) and remove its temporary home."""
+        path, self.announcement_path = self.announcement_path, None
+        if path is not None:
+            with contextlib.suppress(OSError):
+                path.unlink()
         proc, self._proc = self._proc, None
         if proc is not None and proc.poll() is None:
             try:
