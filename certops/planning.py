@@ -42,6 +42,10 @@ class ClusterState(_Value):
     activated_services: dict[str, list[str]] = Field(default_factory=dict)  # fqdn -> activated names
     expiries: dict[str, dt.datetime] = Field(default_factory=dict)  # fqdn -> current not_after
     claims: dict[str, str] = Field(default_factory=dict)  # exclusion key -> who holds it
+    claims_note: str | None = None  # why the Prefect claim could not be read (no PREFECT_API_URL)
+    host_lock: str | None = None  # who holds this host's lock of the unit's lock key (None: free or not read)
+    host_lock_read: bool = False
+    inflight: list[str] | None = None  # traces of another ITL-group renewal on the nodes (None: not read)
     phones_registered: int | None = None
 
 
@@ -322,10 +326,43 @@ def _rules(
     rules.append(
         RuleCheck(
             rule="exclusion",
-            text=text + (f"; held now by {holder}" if holder else ""),
-            status="blocked" if holder else ("ok" if st.now else "applies"),
+            text=text
+            + (f"; Prefect claim held now by {holder}" if holder else "")
+            + (f"; {st.claims_note}" if st.claims_note and not holder else ""),
+            status="blocked" if holder else ("ok" if st.now and not st.claims_note else "applies"),
         )
     )
+    if st.host_lock_read:
+        rules.append(
+            RuleCheck(
+                rule="host lock",
+                text=f"this host's lock of '{key}' on cluster {cl.name}: "
+                + (f"held by {st.host_lock} (the renewal would wait or refuse)" if st.host_lock else "free"),
+                status="blocked" if st.host_lock else "ok",
+            )
+        )
+    if spec.exclusion_group:
+        if st.inflight is None:
+            rules.append(
+                RuleCheck(
+                    rule="in flight on the cluster",
+                    text="the nodes are looked at for another ITL-group renewal before the first CSR and right "
+                    "after it",
+                    status="applies",
+                )
+            )
+        else:
+            found = "; ".join(st.inflight)
+            rules.append(
+                RuleCheck(
+                    rule="in flight on the cluster",
+                    text=f"the nodes show another ITL-group renewal in flight: {found}"
+                    if st.inflight
+                    else "the nodes show no other ITL-group renewal in flight (pending CSRs, identities not served "
+                    "yet, recently issued identities)",
+                    status="blocked" if st.inflight else "ok",
+                )
+            )
     if Precondition.SSO_DISABLED in spec.preconditions:
         if st.sso_enabled is None:
             status, extra = "unknown", "checked in preflight"

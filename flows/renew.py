@@ -227,15 +227,7 @@ def _inflight_gate(r: _Run, *, after_own_csr: bool) -> None:
     """
     st = r.state
     own = {p.csr.fingerprint_sha256 for p in r.progress() if p.csr is not None}
-    finished = [
-        inflight.FinishedRenewal(
-            unit=f.unit,
-            status=f.status,
-            leaves={p.fqdn: p.leaf_fingerprint for p in f.nodes.values() if p.leaf_fingerprint and p.identity_uploaded},
-            csrs={p.fqdn: p.csr.fingerprint_sha256 for p in f.nodes.values() if p.csr is not None},
-        )
-        for f in r.store.finished(r.cl.name)
-    ]
+    finished = inflight.finished_renewals(r.store, r.cl.name)
     if r.s.ignore_pending_csrs:
         r.log.warning(
             "IGNORING pending CSRs named by the operator as leftovers: %s", ", ".join(r.s.ignore_pending_csrs)

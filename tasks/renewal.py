@@ -14,7 +14,7 @@ from prefect.cache_policies import NO_CACHE
 from pydantic import BaseModel, ConfigDict
 
 from certops.ca.base import CaTicket, SignedChainPem
-from certops.errors import CaError, CertopsError, CucmError, is_transient
+from certops.errors import CaError, CucmError, is_transient
 from certops.models import CertificateInfo, CsrArtifact, PhoneCount, SsoStatus
 from certops.renewal import steps
 from certops.renewal.adapters import ca_backend, load_inventory, open_node
@@ -376,39 +376,9 @@ def look_for_inflight(inventory_path: str, cluster: str, unit: str, read_phones:
     Returns the ``ClusterLook`` for ``find_inflight``; read failures are in it
     (counted as in flight), never raised.
     """
-    import datetime as dt
-
     from certops.renewal import inflight
 
-    inv = load_inventory(inventory_path)
-    cl = inv.cluster(cluster)
-    others = inflight.group_units(unit)
-    at = dt.datetime.now(dt.UTC)
-    looks: list[inflight.NodeLook] = []
-    for node in cl.nodes:
-        units = [u for u in others if node in inflight.nodes_holding(cl, unit_spec(u))]
-        if not units:
-            continue
-        try:
-            with open_node(inv, cluster, node.fqdn) as api:
-                served: dict[str, str | None] = {}
-                for u in units:
-                    if node.tls_port_for(u) is None:
-                        continue
-                    try:
-                        served[u] = steps.served_fingerprint(api, node, u)
-                    except CucmError:
-                        served[u] = None
-                    except CertopsError:  # VerificationError: the listener did not answer
-                        served[u] = None
-                looks.append(inflight.look_at_node(api, node, units, served))
-        except CucmError as exc:
-            looks.append(inflight.NodeLook(fqdn=node.fqdn, problems=[f"could not read the node: {exc.message}"]))
-    phones: int | None = None
-    if read_phones:
-        with open_node(inv, cluster, cl.publisher.fqdn) as api:
-            phones = api.registered_phones().registered
-    return inflight.ClusterLook(cluster=cluster, at=at, nodes=looks, phones_registered=phones)
+    return inflight.look_at_cluster(load_inventory(inventory_path), cluster, unit, read_phones=read_phones)
 
 
 class IdentityNow(BaseModel):

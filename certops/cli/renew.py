@@ -165,6 +165,7 @@ def run_renew(
             state, problems = read_cluster_state(inv, cluster, unit, nodes)
             for p in problems:
                 _err(f"warning: {p}")
+            state = state.model_copy(update=_lock_state(inv, cluster, unit))
             plan = plan_renewal(inv, cluster, unit, nodes, state=state)
         typer.echo(plan.render())
         return EXIT_OK
@@ -198,6 +199,45 @@ def run_renew(
         return EXIT_FAILED
     typer.echo(report.model_dump_json(indent=2) if as_json else report.to_text())
     return EXIT_OK
+
+
+def _lock_state(inv: Any, cluster: str, unit: str) -> dict[str, Any]:
+    """For the dry run: the Prefect claim holder, this host's lock holder, what the nodes show in flight."""
+    from certops.hostlock import HostLock
+    from certops.planning import exclusion_key
+    from certops.renewal import inflight
+    from certops.renewal.state import RenewalStore
+    from certops.units import UNITS
+
+    key = exclusion_key(UNITS[unit])
+    out: dict[str, Any] = {"host_lock_read": True}
+    holder = HostLock(cluster, key).current_holder()
+    out["host_lock"] = holder.describe() if holder else None
+    from prefect.settings import PREFECT_API_URL
+
+    if PREFECT_API_URL.value():
+        try:
+            from flows import _locks
+
+            claim = _locks.read_claim(cluster, key)
+            if claim is not None:
+                info = _locks.run_info(claim.run_id)
+                out["claims"] = {key: f"{claim.describe()} (run state {info.state_name or info.state or 'unknown'})"}
+        except Exception as exc:  # noqa: BLE001  (a dry run reports what it could not read)
+            out["claims_note"] = f"the Prefect claim could not be read ({type(exc).__name__}: {exc})"
+    else:
+        out["claims_note"] = (
+            "PREFECT_API_URL is not set: no Prefect server's claim can be read (a certops renew with an embedded "
+            "server keeps its claim there, only while it runs)"
+        )
+    if inflight.group_units(unit):
+        store = RenewalStore()
+        finished = inflight.finished_renewals(store, cluster)
+        active = store.load(cluster, unit)
+        own = {p.csr.fingerprint_sha256 for p in active.nodes.values() if p.csr is not None} if active else set()
+        look = inflight.look_at_cluster(inv, cluster, unit)
+        out["inflight"] = [f.line() for f in inflight.find_inflight(look, unit=unit, own_csrs=own, finished=finished)]
+    return out
 
 
 def _flow_extras(ignore_pending_csrs: list[str], force: bool) -> dict[str, Any]:
@@ -502,6 +542,7 @@ _DEMO_ENV = (
     "CERTOPS_AUDIT_LOG",
     "CERTOPS_DEMO_SLACK_TOKEN",
     "PREFECT_API_URL",
+    "CERTOPS_LOCK_DIR",
 )
 DEMO_CHANNEL = "#uc-certs"
 
@@ -532,6 +573,7 @@ def _demo(work: Path, scratch: Path, *, keep: bool, out: Any, quick: bool) -> in
             "CERTOPS_STATE_DIR": str(work / "state"),
             "CERTOPS_AUDIT_LOG": str(work / "audit.jsonl"),
             "CERTOPS_DEMO_SLACK_TOKEN": "xoxb-demo-" + os.urandom(8).hex(),
+            "CERTOPS_LOCK_DIR": str(scratch / "locks"),  # its own host locks: its cluster is its own
         }
     )
     options = FleetOptions(

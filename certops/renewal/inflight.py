@@ -20,8 +20,8 @@ after it then shows each the other's CSR, and both back off (safe) instead of bo
 A pending CSR left by an abandoned attempt would block forever: the operator names it (its
 fingerprint, or its unit) to ignore it, loudly (``certops renew --ignore-pending-csr``).
 
-This module is pure but for :func:`look_at_node`, which reads one node through the client
-interface (no Prefect); the flow calls it through a task.
+The detection (:func:`find_inflight`) is pure; :func:`look_at_cluster` does the reads (no
+Prefect): the flow calls it through a task, the dry run directly.
 """
 
 from __future__ import annotations
@@ -36,7 +36,8 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from certops.cucm.api import CucmNodeApi
 from certops.errors import CertopsError, CucmError, PolicyViolation
-from certops.inventory import ClusterConfig, NodeConfig
+from certops.inventory import ClusterConfig, Inventory, NodeConfig
+from certops.renewal.state import RenewalStore
 from certops.units import UNITS, UnitSpec
 
 DEFAULT_RECENT_WINDOW = 600.0
@@ -264,3 +265,49 @@ def refusal(cluster: str, unit: str, findings: list[Finding], *, after_own_csr: 
         rule="exclusion",
         hint=hint,
     )
+
+
+def look_at_cluster(inventory: Inventory, cluster: str, unit: str, *, read_phones: bool = False) -> ClusterLook:
+    """Read every node that holds another unit of ``unit``'s ITL group (read-only; failures recorded, not raised)."""
+    from certops.renewal.adapters import open_node
+    from certops.renewal.steps import served_fingerprint
+
+    cl = inventory.cluster(cluster)
+    others = group_units(unit)
+    at = dt.datetime.now(dt.UTC)
+    looks: list[NodeLook] = []
+    for node in cl.nodes:
+        units = [u for u in others if node in nodes_holding(cl, UNITS[u])]
+        if not units:
+            continue
+        try:
+            with open_node(inventory, cluster, node.fqdn) as api:
+                served: dict[str, str | None] = {}
+                for u in units:
+                    if node.tls_port_for(u) is None:
+                        continue
+                    try:
+                        served[u] = served_fingerprint(api, node, u)
+                    except CertopsError:  # the listener did not answer
+                        served[u] = None
+                looks.append(look_at_node(api, node, units, served))
+        except CertopsError as exc:
+            looks.append(NodeLook(fqdn=node.fqdn, problems=[f"could not read the node: {exc.message}"]))
+    phones: int | None = None
+    if read_phones:
+        with open_node(inventory, cluster, cl.publisher.fqdn) as api:
+            phones = api.registered_phones().registered
+    return ClusterLook(cluster=cluster, at=at, nodes=looks, phones_registered=phones)
+
+
+def finished_renewals(store: RenewalStore, cluster: str) -> list[FinishedRenewal]:
+    """The renewals of ``cluster`` this state store knows ended: what they installed and which CSRs they left."""
+    return [
+        FinishedRenewal(
+            unit=f.unit,
+            status=f.status,
+            leaves={p.fqdn: p.leaf_fingerprint for p in f.nodes.values() if p.leaf_fingerprint and p.identity_uploaded},
+            csrs={p.fqdn: p.csr.fingerprint_sha256 for p in f.nodes.values() if p.csr is not None},
+        )
+        for f in store.finished(cluster)
+    ]

@@ -160,3 +160,35 @@ def test_two_laptops_sharing_nothing_but_the_cluster_never_overlap(make_env, tmp
     assert len(completed) <= 1 and refused, {u: r["out"][-2000:] for u, r in results.items()}
     for u in refused:
         assert "looks in flight" in results[u]["out"]
+
+
+def test_dry_run_shows_the_prefect_claim_the_host_lock_and_what_the_nodes_show_in_flight(make_env):
+    from typer.testing import CliRunner
+
+    from certops.cli import app
+    from certops.hostlock import Holder, HostLock
+    from flows.renew import renew
+    from tests.flows.conftest import FAST, start_in_thread, wait_paused
+
+    env = make_env(ca="person")
+    fut = start_in_thread(renew, str(env.inventory_path), "c1", "TVS", settings=FAST, return_state=True)
+    run = wait_paused(env)  # its TVS CSRs are pending on the nodes; its claim is held while it waits
+    other = HostLock("c1", "itl")
+    assert other.try_acquire(Holder.this_process(run_id="run-on-this-host", unit="CallManager-ECDSA"))
+    runner = CliRunner()
+    try:
+        mark = len(env.fleet.events())
+        result = runner.invoke(
+            app, ["renew", "-i", str(env.inventory_path), "-c", "c1", "-u", "CallManager", "--dry-run"]
+        )
+        assert result.exit_code == 0, result.output
+        out = result.output
+        assert f"Prefect claim held now by flow run {run.id} (TVS on" in out, out
+        assert "run state Paused" in out or "run state Suspended" in out, out
+        assert "[blocked] host lock" in out and "CallManager-ECDSA (run run-on-this-host)" in out
+        assert "[blocked] in flight on the cluster" in out and f"{env.pub}: TVS: a CSR is pending" in out
+        assert [e for e in env.fleet.events()[mark:] if e["operation"] != "fleet_started"] == []
+    finally:
+        other.release()
+        runner.invoke(app, ["deny", str(run.id), "--reason", "test over", "--approver", "erin"])
+        fut.result(timeout=60)
