@@ -432,7 +432,48 @@ def _rules(
                 windows, st.now, earliest_expiry=min(expiries) if expiries else None, urgent_days=policy.urgent_days
             )
             rules.append(RuleCheck(rule="window", text=f"{names}: {d.reason}", status="ok" if d.allowed else "blocked"))
+    rules += _guide_rules(spec, st, cl)
     rules.append(
         RuleCheck(rule="risk", text=f"risk {spec.risk.value}; if it goes wrong: {spec.impact}", status="applies")
     )
     return rules
+
+
+def _guide_rules(spec: UnitSpec, st: ClusterState, cl: ClusterConfig) -> list[RuleCheck]:
+    """What Cisco's Security Guides add (procedure.md): warnings shown before anything goes to a CA."""
+    from certops.x509.usages import CALLMANAGER_RSA_PHONE_MAX_BITS, presend_warnings
+
+    out: list[RuleCheck] = []
+    if spec.name == "CallManager":
+        out.append(
+            RuleCheck(
+                rule="guide",
+                text=f"certops asks the node for a {CALLMANAGER_RSA_PHONE_MAX_BITS}-bit RSA CSR: some phone models "
+                f"fail to register with a CallManager key above {CALLMANAGER_RSA_PHONE_MAX_BITS} bits (a reused CSR "
+                "is checked before it is sent)",
+                status="applies",
+            )
+        )
+    if spec.exclusion_group == "itl":
+        out.append(
+            RuleCheck(
+                rule="guide",
+                text="when TVS and CallManager are both due, renew TVS first, wait for the phones, then CallManager "
+                "(the TFTP certificate last)",
+                status="applies",
+            )
+        )
+    sso = st.sso_enabled if spec.name != "ITLRecovery" else None
+    out += [
+        RuleCheck(rule="guide", text=w, status="applies")
+        for w in presend_warnings(spec.name, {}, security_mode=st.security_mode, sso_enabled=sso)
+    ]
+    out.append(
+        RuleCheck(
+            rule="guide",
+            text=f"after the renewal, take a DRF backup of cluster {cl.name}: a restore without the new certificate "
+            "forces an unlock of every phone by hand",
+            status="applies",
+        )
+    )
+    return out

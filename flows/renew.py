@@ -295,6 +295,43 @@ def _csrs(r: _Run) -> None:
             _inflight_gate(r, after_own_csr=True)
 
 
+def _guide_warnings(r: _Run, stage: str) -> None:
+    """Cisco's Security Guides' warnings (``certops.x509.usages``): logged, kept in the state and the report.
+
+    ``csr``: before anything goes to a CA (key size, mixed mode, SSO); ``chain``: on the signed
+    chain before the upload (CA key size in mixed mode, CAPF's room for LSCs); ``done``: what to
+    do now (a DRF backup; SIP OAuth phones after a Tomcat restart on 14+).
+    """
+    from certops.x509 import usages
+
+    st, spec = r.state, r.spec
+    found: list[str] = []
+    if stage == "csr":
+        csrs = {p.fqdn: p.csr.pem for p in r.progress() if p.csr is not None and not p.identity_uploaded}
+        sso = bool(st.sso_confirmed_by) if Precondition.SSO_DISABLED in spec.preconditions else None
+        found = usages.presend_warnings(spec.name, csrs, security_mode=st.security_mode, sso_enabled=sso)
+    elif stage == "chain":
+        for p in r.progress():
+            if p.identity_pems and not p.identity_uploaded:
+                ws = usages.chain_warnings(spec.name, p.identity_pems[0], p.trust_pems, security_mode=st.security_mode)
+                found += [f"{p.fqdn}: {w}" for w in ws]
+    else:
+        found.append(
+            f"take a DRF backup of cluster {r.cl.name} now: a restore from a backup without the new {spec.name} "
+            "certificate forces an unlock of every phone by hand (Cisco Security Guide)"
+        )
+        if spec.name.startswith("tomcat") and any(n.release[:2] >= (14, 0) for n in r.plan.nodes):
+            found.append(
+                "phones that use SIP OAuth must be reset by hand after the Tomcat restart on CUCM 14+ "
+                "(Cisco Security Guide 14SU2); certops does not reset phones for tomcat"
+            )
+    for w in found:
+        if w not in st.guide_warnings:
+            st.guide_warnings.append(w)
+            r.log.warning("%s", w)
+    r.save()
+
+
 def _accept(p: NodeProgress, report: Any) -> None:
     p.trust_pems = [u.pem for u in report.trust_uploads]
     p.identity_pems = list(report.identity_pems)
@@ -822,6 +859,7 @@ def renew(
         r.plan = plan_renewal(inv, cluster, unit, nodes, state=known)  # restarts follow each node's real version
         with r.phase("csr"):
             _csrs(r)
+        _guide_warnings(r, "csr")
         backend = ca_backend(inv, cluster)
         with r.phase("signature"):
             if backend.needs_person:
@@ -832,6 +870,7 @@ def renew(
                 _sign_by_person(r, getattr(ca_cfg, "instructions", ""), approval_timeout_days)
             else:
                 _sign_automatic(r)
+        _guide_warnings(r, "chain")
         _window_gate(r)
         _tls_trust_gate(r)
         with r.phase("upload"):
@@ -844,6 +883,7 @@ def renew(
             _phones(r)
         with r.phase("verify"):
             _verify(r)
+        _guide_warnings(r, "done")
         report = RenewalReport.from_state(state, status="completed", run_id=run_id)
         r.audit("renewal_done", detail="every node verified")
         report = _notify_completed(r, report)

@@ -41,6 +41,7 @@ class RenewalReport(BaseModel):
     timings: dict[str, float] = Field(default_factory=dict)
     plan: str | None = None  # the dry-run text
     notifications: list[NotificationRecord] = Field(default_factory=list)  # Slack: delivered or not, and why
+    warnings: list[str] = Field(default_factory=list)  # Cisco's Security Guides' warnings for this renewal
     finished_at: dt.datetime = Field(default_factory=lambda: dt.datetime.now(dt.UTC))
 
     @classmethod
@@ -65,6 +66,7 @@ class RenewalReport(BaseModel):
             phones_reset=state.phones_reset,
             timings=dict(state.timings),
             notifications=list(state.notifications),
+            warnings=list(state.guide_warnings),
         )
 
     def to_markdown(self) -> str:
@@ -85,6 +87,8 @@ class RenewalReport(BaseModel):
                 f"| {n.fqdn} | {n.role} | {_cell(n.before)} | {_cell(n.after)} | {', '.join(n.restarted) or '-'} |"
             )
         lines.append("")
+        if self.warnings:
+            lines += ["**Warnings** (Cisco's Security Guides):", *[f"- {w}" for w in self.warnings], ""]
         if self.ctl_updated:
             lines.append("CTL file updated on the publisher (mixed mode).")
         if self.phones_reset:
@@ -111,6 +115,7 @@ class RenewalReport(BaseModel):
             b = f"{n.before.fingerprint_sha256[:12]}… until {n.before.not_after:%Y-%m-%d}" if n.before else "-"
             a = f"{n.after.fingerprint_sha256[:12]}… until {n.after.not_after:%Y-%m-%d}" if n.after else "-"
             lines.append(f"  {n.fqdn:32} {b}  ->  {a}  {'verified' if n.verified else 'NOT verified'}")
+        lines += [f"  WARNING: {w}" for w in self.warnings]
         for m in self.notifications:
             if not m.delivered:
                 lines.append(f"  Slack {m.what}: NOT delivered ({m.error})")

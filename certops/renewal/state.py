@@ -114,6 +114,7 @@ class RenewalState(BaseModel):
     approval_notified: bool = False  # the approval request went to Slack (or was tried): never again
     slack_thread_ts: str | None = None  # the renewal's Slack thread: later messages reply in it
     notifications: list[NotificationRecord] = Field(default_factory=list)
+    guide_warnings: list[str] = Field(default_factory=list)  # Cisco's Security Guides' warnings (log, report)
 
     @property
     def changed_anything(self) -> bool:

@@ -205,3 +205,26 @@ def presend_warnings(
             "exported and re-provisioned on the IdP after the renewal, or SSO logins fail (Cisco Security Guide)"
         )
     return out
+
+
+def chain_warnings(unit: str, leaf_pem: str, ca_pems: Iterable[str], *, security_mode: int | None) -> list[str]:
+    """Warnings on a signed chain before it is uploaded: CA key sizes in mixed mode, CAPF's room for LSCs.
+
+    ``ca_pems`` are the chain's CA certificates in any order (the trust uploads).
+    """
+    leaf = x509.load_pem_x509_certificate(leaf_pem.encode())
+    cas = [x509.load_pem_x509_certificate(p.encode()) for p in ca_pems]
+    out = presend_warnings(unit, {}, security_mode=security_mode, sso_enabled=False, ca_certificates=cas)
+    if security_mode is None:  # the generic mixed-mode reminder is for the dry run only
+        out = []
+    if UNITS[unit].must_be_ca:
+        by_subject = {c.subject: c for c in cas}
+        issuers: list[x509.Certificate] = []
+        current = leaf
+        while current.issuer in by_subject and len(issuers) < len(cas):
+            current = by_subject[current.issuer]
+            issuers.append(current)
+            if current.subject == current.issuer:
+                break
+        _check_room_for_lscs(leaf, issuers, UNITS[unit], out.append)
+    return out

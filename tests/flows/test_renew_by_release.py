@@ -37,6 +37,9 @@ def test_tomcat_renewal_on_15_restarts_tftp_and_the_14su2_guides_services(make_e
     assert "Cisco Tftp" in on_sub and "Cisco DRF Master" not in on_sub
     # not activated on this subscriber: never touched
     assert "Cisco Intercluster Lookup Service" not in on_sub and "Cisco Extension Mobility" not in on_sub
+    # what to do now, in the report (Cisco's Security Guides)
+    assert any("take a DRF backup of cluster c1" in w for w in report.warnings)
+    assert any("SIP OAuth must be reset by hand" in w for w in report.warnings)
 
 
 def test_tomcat_ecdsa_renewal_on_14su2_follows_its_own_list_without_tftp(make_env):

@@ -138,3 +138,27 @@ def test_the_inventorys_service_update_overrides_the_build_in_the_plan():
     plan = plan_renewal(inv, "lab", "CallManager")
     assert plan.nodes[0].release == (14, 0, 1)
     assert "(publisher, 14.0 = 14SU1)" in plan.render()
+
+
+def test_dry_run_shows_the_guides_warnings_before_anything_goes_to_a_ca():
+    from certops.planning import ClusterState
+
+    inv = Inventory.model_validate(
+        {
+            "defaults": {
+                "os_admin": {"username": "admin", "password_env": "CUCM_OS_PW"},
+                "app_user": {"username": "app", "password_env": "CUCM_APP_PW"},
+            },
+            "clusters": [
+                {"name": "lab", "version": "15.0", "nodes": [{"fqdn": "pub.lab.example", "role": "publisher"}]}
+            ],
+        }
+    )
+    cm = plan_renewal(inv, "lab", "CallManager", state=ClusterState(security_mode=1)).render()
+    assert "[applies] guide: certops asks the node for a 2048-bit RSA CSR" in cm
+    assert "renew TVS first" in cm and "take a DRF backup of cluster lab" in cm
+    unknown = plan_renewal(inv, "lab", "CAPF").render()
+    assert "in mixed mode some endpoints reject CA certificates of 4096 bits or more" in unknown
+    tomcat = plan_renewal(inv, "lab", "tomcat", state=ClusterState(sso_enabled=True)).render()
+    assert "SP metadata exported and re-provisioned on the IdP" in tomcat
+    assert "SP metadata" not in plan_renewal(inv, "lab", "tomcat", state=ClusterState(sso_enabled=False)).render()
