@@ -614,11 +614,41 @@ def _restarts(r: _Run) -> None:
         r.save()
 
 
+def _phone_interaction(r: _Run) -> None:
+    """Read "Phone Interaction on Certificate Update" before the phone step; say what it means.
+
+    CUCM 14+ resets the phones itself when a TVS, CAPF or CallManager/TFTP certificate changes
+    (Cisco's default: automatically), so certops's own reset doubles the outage. Watching the
+    automatic reset instead is not built yet: certops still resets every phone, and says so.
+    """
+    from certops.errors import CertopsError
+
+    st = r.state
+    if st.phones_interaction is None:
+        try:
+            got = t.read_phone_interaction(r.path, r.cl.name, r.pub)
+        except CertopsError as exc:
+            got = f"unknown ({exc.message})"
+        st.phones_interaction = got or "absent"
+        r.save()
+    m = st.phones_interaction
+    if m == "automatic":
+        r.log.warning(
+            "cluster %s: Phone Interaction on Certificate Update is automatic: the phones reset themselves after "
+            "the %s change; certops resets them once more (watching the automatic reset instead is not built yet)",
+            r.cl.name,
+            r.spec.name,
+        )
+    else:
+        r.log.info("cluster %s: Phone Interaction on Certificate Update: %s; certops resets the phones", r.cl.name, m)
+
+
 def _phones(r: _Run) -> None:
     st = r.state
     if not r.spec.reset_phones or st.phones_reregistered:
         return
     if not st.phones_reset:
+        _phone_interaction(r)
 
         def before_reset(name: str) -> None:
             st.phones_reset_attempted.append(name)

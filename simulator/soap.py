@@ -755,6 +755,12 @@ def run_sql(cluster: SimulatedCluster, sql: str) -> tuple[list[str], list[list[s
     table = m.group("table").lower()
     rest = m.group("rest").lower()
     if table == "processconfig":
+        if "phoneinteractiononcertificateupdate" in rest:  # CUCM 14+ only; values [INF] (docs/simulator.md)
+            if cluster.version_tuple < (14, 0):
+                return cols, []
+            value = {"automatic": "0", "manual": "1"}[cluster.phone_interaction]
+            row = {"paramname": "PhoneInteractionOnCertificateUpdate", "paramvalue": value}
+            return cols, [[row.get(c, "") for c in cols]]
         if "clustersecuritymode" not in rest:
             raise ValueError("The simulator answers only the ClusterSecurityMode query on processconfig")
         row = {"paramname": "ClusterSecurityMode", "paramvalue": "1" if cluster.mixed_mode else "0"}

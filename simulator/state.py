@@ -664,6 +664,7 @@ class SimulatedCluster:
         self.phones: list[SimulatedPhone] = []
         self.mixed_mode = False
         self.sso_enabled = False
+        self.phone_interaction = "automatic"  # "Phone Interaction on Certificate Update" (14+; Cisco's default)
         self.drf: DrfJob | None = None
         self.ctl_updates = 0
         self.faults = ClusterFaults()

@@ -117,6 +117,20 @@ def read_security_mode(inventory_path: str, cluster: str, publisher: str) -> int
 
 
 @task(
+    name="read-phone-interaction",
+    cache_policy=NO_CACHE,
+    retries=3,
+    retry_delay_seconds=_BACKOFF,
+    retry_condition_fn=only_transient,
+)
+def read_phone_interaction(inventory_path: str, cluster: str, publisher: str) -> str | None:
+    """Enterprise parameter "Phone Interaction on Certificate Update" from the publisher (automatic, manual, None)."""
+    inv = load_inventory(inventory_path)
+    with open_node(inv, cluster, publisher) as api:
+        return api.phone_interaction()
+
+
+@task(
     name="read-sso-status",
     cache_policy=NO_CACHE,
     retries=3,

@@ -88,6 +88,10 @@ class CucmNodeApi(Protocol):
         """AXL ``executeSQLQuery`` ClusterSecurityMode: 0 non-secure, 1 mixed mode."""
         ...
 
+    def phone_interaction(self) -> str | None:
+        """Enterprise parameter "Phone Interaction on Certificate Update" (14+): automatic, manual or None."""
+        ...
+
     def sso_status(self) -> SsoStatus:
         """``utils sso status`` (the CLI is authoritative for the operational state)."""
         ...

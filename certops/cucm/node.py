@@ -381,6 +381,10 @@ class CucmNode:
         """AXL ClusterSecurityMode: 0 non-secure, 1 mixed."""
         return self.axl().cluster_security_mode()
 
+    def phone_interaction(self) -> str | None:
+        """AXL: enterprise parameter "Phone Interaction on Certificate Update" (automatic, manual; None before 14)."""
+        return self.axl().phone_interaction_on_certificate_update()
+
     def sso_status(self) -> SsoStatus:
         """``utils sso status``."""
         result = self._run("utils sso status")

@@ -31,6 +31,13 @@ log = logging.getLogger("certops.cucm.soap")
 
 _CLUSTER_SECURITY_MODE_SQL = "select paramname, paramvalue from processconfig where paramname = 'ClusterSecurityMode'"
 _SSO_MODES_SQL = "select name, tkssomode from processnode"
+# [INF] the parameter's processconfig name and values (Security Parameters > "Phone Interaction on
+# Certificate Update", CUCM 14+, default: reset automatically) are not in Cisco's public documents.
+PHONE_INTERACTION_PARAM = "PhoneInteractionOnCertificateUpdate"
+_PHONE_INTERACTION_SQL = (
+    "select paramname, paramvalue from processconfig where paramname = 'PhoneInteractionOnCertificateUpdate'"
+)
+PHONE_INTERACTION_VALUES = {"0": "automatic", "1": "manual"}  # [INF]
 
 
 class _SoapClient(NodeClient):
@@ -289,6 +296,17 @@ class AxlClient(_SoapClient):
             return soap_xml.parse_sql_rows(xml)
         except soap_xml.SoapParseError as exc:
             raise self._parse_error(exc, "executeSQLQuery") from exc
+
+    def phone_interaction_on_certificate_update(self) -> str | None:
+        """Enterprise parameter "Phone Interaction on Certificate Update": ``automatic``, ``manual`` or None.
+
+        None: the cluster has no such parameter (before CUCM 14). A value certops does not know is
+        returned as ``unknown (<value>)``.
+        """
+        for row in self.execute_sql_query(_PHONE_INTERACTION_SQL):
+            value = row.get("paramvalue", "").strip()
+            return PHONE_INTERACTION_VALUES.get(value, f"unknown ({value})")
+        return None
 
     def cluster_security_mode(self) -> int:
         """ClusterSecurityMode from ``processconfig``: 0 non-secure, 1 mixed mode."""

@@ -38,6 +38,7 @@ class RenewalReport(BaseModel):
     ctl_updated: bool = False
     phones_baseline: int | None = None
     phones_reset: bool = False
+    phones_interaction: str | None = None  # the enterprise parameter as read before the phone step
     timings: dict[str, float] = Field(default_factory=dict)
     plan: str | None = None  # the dry-run text
     notifications: list[NotificationRecord] = Field(default_factory=list)  # Slack: delivered or not, and why
@@ -64,6 +65,7 @@ class RenewalReport(BaseModel):
             ctl_updated=state.ctl_updated,
             phones_baseline=state.phones_baseline,
             phones_reset=state.phones_reset,
+            phones_interaction=state.phones_interaction,
             timings=dict(state.timings),
             notifications=list(state.notifications),
             warnings=list(state.guide_warnings),
@@ -93,6 +95,8 @@ class RenewalReport(BaseModel):
             lines.append("CTL file updated on the publisher (mixed mode).")
         if self.phones_reset:
             lines.append(f"Phones reset; all {self.phones_baseline} re-registered.")
+        if self.phones_interaction:
+            lines.append(f"Phone Interaction on Certificate Update: {self.phones_interaction}.")
         if self.notifications:
             lines += ["", "| Slack message | delivered |", "|---|---|"]
             for m in self.notifications:

@@ -115,6 +115,7 @@ class RenewalState(BaseModel):
     slack_thread_ts: str | None = None  # the renewal's Slack thread: later messages reply in it
     notifications: list[NotificationRecord] = Field(default_factory=list)
     guide_warnings: list[str] = Field(default_factory=list)  # Cisco's Security Guides' warnings (log, report)
+    phones_interaction: str | None = None  # "Phone Interaction on Certificate Update": automatic/manual/absent
 
     @property
     def changed_anything(self) -> bool:

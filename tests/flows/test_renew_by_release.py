@@ -54,3 +54,12 @@ def test_tomcat_ecdsa_renewal_on_14su2_follows_its_own_list_without_tftp(make_en
         "Cisco DRF Master",
         "Cisco DRF Local",
     ]
+
+
+def test_callmanager_renewal_reads_phone_interaction_before_the_phone_step_and_reports_it(make_env):
+    env = make_env(ca="auto", fleet={"version": "15.0", "nodes": 2})
+    report = renew(str(env.inventory_path), "c1", "CallManager", settings=FAST)
+    assert report.status == "completed"
+    assert report.phones_interaction == "automatic"  # Cisco's default on 14+
+    assert "Phone Interaction on Certificate Update: automatic." in report.to_markdown()
+    assert "Cisco HAProxy" in _restarted(env, env.node_names()[0])
