@@ -92,6 +92,14 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
+def _die_with_parent() -> None:
+    """In the server's child process: ask Linux for SIGTERM when the process that started it dies."""
+    import ctypes
+
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+
+
 class PrefectServerProcess:
     """``prefect server start --host 127.0.0.1 --port <free>`` with a temporary ``PREFECT_HOME``.
 
@@ -172,7 +180,13 @@ class PrefectServerProcess:
         self.home.mkdir(parents=True, exist_ok=True)
         log = self.log_path.open("wb")
         self._proc = subprocess.Popen(
-            cmd, env=self.environment(), stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+            cmd,
+            env=self.environment(),
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+            # certops renew's own server ends with it, even when it is killed with SIGKILL
+            preexec_fn=_die_with_parent if self.announce else None,
         )
         log.close()
         deadline = time.monotonic() + self.startup_timeout

@@ -8,6 +8,7 @@ import json
 import os
 import queue
 import re
+import signal
 import subprocess
 import sys
 import threading
@@ -74,9 +75,14 @@ class CliProcess:
         return "".join(self.err) + "".join(self.out)
 
     def stop(self) -> None:
+        """Ctrl-C (it stops its embedded server on the way out), then SIGKILL if it does not end."""
         if self.proc.poll() is None:
-            self.proc.kill()
-            self.proc.wait(timeout=10)
+            self.proc.send_signal(signal.SIGINT)
+            try:
+                self.proc.wait(timeout=60)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(timeout=10)
 
 
 def _run(args: list[str], env: dict[str, str], timeout: float = 120.0) -> subprocess.CompletedProcess[str]:
@@ -255,3 +261,31 @@ def test_an_announcing_embedded_server_is_discoverable_while_it_runs_and_its_fil
         assert httpx.get(f"{ann.api_url}/health", timeout=10).status_code == 200
     assert discovered_servers() == []
     assert list((tmp_path / "runtime").iterdir()) == []
+
+
+@pytest.mark.slow
+def test_a_renew_killed_with_sigkill_takes_its_embedded_server_with_it(make_env, prefect_server, tmp_path):
+    import time
+
+    env = make_env(ca="person")
+    shell = _env(prefect_server, tmp_path, api=False)
+    renew = CliProcess(["renew", "-i", str(env.inventory_path), "-c", "c1", "-u", "CAPF"], shell)
+    try:
+        renew.wait_for_line(END_OF_PAUSE_MESSAGE)
+        (announced,) = list((tmp_path / "runtime").glob("prefect-*.json"))
+        ann = json.loads(announced.read_text())
+        assert httpx.get(f"{ann['api_url']}/health", timeout=10).status_code == 200
+        renew.proc.kill()
+        renew.wait(timeout=30)
+        deadline = time.monotonic() + 60
+        while Path(f"/proc/{ann['server_pid']}").exists() and time.monotonic() < deadline:
+            time.sleep(0.2)  # polling for the server process to end, bounded; not used to order events
+        assert (
+            not Path(f"/proc/{ann['server_pid']}/status").exists()
+            or "zombie" in Path(f"/proc/{ann['server_pid']}/status").read_text()
+        ), "the embedded server outlived the killed certops renew"
+        # the file left behind names a dead process: the commands ignore it and refuse
+        pending = _run(["pending"], shell, timeout=60)
+        assert pending.returncode == 2 and "no certops renew on this machine" in pending.stderr
+    finally:
+        renew.stop()
