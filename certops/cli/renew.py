@@ -186,7 +186,7 @@ def run_renew(
                 unit,
                 nodes,
                 approval_timeout_days=approval_timeout_days,
-                settings=RenewalSettings(on_busy=on_busy),
+                settings=RenewalSettings.from_environment(on_busy=on_busy),
                 return_state=True,
                 **_flow_extras(ignore_pending_csrs or [], force),
             )

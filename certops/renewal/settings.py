@@ -2,9 +2,15 @@
 
 from __future__ import annotations
 
-from typing import Literal
+import os
+from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from certops.errors import ConfigError
+
+SETTINGS_ENV = "CERTOPS_RENEWAL_SETTINGS"
+"""Environment variable: a JSON object of ``RenewalSettings`` fields for ``certops renew``."""
 
 
 class RenewalSettings(BaseModel):
@@ -38,3 +44,21 @@ class RenewalSettings(BaseModel):
     inflight_recent_window: float = Field(default=600.0, ge=0)
     # pending CSRs the operator declared leftovers (fingerprints, prefixes of 8+ hex digits, or unit names)
     ignore_pending_csrs: tuple[str, ...] = ()
+
+    @classmethod
+    def from_environment(cls, **overrides: Any) -> RenewalSettings:
+        """The defaults, then ``$CERTOPS_RENEWAL_SETTINGS`` (a JSON object of fields), then ``overrides``.
+
+        A value that is not JSON, or names an unknown field, is a ``ConfigError`` naming the variable.
+        """
+        raw = os.environ.get(SETTINGS_ENV, "").strip()
+        try:
+            base = cls.model_validate_json(raw) if raw else cls()
+            return cls.model_validate({**base.model_dump(), **overrides})
+        except ValidationError as exc:
+            problems = [f"{'.'.join(str(x) for x in e['loc']) or SETTINGS_ENV}: {e['msg']}" for e in exc.errors()]
+            raise ConfigError(
+                f"{SETTINGS_ENV} is not a valid set of renewal settings",
+                problems=problems,
+                hint='a JSON object of RenewalSettings fields, e.g. {"lock_poll": 5, "drf_poll": 10}',
+            ) from None

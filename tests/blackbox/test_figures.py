@@ -1,0 +1,64 @@
+"""The fault suite's figures count what they say, from an event log (pure, no servers)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from tests.blackbox.fault_suite import count_overlaps, count_repeats
+
+PHONES = ("SEP1", "SEP2")
+
+
+def _e(op: str, *, unit: str | None = None, node: str = "pub", service: str | None = None, **detail: Any) -> dict:
+    return {
+        "time": "t",
+        "cluster": "c1",
+        "node": node,
+        "operation": op,
+        "unit": unit,
+        "service": service,
+        "detail": detail,
+    }
+
+
+def _renewal(unit: str, *, reregister: bool = True) -> list[dict]:
+    events = [_e("csr_generated", unit=unit), _e("identity_uploaded", unit=unit, serial=unit)]
+    events += [_e("service_restart_started", service=f"svc-{unit}")]
+    events += [_e("phone_reset", phone=p) for p in PHONES]
+    if reregister:
+        events += [_e("phone_registered", phone=p) for p in PHONES]
+    return events
+
+
+def test_renewals_one_after_the_other_with_phones_back_do_not_overlap():
+    assert count_overlaps(_renewal("CallManager") + _renewal("TVS"))[0] == 0
+
+
+def test_a_phone_registered_before_the_last_reset_of_its_batch_still_counts_as_back():
+    events = _renewal("TVS", reregister=False)
+    events.insert(-1, _e("phone_registered", phone="SEP1"))  # SEP1 back before SEP2's reset
+    events.append(_e("phone_registered", phone="SEP2"))
+    assert count_overlaps(events + _renewal("CallManager"))[0] == 0
+
+
+def test_a_csr_before_the_other_units_last_upload_is_an_overlap():
+    a, b = _renewal("CallManager"), _renewal("TVS")
+    assert count_overlaps([a[0], b[0], *a[1:], *b[1:]])[0] == 1
+
+
+def test_starting_before_the_phones_registered_again_is_an_overlap():
+    assert count_overlaps(_renewal("CallManager", reregister=False) + _renewal("TVS"))[0] == 1
+
+
+def test_units_outside_the_itl_group_never_count_as_overlaps():
+    a, b = _renewal("CallManager"), _renewal("tomcat")
+    assert count_overlaps([a[0], b[0], *a[1:], *b[1:]])[0] == 0
+
+
+def test_a_restart_or_reset_done_twice_within_one_renewal_is_a_repeat_but_across_renewals_is_not():
+    events = _renewal("CallManager") + _renewal("TVS")
+    assert count_repeats(events)[0] == 0
+    twice = _renewal("CallManager")
+    twice.insert(3, _e("service_restart_started", service="svc-CallManager"))
+    twice.append(_e("phone_reset", phone="SEP1"))
+    assert count_repeats(twice)[0] == 2
