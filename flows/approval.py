@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+from pathlib import Path
 from typing import Any, Literal
 from uuid import UUID
 
@@ -227,6 +228,7 @@ class PendingApproval(BaseModel):
     deadline: dt.datetime | None
     waiting_for: str  # "chain" or "sso"
     csrs: dict[str, str] = Field(default_factory=dict)
+    inventory_path: str = ""  # the run's inventory (tls.ca_bundle is read from it)
     csr_files: dict[str, str] = Field(default_factory=dict)  # node -> the CSR file the renewal wrote
 
 
@@ -259,6 +261,7 @@ def _describe_run(run: FlowRun) -> PendingApproval:
         deadline=details.pause_timeout,
         waiting_for="sso" if (details.pause_key or "").startswith("sso") else "chain",
         csrs=csrs,
+        inventory_path=str(params.get("inventory_path", "")),
         csr_files=csr_files,
     )
 
@@ -294,42 +297,98 @@ def pending_approval(run_id: str) -> PendingApproval:
     return _describe_run(run)
 
 
-def check_chain_files(pending: PendingApproval, blobs: list[bytes], names: list[str]) -> tuple[str, list[str]]:
-    """Read the files (any format), match leaves to the run's CSRs, run ``check_chain`` for each node.
+class ApprovalCheck(BaseModel):
+    """What ``certops approve`` found before resuming: the problems (nothing is sent if any), and notes."""
 
-    Returns ``(chain_pem_text, problems)``; ``problems`` is empty when every node's chain passes.
+    pem_text: str = ""
+    problems: list[str] = Field(default_factory=list)
+    notes: list[str] = Field(default_factory=list)
+
+
+def tls_bundle_of(pending: PendingApproval) -> tuple[Path | None, str | None]:
+    """The pinned ``tls.ca_bundle`` the run's new chain must be trusted by, read from the run's inventory.
+
+    Returns ``(bundle, note)``: ``note`` says why it could not be checked here (the inventory is not
+    readable on this machine); the run checks it again when the chain arrives.
     """
-    from certops.renewal.steps import csr_artifact, match_leaves
-    from certops.x509.checks import check_signed_chain
+    from certops.inventory_file import load_inventory
+    from certops.x509.checks import TLS_CLIENT_UNITS, pinned_bundle
+
+    if pending.unit not in TLS_CLIENT_UNITS or not pending.inventory_path:
+        return None, None
+    try:
+        inv = load_inventory(Path(pending.inventory_path))
+        tls = inv.tls_for(inv.cluster(pending.cluster))
+    except Exception as exc:  # noqa: BLE001  (an approver's machine may not have the worker's inventory)
+        return None, (
+            f"tls.ca_bundle was not checked here: the run's inventory {pending.inventory_path} cannot be read on this "
+            f"machine ({type(exc).__name__}); the run checks it when the chain arrives"
+        )
+    return pinned_bundle(pending.unit, verify=tls.verify, ca_bundle=tls.ca_bundle), None
+
+
+def check_chain_files(pending: PendingApproval, blobs: list[bytes], names: list[str]) -> tuple[str, list[str]]:
+    """Read the files (any format), match leaves to the run's CSRs, run every check for each node.
+
+    The same checks as the flow's when the chain arrives (``certops.x509.checks.check_pasted``).
+    Returns ``(chain_pem_text, problems)``; ``problems`` is empty when every node's chain passes.
+    Raises ``CertificateError`` when a file cannot be read (garbage, a private key).
+    """
+    found = check_approval(pending, blobs, names)
+    return found.pem_text, found.problems
+
+
+def check_approval(pending: PendingApproval, blobs: list[bytes], names: list[str]) -> ApprovalCheck:
+    """``check_chain_files`` with the notes (e.g. why tls.ca_bundle could not be checked here)."""
+    from certops.x509.checks import check_pasted
     from certops.x509.read import read_certificates, to_pem
 
-    certs = read_certificates(blobs, names)
-    pem_text = "".join(to_pem(c) for c in certs)
-    arts = {fqdn: csr_artifact(pending.cluster, fqdn, pending.unit, pem) for fqdn, pem in pending.csrs.items()}
-    chains = match_leaves(arts, [pem_text.encode()], source="certops approve")
-    problems: list[str] = []
-    for fqdn, art in arts.items():
-        chain = chains.get(fqdn)
-        if chain is None:
-            problems.append(f"{fqdn}: none of the certificates given matches this node's CSR (public key)")
-            continue
-        report = check_signed_chain(art.pem, chain.leaf_pem, chain.chain_pems, pending.unit, node=fqdn)
-        problems += [f"{fqdn}: {p.line()}" for p in report.problems]
-    return pem_text, problems
+    if not pending.csrs:  # the pause is set a moment before its form (with the CSRs) is saved
+        raise CertopsError(
+            f"flow run {pending.run_id}: its approval form (with the nodes' CSRs) cannot be read yet; nothing was sent",
+            hint="run certops approve again in a moment",
+        )
+    bundle, note = tls_bundle_of(pending)
+    verdict = check_pasted(pending.csrs, blobs, pending.unit, names=names, tls_bundle=bundle)
+    pem_text = "".join(to_pem(c) for c in read_certificates(blobs, names))
+    return ApprovalCheck(pem_text=pem_text, problems=verdict.problems, notes=[note] if note else [])
 
 
 def approve_run(run_id: str, blobs: list[bytes], names: list[str], *, approver: str, comment: str = "") -> list[str]:
-    """Check the chain locally, then resume the run with it. Returns the problems (nothing resumed if any)."""
+    """Check the chain locally, then resume the run with it. Returns the problems (nothing resumed if any).
+
+    Raises ``CertificateError`` (nothing resumed) when a file cannot be read or holds a private key.
+    """
+    return approve_checked(run_id, blobs, names, approver=approver, comment=comment).problems
+
+
+def approve_checked(
+    run_id: str, blobs: list[bytes], names: list[str], *, approver: str, comment: str = ""
+) -> ApprovalCheck:
+    """``approve_run`` returning the whole ``ApprovalCheck`` (problems and notes)."""
     from prefect.flow_runs import resume_flow_run
 
     pending = pending_approval(run_id)
     if pending.waiting_for != "chain":
         raise CertopsError(f"flow run {run_id} waits for an SSO confirmation, not a chain")
-    pem_text, problems = check_chain_files(pending, blobs, names)
-    if problems:
-        return problems
-    resume_flow_run(UUID(run_id), run_input={"chain_pem": pem_text, "approver": approver, "comment": comment})
-    return []
+    found = check_approval(pending, blobs, names)
+    if not found.problems:
+        resume_flow_run(UUID(run_id), run_input={"chain_pem": found.pem_text, "approver": approver, "comment": comment})
+    return found
+
+
+def forget_run_input(got: RunInput) -> bool:
+    """Delete a received run input from the Prefect server (it held a secret a person pasted by mistake).
+
+    Returns True when it was deleted. Never raises: the run goes on asking either way.
+    """
+    from prefect.input import delete_flow_run_input
+
+    try:
+        delete_flow_run_input(got.metadata.key, flow_run_id=got.metadata.receiver)
+    except Exception:  # noqa: BLE001  (a failed delete must not end the waiting run)
+        return False
+    return True
 
 
 def deny_run(run_id: str, *, approver: str, reason: str) -> None:

@@ -389,10 +389,7 @@ def _sign_by_person(r: _Run, instructions: str, timeout_days: float) -> None:
             raise RenewalDenied(f"denied by {got.approver}: {st.denied_reason}")
         problems = _check_pasted(r, todo, got.chain_pem, got.approver)
         if problems:
-            st.approval_problems = problems
-            st.approval_attempt += 1
-            r.log.warning("the pasted chain was not accepted, asking again: %s", "; ".join(problems))
-            r.audit("approval_rejected", who=got.approver, detail="; ".join(problems))
+            _refuse_pasted(r, got, problems)
             continue
         st.approver, st.approval_comment, st.approval_problems = got.approver, got.comment or None, []
         r.audit("approve", who=got.approver, detail=got.comment)
@@ -451,29 +448,55 @@ def _manual_ticket(p: NodeProgress) -> Any:
     return CaTicket(backend="manual", reference=p.csr.fingerprint_sha256)
 
 
+def _refuse_pasted(r: _Run, got: Any, problems: list[str]) -> None:
+    """A refused answer never ends the run: record why, forget any secret in it, and ask again (new key)."""
+    from certops.x509.read import holds_private_key
+    from flows.approval import forget_run_input
+
+    st = r.state
+    secret = holds_private_key(got.chain_pem)
+    st.approval_problems = problems
+    st.approval_attempt += 1
+    r.save()  # first: a crash from here on asks again under the next key
+    if secret and not forget_run_input(got):
+        r.log.error("the pasted text held a secret key and could not be deleted from the run's input on the server")
+    r.log.warning("the pasted chain was not accepted, asking again: %s", "; ".join(problems))
+    detail = "the pasted text held a secret key block; refused, discarded and never stored" if secret else ""
+    r.audit("approval_rejected", who=got.approver, detail=detail or _audit_safe("; ".join(problems)))
+
+
+def _audit_safe(text: str) -> str:
+    """The audit log refuses records that mention keys; a refusal's reasons are recorded without the word."""
+    return re.sub(r"private key", "secret key", text, flags=re.IGNORECASE)
+
+
 def _check_pasted(r: _Run, todo: list[NodeProgress], pem_text: str, approver: str) -> list[str]:
-    csrs = {p.fqdn: p.csr for p in todo if p.csr is not None}
+    """Every check on a pasted answer (the same as ``certops approve``'s); nothing is accepted unless all pass."""
+    from certops.ca.base import SignedChainPem
+    from certops.x509.checks import check_pasted, pinned_bundle
+
+    csrs = {p.fqdn: p.csr.pem for p in todo if p.csr is not None}
+    tls = r.inv.tls_for(r.cl)
+    bundle = pinned_bundle(r.spec.name, verify=tls.verify, ca_bundle=tls.ca_bundle)
+    source = f"the text pasted by {approver}"
     try:
-        chains = steps.match_leaves(csrs, [pem_text.encode()], source=f"pasted by {approver}")
+        # lone surrogates (bytes decoded as text somewhere) must not end the run: they become '?'
+        verdict = check_pasted(
+            csrs, [pem_text.encode("utf-8", "replace")], r.spec.name, names=[source], tls_bundle=bundle
+        )
     except CertopsError as exc:
         return [str(exc)]
-    problems: list[str] = []
+    except Exception as exc:  # noqa: BLE001  (whatever was pasted, the run keeps waiting and asks again)
+        return [f"{source} could not be checked ({type(exc).__name__}); give PEM certificates as the CA sent them"]
+    if verdict.problems or any(p.fqdn not in verdict.reports for p in todo):
+        return verdict.problems or ["no certificate pasted matches the nodes' CSRs (public key)"]
     for p in todo:
-        chain = chains.get(p.fqdn)
-        if chain is None:
-            problems.append(f"{p.fqdn}: no certificate pasted matches this node's CSR (public key)")
-            continue
-        assert p.csr is not None
-        report = t.check_chain(p.csr, chain, r.spec.name)
-        if not report.ok:
-            problems += [f"{p.fqdn}: {x.line()}" for x in report.problems]
-            continue
-        p.chain = chain
+        report = verdict.reports[p.fqdn]
+        p.chain = SignedChainPem(
+            leaf_pem=report.leaf_pem, chain_pems=[u.pem for u in report.trust_uploads], source=f"pasted by {approver}"
+        )
         _accept(p, report)
-    if problems:  # nothing is accepted unless every node's chain passes
-        for p in todo:
-            p.leaf_fingerprint, p.identity_pems, p.trust_pems = None, [], []
-    return problems
+    return []
 
 
 def _window_gate(r: _Run) -> None:
@@ -511,24 +534,24 @@ def _tls_trust_gate(r: _Run) -> None:
     When ``tls.ca_bundle`` pins the CAs certops trusts and the new root is not in it, certops would
     lock itself out of the node right after the Tomcat restart. Refuse before any upload instead.
     """
+    from certops.x509.checks import pinned_bundle, tls_trust_problem
+
     tls = r.inv.tls_for(r.cl)
-    if r.spec.name != "tomcat" or not tls.verify or tls.ca_bundle is None:
+    bundle = pinned_bundle(r.spec.name, verify=tls.verify, ca_bundle=tls.ca_bundle)
+    if bundle is None:
         return
-    known = steps.bundle_fingerprints(str(tls.ca_bundle))
     for p in r.progress():
         if p.identity_uploaded or not p.trust_pems:
             continue
-        root = p.trust_pems[0]
-        if steps.pem_fingerprint(root) not in known:
-            subject = steps.summary_of_pem(root).subject
+        # the same check (and the same fix) a person's answer gets at approval time (_check_pasted)
+        problem = tls_trust_problem(p.trust_pems[0], bundle, then="rerun (the signed certificates are kept)")
+        if problem is not None:
             raise PolicyViolation(
-                f"{p.fqdn} [tomcat]: after the Tomcat restart the node presents a certificate issued under "
-                f"'{subject}', which tls.ca_bundle ({tls.ca_bundle}) does not contain: certops could not verify "
-                "the node any more. Nothing was uploaded",
+                f"{p.fqdn} [{r.spec.name}]: {problem.message}. Nothing was uploaded",
                 cluster=r.cl.name,
                 unit=r.spec.name,
                 rule="tls_trust",
-                hint=f"append that root to {tls.ca_bundle}, then rerun (the signed certificates are kept)",
+                hint=problem.hint,
             )
 
 

@@ -447,25 +447,32 @@ def approve_cmd(
 ) -> None:
     """Check the signed chain locally against the run's CSRs, then resume the run with it.
 
-    ``--chain leaf.pem intermediate.pem root.pem`` and repeated ``--chain`` both work.
+    ``--chain leaf.pem intermediate.pem root.pem`` and repeated ``--chain`` both work. Every check
+    of the flow runs here first (whole chain, one leaf per node, tls.ca_bundle); a refused chain is
+    never sent, so the run keeps waiting: exit 1 for a refused chain, 2 for unreadable files.
     """
-    from certops.errors import CertopsError
-    from flows.approval import approve_run
+    from certops.errors import CertificateError, CertopsError
+    from flows.approval import approve_checked
 
     chain = [*chain, *(more or [])]
 
     try:
         blobs = [p.read_bytes() for p in chain]
-        problems = approve_run(run, blobs, [str(p) for p in chain], approver=approver, comment=comment)
+        found = approve_checked(run, blobs, [str(p) for p in chain], approver=approver, comment=comment)
     except OSError as exc:
-        _err(f"error: cannot read {exc.filename}: {exc.strerror}")
+        _err(f"error: cannot read {exc.filename}: {exc.strerror}; nothing was sent, run {run} keeps waiting")
+        raise typer.Exit(EXIT_BAD_INPUT) from None
+    except CertificateError as exc:
+        _err(f"error: {exc}. Nothing was sent: run {run} keeps waiting")
         raise typer.Exit(EXIT_BAD_INPUT) from None
     except CertopsError as exc:
         _err(f"error: {exc}")
         raise typer.Exit(EXIT_FAILED) from None
-    if problems:
-        _err("the chain was NOT sent to the run; fix these first:")
-        for p in problems:
+    for note in found.notes:
+        _err(f"note: {note}")
+    if found.problems:
+        _err(f"the chain was NOT sent to the run (run {run} keeps waiting); fix these first:")
+        for p in found.problems:
             _err(f"  - {p}")
         raise typer.Exit(EXIT_FAILED)
     typer.echo(f"approved: run {run} resumes with the chain (approver {approver})")
