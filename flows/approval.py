@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import time
 from pathlib import Path
 from typing import Any, Literal
 from uuid import UUID
@@ -30,6 +31,9 @@ from pydantic import BaseModel, Field
 from certops.errors import CertopsError
 from certops.renewal.state import RenewalState
 from certops.units import unit as unit_spec
+
+FORM_WAIT_SECONDS = 10.0
+"""How long ``pending_approval`` waits for a run that has just paused to save its form (the CSRs)."""
 
 PEM_OR_EMPTY = r"^(|[\s\S]*-----BEGIN CERTIFICATE-----[\s\S]+-----END CERTIFICATE-----[\s\S]*)$"
 CSR_MARKER = "certops-csrs:"
@@ -274,7 +278,14 @@ def pending_approvals() -> list[PendingApproval]:
         runs = client.read_flow_runs(flow_run_filter=_paused_filter())
         flows = {f.id: f.name for f in client.read_flows()}
     mine = [r for r in runs if flows.get(r.flow_id) == "renew"]
-    return sorted((_describe_run(r) for r in mine), key=lambda p: p.since or dt.datetime.min.replace(tzinfo=dt.UTC))
+    # a run that paused a moment ago may not have saved its form (the CSRs) yet: listed once it has
+    described = [p for p in (_describe_run(r) for r in mine) if _form_complete(p)]
+    return sorted(described, key=lambda p: p.since or dt.datetime.min.replace(tzinfo=dt.UTC))
+
+
+def _form_complete(p: PendingApproval) -> bool:
+    """False for a chain request whose form (with the CSRs) is not saved yet: Prefect pauses first."""
+    return p.waiting_for != "chain" or bool(p.csrs)
 
 
 def pending_approval(run_id: str) -> PendingApproval:
@@ -294,7 +305,12 @@ def pending_approval(run_id: str) -> PendingApproval:
             f"flow run {run_id} is {state}, not waiting for an approval",
             hint="certops pending lists the runs awaiting approval",
         )
-    return _describe_run(run)
+    described = _describe_run(run)
+    deadline = time.monotonic() + FORM_WAIT_SECONDS
+    while not _form_complete(described) and time.monotonic() < deadline:
+        time.sleep(0.2)  # the pause is set before its form is saved; wait (bounded) for the form
+        described = _describe_run(run)
+    return described
 
 
 class ApprovalCheck(BaseModel):

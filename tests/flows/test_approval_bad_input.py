@@ -347,3 +347,34 @@ def test_certops_approve_refuses_bad_chains_locally_and_the_run_keeps_waiting_un
     assert len(_ops(env, "csr_generated")) == 3
     captured = capfd.readouterr()
     _key_found_nowhere(env, slack_server, prefect_server, run.id, key_body, captured.out + captured.err)
+
+
+def test_a_run_that_paused_before_saving_its_form_is_listed_only_once_its_csrs_are_there(prefect_server):
+    """Prefect sets the pause first and saves the form after it: an approver never sees a run without its CSRs."""
+    import uuid
+
+    from prefect import get_client
+    from prefect.input import create_flow_run_input
+    from prefect.input.run_input import keyset_from_base_key
+    from prefect.states import Paused
+
+    from flows.approval import CSR_MARKER, pending_approvals
+
+    inventory = f"/nonexistent/{uuid.uuid4().hex}.yaml"
+    with get_client(sync_client=True) as client:
+        run = client.create_flow_run(renew, parameters={"inventory_path": inventory, "cluster": "c1", "unit": "tomcat"})
+        paused = Paused(pause_key="chain-1")
+        keyset = keyset_from_base_key("paused-chain-1")
+        paused.state_details.run_input_keyset = keyset
+        client.set_flow_run_state(run.id, paused, force=True)
+    try:
+        assert str(run.id) not in [p.run_id for p in pending_approvals()]
+        marker = f'<!-- {CSR_MARKER} {{"cluster": "c1", "unit": "tomcat", "csrs": {{"n1.example": "CSR"}}}} -->'
+        create_flow_run_input(keyset["description"], f"## Signed certificate needed\n{marker}", flow_run_id=run.id)
+        listed = [p for p in pending_approvals() if p.run_id == str(run.id)]
+        assert [p.nodes for p in listed] == [["n1.example"]]
+    finally:
+        from prefect.states import Cancelled
+
+        with get_client(sync_client=True) as client:
+            client.set_flow_run_state(run.id, Cancelled(), force=True)
