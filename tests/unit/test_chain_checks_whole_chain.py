@@ -257,3 +257,27 @@ def test_certificates_alone_hold_no_private_key() -> None:
     assert not holds_private_key(f.pem(*case.chain))
     assert not holds_private_key(f.der(case.leaf))
     assert not holds_private_key(f.p7(case.chain, "der"))
+
+
+def test_certops_approve_says_when_it_cannot_read_the_runs_inventory_for_the_bundle(tmp_path: Path) -> None:
+    from flows.approval import PendingApproval, tls_bundle_of
+
+    def pending(unit: str, inventory: str) -> PendingApproval:
+        return PendingApproval(
+            run_id="r",
+            run_name="n",
+            cluster="c1",
+            unit=unit,
+            nodes=[NODE],
+            since=None,
+            deadline=None,
+            waiting_for="chain",
+            inventory_path=inventory,
+        )
+
+    missing = str(tmp_path / "elsewhere.yaml")
+    bundle, note = tls_bundle_of(pending("tomcat", missing))
+    assert bundle is None and note is not None
+    assert f"the run's inventory {missing} cannot be read on this machine" in note
+    assert "the run checks it when the chain arrives" in note
+    assert tls_bundle_of(pending("CallManager", missing)) == (None, None)  # not a unit certops talks TLS to
