@@ -88,6 +88,19 @@ def _in_deployment() -> bool:
     return bool(ctx and ctx.flow_run and ctx.flow_run.deployment_id)
 
 
+def _ca_request(state: RenewalState) -> str:
+    """The KU, EKU and basic constraints to ask the CA for (``certops.x509.usages.ca_request``)."""
+    from certops.x509.read import read_csr
+    from certops.x509.usages import ca_request
+
+    pems = [n.csr.pem for n in state.nodes.values() if n.csr is not None]
+    try:
+        csr = read_csr(pems[0].encode()) if pems else None
+    except CertopsError:
+        csr = None
+    return ca_request(state.unit, csr)
+
+
 def approval_description(
     state: RenewalState, *, instructions: str, deadline: dt.datetime, csr_files: dict[str, str] | None = None
 ) -> str:
@@ -122,6 +135,7 @@ def approval_description(
         + ", extended key usage "
         + ", ".join(extended_key_usage_names(state.unit))
         + ".",
+        f"   Exactly: {_ca_request(state)}",
         "3. Paste back **every signed certificate** (one per node) **plus the intermediates and the root**, "
         "PEM, in any order, and give your name. certops matches each to its node by public key and checks "
         "the chain before anything is uploaded.",

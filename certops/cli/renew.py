@@ -367,6 +367,19 @@ def _on_run_server(command: Any) -> Any:
     return wrapper
 
 
+def _ca_request(unit: str, csrs: dict[str, str]) -> str:
+    """The exact KU, EKU and basic constraints ``unit`` needs (``certops.x509.usages.ca_request``)."""
+    from certops.errors import CertopsError
+    from certops.x509.read import read_csr
+    from certops.x509.usages import ca_request
+
+    try:
+        csr = read_csr(next(iter(csrs.values())).encode()) if csrs else None
+    except CertopsError:
+        csr = None
+    return ca_request(unit, csr)
+
+
 @app.command("pending")
 def pending_cmd(as_json: Annotated[bool, typer.Option("--json", help="JSON lines")] = False) -> None:
     """List the renewal runs awaiting approval (cluster, unit, nodes, since, deadline, CSR files, commands)."""
@@ -395,6 +408,7 @@ def pending_cmd(as_json: Annotated[bool, typer.Option("--json", help="JSON lines
         for node in p.nodes:
             typer.echo(f"    CSR of {node}: {p.csr_files.get(node, '(no file written: use certops csr)')}")
         typer.echo(f"    write the CSRs here: certops csr {p.run_id} --dir DIR")
+        typer.echo(f"    ask the CA for: {_ca_request(p.unit, p.csrs)}")
         typer.echo(
             f"    approve: certops approve {p.run_id} --chain SIGNED.pem INTERMEDIATE.pem ROOT.pem --approver YOUR_NAME"
         )
