@@ -1,6 +1,7 @@
 """Shared pytest configuration: fixture modules live in tests/fixtures/, one per real server."""
 
 import os
+import signal
 
 # Every flow in the tests runs on a real Prefect server started by a fixture. A thread or process
 # that lost track of it must fail loudly instead of starting a silent temporary server, where no
@@ -14,6 +15,17 @@ if "CERTOPS_LOCK_DIR" not in os.environ:
     import tempfile
 
     os.environ["CERTOPS_LOCK_DIR"] = tempfile.mkdtemp(prefix="certops-test-locks-")
+
+
+
+def _terminated(signum: int, frame: object) -> None:
+    """SIGTERM (CI's time limit, a supervisor) becomes KeyboardInterrupt, so that pytest tears down
+    every fixture — Prefect servers, simulators, pebble, PostgreSQL, browsers — instead of dying
+    and leaving them running."""
+    raise KeyboardInterrupt(f"stopped by signal {signum}")
+
+
+signal.signal(signal.SIGTERM, _terminated)
 
 pytest_plugins = [
     "tests.fixtures.simulator",
