@@ -159,7 +159,12 @@ class PrefectServerProcess:
         """
         attempts = 3 if self._own_port else 1
         for attempt in range(attempts):
-            if self._start_once():
+            try:
+                started = self._start_once()
+            except BaseException:
+                self.stop()  # Ctrl-C or SIGTERM while waiting for health: the child goes too
+                raise
+            if started:
                 return self
             taken = self._proc is None and "already in use" in self.log_path.read_text(errors="replace")
             if not taken or attempt + 1 == attempts:
