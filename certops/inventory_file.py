@@ -8,8 +8,16 @@ files) are resolved relative to the inventory file. Turning TLS verification or 
 checking off is allowed but logged as a WARNING.
 
 ``check_inventory(path)`` is what ``certops config check`` uses: the same, plus whether the
-referenced files exist and the password environment variables are set (warnings only: the check
-may run on another machine than the flows). It never prints a secret's value.
+referenced files exist and the password environment variables are set. A ``tls.ca_bundle`` that
+does not exist while ``verify`` is on is a problem (the nodes could not be verified) unless
+``files_elsewhere`` says the check runs away from the inventory's files; other missing files and
+unset variables are warnings (the flows may run on another machine). It never prints a secret's
+value.
+
+Every problem is found in one pass: the cross-checks (cluster names, CA backends, credentials,
+one publisher per cluster, an FQDN listed twice in a cluster or in two clusters, ``urgent_days``
+above the renewal threshold) read the YAML itself, so they are reported together with the type
+errors pydantic finds instead of only once those are fixed.
 """
 
 from __future__ import annotations
@@ -70,6 +78,7 @@ class InventoryCheck:
     inventory: Inventory | None
     problems: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
+    root: Node | None = field(default=None, repr=False)  # the YAML node tree, for places
 
     @property
     def ok(self) -> bool:
@@ -95,11 +104,15 @@ def load_inventory(path: str | Path) -> Inventory:
     return result.inventory
 
 
-def check_inventory(path: str | Path, *, environ: dict[str, str] | None = None) -> InventoryCheck:
+def check_inventory(
+    path: str | Path, *, environ: dict[str, str] | None = None, files_elsewhere: bool = False
+) -> InventoryCheck:
     """Everything ``load_inventory`` checks, plus referenced files and password variables.
 
-    Missing referenced files (CA bundles, known_hosts), unset password variables and Secret-block
-    references are warnings, not problems: the check may run on another machine than the flows.
+    A node ``tls.ca_bundle`` that does not exist while ``verify`` is on is a problem (with its
+    place), unless ``files_elsewhere`` (then a warning). Other missing referenced files
+    (known_hosts, CA backend bundles), unset password variables and Secret-block references are
+    warnings: the flows may run on another machine.
     """
     env = os.environ if environ is None else environ
     result = _read(Path(path))
@@ -109,7 +122,17 @@ def check_inventory(path: str | Path, *, environ: dict[str, str] | None = None) 
     for place, file, what in _referenced_files(inv):
         if file is None:
             continue
-        if not file.exists():
+        if not file.exists() and place in _verified_bundles(inv) and not files_elsewhere:
+            loc = tuple(int(x) if x.isdigit() else x for x in re.split(r"[.\[\]]+", place) if x)
+            message = (
+                f"{what} {file} does not exist, and TLS verification is on: no node could be verified "
+                "(put the CA's PEM file there, or fix the path; relative paths are relative to the inventory; "
+                "--files-elsewhere if the files are on another machine)"
+            )
+            result.problems.append(
+                _place(result.root, loc, message) if result.root is not None else f"{place}: {message}"
+            )
+        elif not file.exists():
             result.warnings.append(f"{place}: {what} {file} does not exist here")
         elif not os.access(file, os.R_OK):
             result.warnings.append(f"{place}: {what} {file} is not readable here")
@@ -134,6 +157,17 @@ def check_inventory(path: str | Path, *, environ: dict[str, str] | None = None) 
                     "SSH host keys cannot be checked (add them with ssh-keyscan)"
                 )
     return result
+
+
+def _verified_bundles(inv: Inventory) -> set[str]:
+    """Places of node CA bundles used with TLS verification on."""
+    out = set()
+    if inv.defaults.tls.verify and any(c.tls is None for c in inv.clusters):
+        out.add("defaults.tls.ca_bundle")
+    for i, c in enumerate(inv.clusters):
+        if c.tls is not None and c.tls.verify:
+            out.add(f"clusters[{i}].tls.ca_bundle")
+    return out
 
 
 def inventory_warnings(inv: Inventory) -> list[str]:
@@ -196,6 +230,7 @@ def _read(path: Path) -> InventoryCheck:
         result.problems.append(f"{path} ({_mark(root)}): the inventory must be a mapping with a 'clusters:' key")
         return result
 
+    result.root = root
     result.problems.extend(_duplicate_keys(root, ""))
     data = yaml.load(text, Loader=_Loader)  # noqa: S506  (_Loader is a SafeLoader)
     _resolve_paths(data, path.parent)
@@ -208,6 +243,8 @@ def _read(path: Path) -> InventoryCheck:
             loc = tuple(err["loc"])
             if not loc and reference_problems:
                 continue  # Inventory._references reports only the first; _reference_problems has them all
+            if _reported_raw(err, loc):
+                continue  # a cluster validator's first finding; _reference_problems reports all of them
             result.problems.append(_describe(err, loc, root))
         result.problems.extend(p for p in reference_problems if p not in result.problems)
         return result
@@ -276,10 +313,36 @@ def _reference_problems(data: Any, root: MappingNode) -> list[str]:
     backend_names = set(backends) if isinstance(backends, dict) else {"manual"}
     default_ca = defaults.get("ca", "manual")
     names: dict[str, int] = {}
+    fqdns: dict[str, tuple[int, int, str]] = {}  # fqdn -> (cluster index, node index, cluster name)
+    out.extend(_policy_problems(defaults.get("policy"), ("defaults", "policy"), root))
     for i, cluster in enumerate(data["clusters"]):
         if not isinstance(cluster, dict):
             continue
         name = cluster.get("name")
+        out.extend(_policy_problems(cluster.get("policy"), ("clusters", i, "policy"), root))
+        nodes = cluster.get("nodes")
+        if isinstance(nodes, list) and nodes:
+            pubs = sum(1 for n in nodes if isinstance(n, dict) and n.get("role") == "publisher")
+            if pubs != 1 and all(isinstance(n, dict) and n.get("role") in _ROLES for n in nodes):
+                out.append(_place(root, ("clusters", i), f"cluster {name!r} needs exactly one publisher, found {pubs}"))
+            for j, node in enumerate(nodes):
+                fqdn = node.get("fqdn") if isinstance(node, dict) else None
+                if not isinstance(fqdn, str):
+                    continue
+                key = fqdn.strip().lower()
+                if key in fqdns:
+                    ci, cj, cname = fqdns[key]
+                    first = _place(root, ("clusters", ci, "nodes", cj, "fqdn"), "").rsplit(":", 1)[0]
+                    if ci == i:
+                        message = f"node {key!r} is listed twice in cluster {name!r} (first at {first})"
+                    else:
+                        message = (
+                            f"node {key!r} is in two clusters, {cname!r} and {name!r} (first at {first}); "
+                            "a node belongs to one cluster"
+                        )
+                    out.append(_place(root, ("clusters", i, "nodes", j, "fqdn"), message))
+                else:
+                    fqdns[key] = (i, j, str(name))
         if isinstance(name, str):
             if name in names:
                 out.append(_place(root, ("clusters", i, "name"), f"cluster name {name!r} is used twice"))
@@ -302,6 +365,54 @@ def _reference_problems(data: Any, root: MappingNode) -> list[str]:
                         root,
                         ("clusters", i),
                         f"cluster {name!r} has no {cred} credentials (set clusters[{i}].{cred} or defaults.{cred})",
+                    )
+                )
+    return out
+
+
+_ROLES = ("publisher", "subscriber", "imp")
+
+
+def _reported_raw(err: Any, loc: tuple[Any, ...]) -> bool:
+    """True for ``ClusterConfig``'s own publisher / duplicate-node error (``_reference_problems`` has it)."""
+    msg = str(err["msg"])
+    return (
+        err["type"] == "value_error"
+        and len(loc) == 2
+        and loc[0] == "clusters"
+        and ("exactly one publisher" in msg or "is listed twice" in msg)
+    )
+
+
+def _policy_problems(policy: Any, loc: tuple[str | int, ...], root: MappingNode) -> list[str]:
+    """``urgent_days`` above the renewal threshold (the default one or a unit's): one problem each."""
+    if not isinstance(policy, dict):
+        return []
+    urgent = policy.get("urgent_days", 7)
+    threshold = policy.get("threshold_days", 30)
+    if not isinstance(urgent, int) or isinstance(urgent, bool):
+        return []
+    out: list[str] = []
+    key = "urgent_days" if "urgent_days" in policy else "threshold_days"
+    if isinstance(threshold, int) and not isinstance(threshold, bool) and urgent > threshold:
+        out.append(
+            _place(
+                root,
+                (*loc, key),
+                f"urgent_days ({urgent}) is above threshold_days ({threshold}): a certificate would be urgent "
+                "before it is due; make urgent_days smaller than the renewal threshold",
+            )
+        )
+    per_unit = policy.get("per_unit_threshold_days")
+    if isinstance(per_unit, dict):
+        for unit, days in per_unit.items():
+            if isinstance(days, int) and not isinstance(days, bool) and urgent > days:
+                out.append(
+                    _place(
+                        root,
+                        (*loc, "per_unit_threshold_days", str(unit)),
+                        f"{unit}: its threshold ({days} days) is below urgent_days ({urgent}); "
+                        "make urgent_days smaller than every renewal threshold",
                     )
                 )
     return out

@@ -11,6 +11,7 @@ from certops.cli import (  # noqa: F401  (imported to register their commands)
     certificates,
     check,
     config_cmd,
+    demo,
     lock,
     renew,
     scan,

@@ -1,8 +1,11 @@
 """``certops config check FILE``: validate an inventory and report every problem with its place.
 
 Exit codes: 0 valid (a short summary: clusters, nodes per role, CA backends, warnings),
-2 problems (each on its own line with its YAML path and line/column). Password variables that
-are not set here are warnings, not errors (the check may run elsewhere). Never prints a secret.
+2 problems (every one found in one pass, each on its own line with its YAML path and
+line/column). A node CA bundle (``tls.ca_bundle``) that does not exist while TLS verification is
+on is a problem, unless ``--files-elsewhere`` says the inventory's files are on another machine;
+password variables that are not set here and other missing files are warnings (the flows may run
+elsewhere). Never prints a secret.
 """
 
 from __future__ import annotations
@@ -25,16 +28,22 @@ app.add_typer(config_app, name="config")
 @config_app.command("check")
 def check(
     file: Annotated[Path, typer.Argument(help="the inventory YAML file")],
+    files_elsewhere: Annotated[
+        bool,
+        typer.Option(
+            "--files-elsewhere", help="the CA bundles the inventory names are on another machine: missing ones warn"
+        ),
+    ] = False,
 ) -> None:
     """Validate the inventory FILE; list every problem with its place. Exit 0 when valid, 2 otherwise."""
-    raise typer.Exit(run_config_check(file))
+    raise typer.Exit(run_config_check(file, files_elsewhere=files_elsewhere))
 
 
-def run_config_check(file: Path) -> int:
+def run_config_check(file: Path, *, files_elsewhere: bool = False) -> int:
     """Check ``file``, print the result, return the exit code."""
     from certops.inventory_file import check_inventory
 
-    result = check_inventory(file)
+    result = check_inventory(file, files_elsewhere=files_elsewhere)
     for warning in result.warnings:
         typer.secho(f"WARNING: {warning}", fg=typer.colors.YELLOW, err=True)
     if result.problems or result.inventory is None:

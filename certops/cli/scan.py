@@ -144,16 +144,15 @@ def run_local_scan(
 
 
 def _print(plan: object) -> None:
-    from rich.console import Console
-
-    from certops.due import DuePlan, Urgency
-    from certops.report.table import rich_table
+    """The scan on the terminal: the table (``$COLUMNS`` wide when set), a summary that adds up, what is due."""
+    from certops.due import DuePlan
+    from certops.report.table import console as table_console
+    from certops.report.table import rich_table, summary
 
     assert isinstance(plan, DuePlan)
-    console = Console(width=None if sys.stdout.isatty() else 250, highlight=False)
+    console = table_console(sys.stdout)
     console.print(rich_table(plan))
-    counts = plan.counts()
-    console.print(" · ".join(f"{u.value}: {counts[u]}" for u in Urgency))
+    console.print(summary(plan), markup=False)
     for f in plan.failures:
         retry = " (temporary: retry later)" if f.transient else ""
         console.print(f"[red]not read[/red] {f.cluster} {f.node}: {f.operation}: {f.reason}{retry}", markup=True)
@@ -215,7 +214,9 @@ def run_flow_scan(
     if as_json:
         typer.echo(result.model_dump_json(indent=2))
     else:
-        typer.echo(Path(result.files.markdown_path).read_text())
+        from certops.due import DuePlan
+
+        _print(DuePlan.model_validate_json(Path(result.files.json_path).read_text()))
         for s in result.started:
             what = s.skipped_reason or (f"queued behind {s.queued_behind}" if s.queued_behind else f"run {s.run_id}")
             typer.echo(f"renewal {s.cluster} {s.unit}: {what}")

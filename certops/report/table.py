@@ -6,11 +6,15 @@ gives the same text.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+import os
+import sys
+from collections import Counter
+from typing import TYPE_CHECKING, TextIO
 
 from certops.due import CertificateStatus, DuePlan, Urgency
 
 if TYPE_CHECKING:
+    from rich.console import Console
     from rich.table import Table
 
 COLUMNS = ("days left", "urgency", "cluster", "node", "unit", "not after", "issuer", "note")
@@ -47,13 +51,67 @@ def _yes(flag: bool) -> str:
     return "yes" if flag else "no"
 
 
+def _why_not_counted(reason: str) -> str:
+    """A short name for a skip reason (the row's note has the whole sentence)."""
+    if reason.startswith("self-signed"):
+        return "self-signed"
+    if "renewal policy's units" in reason:
+        return "unit not in the policy"
+    if "is not in the inventory" in reason:
+        return "node not in the inventory"
+    if "is not renewed on a" in reason or "publisher only" in reason:
+        return "unit not renewed on that node"
+    return reason
+
+
+def not_counted(plan: DuePlan) -> Counter[str]:
+    """Certificates the policy leaves out, by short reason (self-signed, unit not renewed there, ...)."""
+    return Counter(_why_not_counted(s.skip_reason or "not counted") for s in plan.statuses if not s.counted)
+
+
+def summary(plan: DuePlan, *, bold: str = "") -> str:
+    """One line whose numbers add up: every certificate read, the counted ones by urgency, the rest by reason.
+
+    ``bold`` wraps the urgency names (``"**"`` for Markdown).
+    """
+    counts = plan.counts()
+    counted = sum(counts.values())
+    left_out = not_counted(plan)
+    line = f"{len(plan.statuses)} certificates read: {counted} counted (" + " · ".join(
+        f"{bold}{u.value}{bold}: {counts[u]}" for u in Urgency
+    )
+    line += ")"
+    if left_out:
+        line += f"; {sum(left_out.values())} not counted, in parentheses in the table (" + ", ".join(
+            f"{why}: {n}" for why, n in sorted(left_out.items(), key=lambda kv: (-kv[1], kv[0]))
+        )
+        line += ")"
+    line += f"; nodes unreadable: {len(plan.failures)}"
+    if plan.failures:
+        line += " (their certificates are not in the table)"
+    return line
+
+
+def console(file: TextIO | None = None) -> Console:
+    """A ``rich`` console for tables: ``$COLUMNS`` wide when set, the terminal's width, else 200."""
+    from rich.console import Console
+
+    out = file or sys.stdout
+    try:
+        columns: int | None = int(os.environ.get("COLUMNS", ""))
+    except ValueError:
+        columns = None
+    tty = bool(getattr(out, "isatty", lambda: False)())
+    width = columns if columns and columns > 0 else (None if tty else 200)
+    return Console(file=out, width=width, highlight=False, force_terminal=tty or None)
+
+
 def markdown_table(plan: DuePlan, *, max_rows: int | None = None) -> str:
     """The scan as a markdown document: counts, the table, unreadable nodes, renewals to start."""
-    counts = plan.counts()
     lines = [
         f"# Certificate scan {plan.generated_at:%Y-%m-%d %H:%M} UTC",
         "",
-        " · ".join(f"**{u.value}**: {counts[u]}" for u in Urgency) + f" · nodes unreadable: {len(plan.failures)}",
+        summary(plan, bold="**"),
         "",
         "| " + " | ".join(COLUMNS) + " |",
         "|" + "---:|" + "---|" * (len(COLUMNS) - 1),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 from typer.testing import CliRunner
@@ -77,3 +78,45 @@ def test_renewing_scan_runs_the_flow_and_exits_3_when_the_renewal_deployment_is_
         in result.stderr
     )
     assert list(out.glob("scan-*.json")) and list(out.glob("scan-*.png"))
+
+
+def _table_lines(out: str) -> list[str]:
+    return [line for line in out.splitlines() if line.startswith(("┃", "│"))]
+
+
+def _summary_adds_up(out: str) -> None:
+    m = re.search(r"(\d+) certificates read: (\d+) counted \(([^)]*)\)(?:; (\d+) not counted[^(]*\(([^)]*)\))?", out)
+    assert m, out
+    total, counted = int(m.group(1)), int(m.group(2))
+    assert sum(int(n) for n in re.findall(r": (\d+)", m.group(3))) == counted
+    left_out = int(m.group(4) or 0)
+    assert total == counted + left_out
+    if left_out:
+        assert sum(int(n) for n in re.findall(r": (\d+)", m.group(5))) == left_out
+        assert "self-signed" in m.group(5) or "not renewed" in m.group(5)
+    assert total == len(_table_lines(out)) - 1  # one row per certificate, under the header
+
+
+def test_no_renew_table_fits_columns_and_its_summary_adds_up(inventory):
+    _, path = inventory
+    result = CliRunner().invoke(app, ["scan", "-i", str(path), "--no-renew"], env={"COLUMNS": "120"})
+    assert result.exit_code == 0, result.output
+    assert max(len(line) for line in result.stdout.splitlines()) <= 120
+    wide = CliRunner().invoke(app, ["scan", "-i", str(path), "--no-renew"], env={"COLUMNS": "250"}).stdout
+    _summary_adds_up(wide)
+
+
+@pytest.mark.prefect
+def test_renewing_scan_prints_the_same_table_as_no_renew(inventory, prefect_server, tmp_path):
+    _, path = inventory
+    quiet = tmp_path / "quiet.yaml"  # nothing due: the flow starts no renewal and ends with exit 0
+    quiet.write_text(
+        path.read_text().replace("defaults:\n", "defaults:\n  policy: {threshold_days: 1, urgent_days: 0}\n")
+    )
+    env = {"COLUMNS": "250"}
+    flow = CliRunner().invoke(app, ["scan", "-i", str(quiet), "--output-dir", str(tmp_path / "reports")], env=env)
+    assert flow.exit_code == 0, flow.output
+    local = CliRunner().invoke(app, ["scan", "-i", str(quiet), "--no-renew"], env=env)
+    assert "| days left |" not in flow.stdout and "┃ days left" in flow.stdout
+    assert _table_lines(flow.stdout) == _table_lines(local.stdout)
+    _summary_adds_up(flow.stdout)

@@ -85,7 +85,8 @@ def test_missing_file_exits_2(tmp_path: Path) -> None:
 
 def test_shipped_example_inventory_is_valid() -> None:
     result = subprocess.run(
-        [str(Path(sys.executable).parent / "certops"), "config", "check", str(EXAMPLE)],
+        # a template: the CA bundle it names is the reader's, on their machine
+        [str(Path(sys.executable).parent / "certops"), "config", "check", "--files-elsewhere", str(EXAMPLE)],
         capture_output=True,
         text=True,
         check=False,
@@ -95,3 +96,35 @@ def test_shipped_example_inventory_is_valid() -> None:
     assert (
         "2 cluster(s)" in result.stdout and "hq (CUCM 15.0)" in result.stdout and "branch (CUCM 12.5)" in result.stdout
     )
+
+
+def test_all_problems_come_in_one_pass_including_duplicate_fqdn_and_urgent_days(tmp_path: Path) -> None:
+    _files(tmp_path)
+    path = tmp_path / "inv.yaml"
+    path.write_text(
+        GOOD.replace("role: imp}", "role: im&p}")
+        .replace("fqdn: sub.c1.example.com", "fqdn: pub.c1.example.com")
+        .replace(
+            "  ssh: {known_hosts: known_hosts}\n", "  ssh: {known_hosts: known_hosts}\n  policy: {urgent_days: 40}\n"
+        )
+    )
+    result = _check(path)
+    assert result.exit_code == 2  # type: ignore[attr-defined]
+    err = result.stderr  # type: ignore[attr-defined]
+    assert "3 problem(s)" in err, err
+    assert "clusters[0].nodes[2].role (line 13" in err
+    assert "clusters[0].nodes[1].fqdn (line 12" in err and "listed twice" in err
+    assert "defaults.policy.urgent_days (line 6" in err
+
+
+def test_missing_ca_bundle_is_an_error_unless_the_files_are_elsewhere(tmp_path: Path) -> None:
+    (tmp_path / "known_hosts").write_text("")
+    path = tmp_path / "inv.yaml"
+    path.write_text(GOOD)
+    env = {"CC_OS_PW": "x", "CC_APP_PW": "y"}
+    result = _check(path, env)
+    assert result.exit_code == 2  # type: ignore[attr-defined]
+    assert "defaults.tls.ca_bundle (line 4" in result.stderr  # type: ignore[attr-defined]
+    elsewhere = CliRunner().invoke(app, ["config", "check", "--files-elsewhere", str(path)], env=env)
+    assert elsewhere.exit_code == 0, elsewhere.output
+    assert "does not exist here" in elsewhere.stderr

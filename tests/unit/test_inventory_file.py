@@ -203,7 +203,7 @@ def test_tls_verify_off_loads_but_warns_loudly(tmp_path: Path, caplog: pytest.Lo
 
 
 def test_check_warns_about_missing_referenced_files_and_unset_password_variables(tmp_path: Path) -> None:
-    result = check_inventory(_write(tmp_path, VALID), environ={"CUCM_OS_PASSWORD": "x"})
+    result = check_inventory(_write(tmp_path, VALID), environ={"CUCM_OS_PASSWORD": "x"}, files_elsewhere=True)
     assert result.ok and result.problems == []
     bundle = (tmp_path / "pki" / "ca.pem").resolve()
     assert f"defaults.tls.ca_bundle: CA bundle {bundle} does not exist here" in result.warnings
@@ -217,3 +217,79 @@ def test_check_passes_when_files_exist_and_variables_are_set(tmp_path: Path) -> 
     (tmp_path / "pki" / "known_hosts").write_text("")
     result = check_inventory(_write(tmp_path, VALID), environ={"CUCM_OS_PASSWORD": "x", "CUCM_APP_PASSWORD": "y"})
     assert result.ok and result.problems == [] and result.warnings == []
+
+
+# -- every problem in one pass, and the cross-checks a newcomer tripped over ------------------------
+
+
+def test_duplicate_fqdn_is_reported_together_with_the_other_errors(tmp_path: Path) -> None:
+    text = VALID.replace("fqdn: imp1.c1.example.com", "fqdn: cucm-sub1.c1.example.com").replace(
+        "timezone: Europe/Berlin", "timezone: Mars/Olympus"
+    )
+    problems = _problems(tmp_path, text)
+    joined = "\n".join(problems)
+    assert "clusters[0].maintenance_windows[0].timezone (line 14" in joined
+    assert "clusters[0].nodes[2].fqdn (line 18" in joined
+    assert (
+        "'cucm-sub1.c1.example.com' is listed twice in cluster 'c1' (first at clusters[0].nodes[1].fqdn (line 17"
+        in joined
+    )
+    assert len(problems) == 2
+
+
+def test_missing_publisher_and_duplicate_fqdn_are_both_reported(tmp_path: Path) -> None:
+    text = VALID.replace("role: publisher", "role: subscriber").replace(
+        "fqdn: imp1.c1.example.com", "fqdn: cucm-sub1.c1.example.com"
+    )
+    problems = _problems(tmp_path, text)
+    assert any("exactly one publisher, found 0" in p for p in problems)
+    assert any(p.startswith("clusters[0].nodes[2].fqdn (line 18") and "listed twice" in p for p in problems)
+    assert len(problems) == 2
+
+
+def test_one_fqdn_in_two_clusters_is_reported_at_the_second(tmp_path: Path) -> None:
+    text = VALID + (
+        '  - name: c2\n    version: "14.0"\n    nodes:\n      - {fqdn: CUCM-SUB1.c1.example.com, role: publisher}\n'
+    )
+    problems = _problems(tmp_path, text)
+    assert len(problems) == 1
+    assert problems[0].startswith("clusters[1].nodes[0].fqdn (line 22")
+    assert "in two clusters, 'c1' and 'c2'" in problems[0] and "clusters[0].nodes[1].fqdn (line 17" in problems[0]
+
+
+def test_urgent_days_above_the_threshold_is_a_problem_at_its_place(tmp_path: Path) -> None:
+    text = VALID.replace(
+        "  ssh: {known_hosts: pki/known_hosts}\n",
+        "  ssh: {known_hosts: pki/known_hosts}\n  policy: {threshold_days: 10, urgent_days: 14, "
+        "per_unit_threshold_days: {ipsec: 5}}\n",
+    )
+    problems = _problems(tmp_path, text)
+    joined = "\n".join(problems)
+    assert "defaults.policy.urgent_days (line 6" in joined and "urgent_days (14) is above threshold_days (10)" in joined
+    assert "defaults.policy.per_unit_threshold_days.ipsec (line 6" in joined
+    assert len(problems) == 2
+
+
+def test_urgent_days_above_the_default_threshold_in_a_cluster_policy_is_reported(tmp_path: Path) -> None:
+    text = VALID.replace("    ca: lab\n", "    ca: lab\n    policy: {urgent_days: 45}\n")
+    problems = _problems(tmp_path, text)
+    assert len(problems) == 1 and problems[0].startswith("clusters[0].policy.urgent_days (line 13")
+    assert "above threshold_days (30)" in problems[0]
+
+
+def test_missing_ca_bundle_with_tls_verification_on_is_a_problem_with_its_place(tmp_path: Path) -> None:
+    (tmp_path / "pki").mkdir()
+    (tmp_path / "pki" / "known_hosts").write_text("")
+    result = check_inventory(_write(tmp_path, VALID), environ={"CUCM_OS_PASSWORD": "x", "CUCM_APP_PASSWORD": "y"})
+    assert not result.ok
+    assert len(result.problems) == 1
+    problem = result.problems[0]
+    assert problem.startswith("defaults.tls.ca_bundle (line 4")
+    assert str((tmp_path / "pki" / "ca.pem").resolve()) in problem and "TLS verification is on" in problem
+
+
+def test_missing_ca_bundle_with_verification_off_stays_a_warning(tmp_path: Path) -> None:
+    text = VALID.replace("tls: {ca_bundle: pki/ca.pem}", "tls: {verify: false, ca_bundle: pki/ca.pem}")
+    result = check_inventory(_write(tmp_path, text), environ={"CUCM_OS_PASSWORD": "x", "CUCM_APP_PASSWORD": "y"})
+    assert result.ok
+    assert any("ca.pem does not exist here" in w for w in result.warnings)
