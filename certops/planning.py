@@ -146,6 +146,82 @@ class RenewalPlan(_Value):
         return "\n".join(lines)
 
 
+class NodeReading(_Value):
+    """A planned node as the dry run's look at the cluster found it."""
+
+    fqdn: str
+    role: NodeRole
+    version: str
+    status: str  # "read", "not read" (unreachable, credentials refused, ...), "not looked at" (offline)
+    problem: str | None = None
+
+
+class DryRunVerdict(_Value):
+    """The dry run's go/no-go: ``go`` only when every rule is known and nothing stops the renewal.
+
+    ``no-go`` when a rule is blocked or unknown, a node could not be read (unreachable, refused
+    the credentials) or the cluster was not looked at (``--offline``). ``certops renew --dry-run``
+    exits 0 for ``go`` and 1 for ``no-go``; ``--json`` prints this whole record.
+    """
+
+    cluster: str
+    unit: str
+    verdict: str  # "go" | "no-go"
+    reasons: list[str]
+    plan: RenewalPlan
+    nodes: list[NodeReading]
+    problems: list[str]
+    changed: bool = False
+
+    @property
+    def go(self) -> bool:
+        """True when nothing stops the renewal as things stand."""
+        return self.verdict == "go"
+
+    def text(self) -> str:
+        """The verdict as lines for the terminal (after the plan)."""
+        if self.go:
+            return "GO: every rule is ok or applies, every node was read; the renewal can start as things stand."
+        lines = ["NO-GO: the renewal would not start as things stand:"]
+        lines += [f"  - {r}" for r in self.reasons]
+        return "\n".join(lines)
+
+
+def dry_run_verdict(plan: RenewalPlan, problems: list[str], *, looked: bool, read_nodes: set[str]) -> DryRunVerdict:
+    """Judge ``plan`` and what the look at the cluster met (``problems``) into a go/no-go.
+
+    ``looked`` False: the cluster was not read at all (offline); ``read_nodes``: the nodes that answered.
+    """
+    nodes: list[NodeReading] = []
+    reasons: list[str] = []
+    for n in plan.nodes:
+        if not looked:
+            nodes.append(NodeReading(fqdn=n.fqdn, role=n.role, version=n.version, status="not looked at"))
+            continue
+        if n.fqdn in read_nodes:
+            nodes.append(NodeReading(fqdn=n.fqdn, role=n.role, version=n.version, status="read"))
+            continue
+        problem = next((p for p in problems if n.fqdn in p), None)
+        nodes.append(NodeReading(fqdn=n.fqdn, role=n.role, version=n.version, status="not read", problem=problem))
+        reasons.append(f"node {n.fqdn} could not be read: {problem or 'no answer'}")
+    if not looked:
+        reasons.append("the cluster was not looked at (--offline): rules and nodes are not known")
+    for r in plan.rules:
+        if r.status in ("blocked", "unknown"):
+            reasons.append(f"rule '{r.rule}' is {r.status}: {r.text}")
+    named = {p for n in nodes if n.problem for p in [n.problem]}
+    reasons += [f"the look at the cluster met: {p}" for p in problems if p not in named]
+    return DryRunVerdict(
+        cluster=plan.cluster,
+        unit=plan.unit,
+        verdict="no-go" if reasons else "go",
+        reasons=reasons,
+        plan=plan,
+        nodes=nodes,
+        problems=list(problems),
+    )
+
+
 def exclusion_key(spec: UnitSpec) -> str:
     """The lock key of a unit: its exclusion group, or the unit itself (one renewal per unit)."""
     return spec.exclusion_group or spec.name
@@ -328,8 +404,9 @@ def _rules(
             rule="exclusion",
             text=text
             + (f"; Prefect claim held now by {holder}" if holder else "")
+            + (f"; this host's lock held now by {st.host_lock}" if st.host_lock else "")
             + (f"; {st.claims_note}" if st.claims_note and not holder else ""),
-            status="blocked" if holder else ("ok" if st.now and not st.claims_note else "applies"),
+            status="blocked" if holder or st.host_lock else ("ok" if st.now and not st.claims_note else "applies"),
         )
     )
     if st.host_lock_read:

@@ -112,7 +112,7 @@ def renew_cmd(
 ) -> None:
     """Renew one unit on one cluster (or, with --dry-run, print what would be done)."""
     if abandon:
-        raise typer.Exit(run_abandon(inventory, cluster, unit))
+        raise typer.Exit(run_abandon(inventory, cluster, unit, dry_run=dry_run))
     raise typer.Exit(
         run_renew(
             inventory,
@@ -128,7 +128,6 @@ def renew_cmd(
             force=force,
         )
     )
-
 
 
 def run_renew(
@@ -157,17 +156,26 @@ def run_renew(
         _err(f"error: {exc}")
         return EXIT_BAD_INPUT
     if dry_run:
-        state = None
+        from certops.planning import dry_run_verdict
+
+        problems: list[str] = []
+        read_nodes: set[str] = set()
         if not offline:
             from certops.renewal.preflight import read_cluster_state
 
             state, problems = read_cluster_state(inv, cluster, unit, nodes)
             for p in problems:
                 _err(f"warning: {p}")
+            read_nodes = set(state.versions)
             state = state.model_copy(update=_lock_state(inv, cluster, unit))
             plan = plan_renewal(inv, cluster, unit, nodes, state=state)
-        typer.echo(plan.render())
-        return EXIT_OK
+        verdict = dry_run_verdict(plan, problems, looked=not offline, read_nodes=read_nodes)
+        if as_json:
+            typer.echo(verdict.model_dump_json(indent=2))
+        else:
+            typer.echo(plan.render())
+            typer.echo(verdict.text())
+        return EXIT_OK if verdict.go else EXIT_FAILED
     if on_busy not in ("wait", "refuse"):
         _err("error: --on-busy is 'wait' or 'refuse'")
         return EXIT_BAD_INPUT
@@ -249,16 +257,23 @@ def _flow_extras(ignore_pending_csrs: list[str], force: bool) -> dict[str, Any]:
     return extras
 
 
-def run_abandon(inventory_path: Path, cluster: str, unit: str) -> int:
-    """Abandon the unfinished renewal of ``unit`` on ``cluster``: archive its state, free its lock."""
+def run_abandon(inventory_path: Path, cluster: str, unit: str, *, dry_run: bool = False) -> int:
+    """Abandon the unfinished renewal of ``unit`` on ``cluster``: archive its state, free its lock.
+
+    ``dry_run``: say what would be abandoned and released; change nothing (no lock freed, no audit
+    record). Nothing unfinished and no claim held: one line, exit 0, nothing written.
+    """
     from certops import audit
     from certops.audit import AuditRecord
     from certops.errors import CertopsError
+    from certops.planning import exclusion_key
     from certops.renewal.adapters import load_inventory
     from certops.renewal.state import RenewalStore
+    from certops.units import UNITS
 
     try:
         load_inventory(inventory_path).cluster(cluster)
+        key = exclusion_key(UNITS[unit])
     except (CertopsError, KeyError) as exc:
         _err(f"error: {exc}")
         return EXIT_BAD_INPUT
@@ -268,6 +283,22 @@ def run_abandon(inventory_path: Path, cluster: str, unit: str) -> int:
         with _prefect_api(quiet=True):
             from flows import _locks
 
+            claim = _locks.read_claim(cluster, key)
+            if state is None and claim is None:
+                typer.echo(f"nothing to abandon: no unfinished {unit} renewal on {cluster} and no claim on its lock")
+                return EXIT_OK
+            if dry_run:
+                what = (
+                    f"would abandon the {unit} renewal on {cluster}"
+                    if state is not None
+                    else (f"no unfinished {unit} renewal on {cluster}")
+                )
+                typer.echo(
+                    what
+                    + (f"; would release {claim.describe()} (if its run has ended)" if claim is not None else "")
+                    + ". Dry run: nothing was changed."
+                )
+                return EXIT_OK
             held = _locks.force_release(cluster=cluster, unit=unit)
     except CertopsError as exc:
         _err(f"error: {exc}")

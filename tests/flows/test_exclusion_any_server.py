@@ -181,7 +181,7 @@ def test_dry_run_shows_the_prefect_claim_the_host_lock_and_what_the_nodes_show_i
         result = runner.invoke(
             app, ["renew", "-i", str(env.inventory_path), "-c", "c1", "-u", "CallManager", "--dry-run"]
         )
-        assert result.exit_code == 0, result.output
+        assert result.exit_code == 1, result.output  # blocked: a no-go
         out = result.output
         assert f"Prefect claim held now by flow run {run.id} (TVS on" in out, out
         assert "run state Paused" in out or "run state Suspended" in out, out

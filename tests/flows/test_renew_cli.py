@@ -38,7 +38,7 @@ def test_dry_run_shows_sso_blocking_a_tomcat_renewal(make_env):
     env = make_env(ca="auto")
     env.fleet.set_fault("sso", cluster="c1")
     result = CliRunner().invoke(app, ["renew", "-i", str(env.inventory_path), "-c", "c1", "-u", "tomcat", "--dry-run"])
-    assert result.exit_code == 0
+    assert result.exit_code == 1  # a go/no-go: a blocked rule is a no-go
     assert "[blocked] sso" in result.output and "BLOCKED" in result.output
 
 
