@@ -1,7 +1,10 @@
 """The expiry timeline: one row per cluster and unit, a marker at each node's not-after date.
 
 Markers are coloured by urgency; today and the renewal threshold are drawn as vertical lines
-(a short tick per row where a unit has its own threshold). Rendered with matplotlib's Agg
+(a short tick per row where a unit has its own threshold), today's labelled at the top and kept
+clear of the frame. Nodes whose certificates expire the same day share one marker labelled with
+how many they are and the days left (a lone node's marker gets its days left when it is due or
+worse). The legend lists only what is drawn. Rendered with matplotlib's Agg
 canvas (no display, no pyplot global state, safe in threads) as PNG and SVG. Deterministic: the
 same plan gives byte-identical files (no dates in the metadata, a fixed SVG id salt).
 
@@ -36,6 +39,7 @@ COLOURS = {
     Urgency.OK: "#4d9221",
 }
 SKIPPED_COLOUR = "#bbbbbb"
+TODAY_COLOUR = "#1f5fbf"
 MAX_ROWS = 60
 
 
@@ -77,6 +81,23 @@ def timeline_rows(plan: DuePlan) -> list[TimelineRow]:
     return out
 
 
+def _points(row: TimelineRow) -> dict[tuple[dt.date, Urgency, bool], list[CertificateStatus]]:
+    """The row's markers: certificates expiring the same day with the same urgency share one."""
+    out: dict[tuple[dt.date, Urgency, bool], list[CertificateStatus]] = {}
+    for s in row.statuses:
+        out.setdefault((s.certificate.not_after.date(), s.urgency, s.counted), []).append(s)
+    return out
+
+
+def point_label(group: list[CertificateStatus] | tuple[CertificateStatus, ...]) -> str:
+    """The text next to a marker: ``3 nodes, 20 d`` where several share it; ``20 d`` for a lone due one."""
+    days = min(s.days_left for s in group)
+    if len(group) > 1:
+        return f"{len(group)} nodes, {days} d"
+    s = group[0]
+    return f"{days} d" if s.counted and s.urgency is not Urgency.OK else ""
+
+
 def timeline_figure(
     plan: DuePlan,
     *,
@@ -94,27 +115,57 @@ def timeline_figure(
     fig = Figure(figsize=(11, height), dpi=100)
     FigureCanvasAgg(fig)
     ax = fig.add_subplot(1, 1, 1)
+    drawn: set[Urgency] = set()
+    uncounted = unit_ticks = False
     # Top row = most urgent.
     for y, r in enumerate(reversed(rows)):
-        for s in r.statuses:
-            colour = COLOURS[s.urgency] if s.counted else SKIPPED_COLOUR
+        for (_day, urgency, counted), group in _points(r).items():
+            colour = COLOURS[urgency] if counted else SKIPPED_COLOUR
+            if counted:
+                drawn.add(urgency)
+            else:
+                uncounted = True
+            x = _num(group[0].certificate.not_after)
             ax.plot(
-                [_num(s.certificate.not_after)],
+                [x],
                 [y],
-                marker="o" if s.counted else "x",
+                marker="o" if counted else "x",
                 markersize=7,
                 color=colour,
-                markeredgecolor="#333333" if s.counted else colour,
+                markeredgecolor="#333333" if counted else colour,
                 linestyle="none",
                 zorder=3,
             )
+            label = point_label(group)
+            if label:
+                ax.annotate(
+                    label,
+                    (x, y),
+                    xytext=(6, 5),
+                    textcoords="offset points",
+                    fontsize=7,
+                    color="#333333",
+                    zorder=4,
+                )
         if r.threshold_days != default_threshold_days:
+            unit_ticks = True
             t = _num(now + dt.timedelta(days=r.threshold_days))
             ax.plot([t, t], [y - 0.35, y + 0.35], color="#444444", linewidth=1.5, zorder=2)
     ax.set_yticks(range(len(rows)))
     ax.set_yticklabels([r.label for r in reversed(rows)], fontsize=8)
     ax.set_ylim(-0.8, max(len(rows), 1) - 0.2)
-    ax.axvline(_num(now), color="#222222", linewidth=1.2, label="today", zorder=1)
+    ax.axvline(_num(now), color=TODAY_COLOUR, linewidth=1.6, label="today", zorder=2)
+    ax.annotate(
+        f"today {now:%Y-%m-%d}",
+        (_num(now), 1.0),
+        xycoords=("data", "axes fraction"),
+        xytext=(0, 2),
+        textcoords="offset points",
+        ha="center",
+        va="bottom",
+        fontsize=7,
+        color=TODAY_COLOUR,
+    )
     ax.axvline(
         _num(now + dt.timedelta(days=default_threshold_days)),
         color="#444444",
@@ -126,10 +177,13 @@ def timeline_figure(
     if rows:
         latest = max(s.certificate.not_after for r in rows for s in r.statuses)
         earliest = min(r.earliest for r in rows)
-        left = min(earliest, now) - dt.timedelta(days=5)
-        right = max(latest, now + dt.timedelta(days=default_threshold_days)) + dt.timedelta(days=10)
+        right = max(latest, now + dt.timedelta(days=default_threshold_days))
         if horizon_days is not None:
             right = min(right, now + dt.timedelta(days=horizon_days))
+        lo = min(earliest, now)
+        # room on both sides, in proportion to the span: today's line and the last marker stay clear of the frame
+        pad = max(dt.timedelta(days=5), (right - lo) * 0.04)
+        left, right = lo - pad, right + pad * 2
         ax.set_xlim(_num(left), _num(right))
     ax.xaxis.set_major_locator(mdates.AutoDateLocator())  # type: ignore[no-untyped-call]
     ax.xaxis.set_major_formatter(mdates.DateFormatter("%Y-%m-%d"))  # type: ignore[no-untyped-call]
@@ -142,11 +196,16 @@ def timeline_figure(
     handles = [
         Line2D([], [], marker="o", linestyle="none", color=COLOURS[u], markeredgecolor="#333333", label=u.value)
         for u in Urgency
+        if u in drawn
     ]
-    handles.append(Line2D([], [], marker="x", linestyle="none", color=SKIPPED_COLOUR, label="not counted"))
-    handles.append(Line2D([], [], color="#222222", label="today"))
+    if uncounted:
+        handles.append(Line2D([], [], marker="x", linestyle="none", color=SKIPPED_COLOUR, label="not counted"))
+    handles.append(Line2D([], [], color=TODAY_COLOUR, linewidth=1.6, label="today"))
     handles.append(Line2D([], [], color="#444444", linestyle="--", label=f"threshold ({default_threshold_days} d)"))
-    handles.append(Line2D([], [], color="#444444", marker="|", markersize=10, linestyle="none", label="unit threshold"))
+    if unit_ticks:
+        handles.append(
+            Line2D([], [], color="#444444", marker="|", markersize=10, linestyle="none", label="unit threshold")
+        )
     ax.legend(
         handles=handles, loc="upper center", bbox_to_anchor=(0.5, -0.7 / max(height - 1.6, 0.5)), ncol=8, fontsize=8
     )

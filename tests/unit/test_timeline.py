@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import re
 
+from matplotlib import dates as mdates
+
 from certops.due import select_due
 from certops.models import NodeFailure
-from certops.report.table import markdown_table, rich_table, rows
-from certops.report.timeline import render, timeline_rows, write_timeline
+from certops.report.table import markdown_table, rich_table, rows, summary
+from certops.report.timeline import render, timeline_figure, timeline_rows, write_timeline
 from tests.unit.test_due_factories import cert, inventory, report
 
 
@@ -97,3 +99,51 @@ def test_rich_table_has_a_row_per_certificate():
     plan = _plan()
     table = rich_table(plan)
     assert table.row_count == len(plan.statuses)
+
+
+def _shared_plan():
+    """Two clusters of three nodes; the nodes of a unit expire on the same day; ipsec self-signed."""
+    certs = [
+        cert(
+            cluster=c, node=f"{n}.{c}.example.com", unit=u, days=d + (40 if c == "c2" else 0), self_signed=u == "ipsec"
+        )
+        for c in ("c1", "c2")
+        for n in ("pub", "sub1", "sub2")
+        for u, d in (("tomcat", 20), ("CallManager", 300), ("ipsec", 700), ("TVS", 3650))
+    ]
+    return select_due(report(certs), inventory({"c1": 3, "c2": 3}))
+
+
+def test_today_line_stays_clear_of_the_frame_and_is_labelled():
+    plan = _shared_plan()
+    fig = timeline_figure(plan)
+    ax = fig.axes[0]
+    left, right = ax.get_xlim()
+    today = mdates.date2num(plan.generated_at)
+    assert (today - left) / (right - left) > 0.02  # not hidden in the left edge of a ten-year span
+    assert f"today {plan.generated_at:%Y-%m-%d}" in render(plan, "svg").decode()
+
+
+def test_nodes_expiring_the_same_day_share_one_marker_labelled_with_count_and_days_left():
+    plan = _shared_plan()
+    ax = timeline_figure(plan).axes[0]
+    markers = [line for line in ax.lines if line.get_marker() in ("o", "x")]
+    assert len(markers) == 8  # 2 clusters x 4 units, not 24 markers on top of each other
+    texts = {t.get_text() for t in ax.texts}
+    assert {"3 nodes, 20 d", "3 nodes, 60 d", "3 nodes, 3650 d"} <= texts
+    lone = select_due(report([cert(days=5), cert(unit="ipsec", days=400)]), inventory())
+    assert "5 d" in {t.get_text() for t in timeline_figure(lone).axes[0].texts}
+
+
+def test_legend_lists_only_what_is_drawn():
+    ax = timeline_figure(_shared_plan()).axes[0]
+    labels = [t.get_text() for t in ax.get_legend().get_texts()]
+    assert labels == ["due", "ok", "not counted", "today", "threshold (30 d)"]
+
+
+def test_scan_summary_adds_up_and_says_what_is_not_counted():
+    plan = _shared_plan()
+    line = summary(plan)
+    assert line.startswith("24 certificates read: 18 counted (expired: 0 · critical: 0 · due: 3 · ok: 15)")
+    assert "6 not counted, in parentheses in the table (self-signed: 6)" in line
+    assert line.endswith("nodes unreadable: 0")
