@@ -320,7 +320,7 @@ def count_overlaps(events: list[dict[str, Any]]) -> tuple[int, list[str]]:
             if b.start <= a.last_own:
                 found.append(f"{a.cluster}: {b.unit} made a CSR before {a.unit}'s last upload")
                 continue
-            between = events[a.last_own : b.start]
+            between = [e for e in events[a.last_own : b.start] if e["cluster"] == a.cluster]
             if not any(e["operation"] == "phone_reset" for e in between):
                 found.append(f"{a.cluster}: {b.unit} started before {a.unit} reset the phones")
                 continue
@@ -348,7 +348,7 @@ def _disruptive_key(e: dict[str, Any]) -> tuple[Any, ...] | None:
     if op == "ctl_updated":
         return ("ctl", e["node"])
     if op == "phone_reset":
-        return ("reset", e["detail"]["phone"])
+        return ("reset", e["cluster"], e["detail"]["phone"])
     return None
 
 
@@ -357,14 +357,15 @@ def count_repeats(events: list[dict[str, Any]]) -> tuple[int, list[str]]:
     found: list[str] = []
     total = 0
     for s in spans(events):
-        counts = Counter(k for e in events[s.start : s.end] if (k := _disruptive_key(e)) is not None)
+        own = [e for e in events[s.start : s.end] if e["cluster"] == s.cluster]
+        counts = Counter(k for e in own if (k := _disruptive_key(e)) is not None)
         twice = {k: n for k, n in counts.items() if n > 1}
         if twice:
             total += sum(n - 1 for n in twice.values())
             found += [f"{s.cluster} {s.unit} (events {s.start}-{s.end}): {k} x{n}" for k, n in twice.items()]
             found += [
                 f"    {e['time']} {e['operation']} {e['node']} {e['unit'] or ''} {e['service'] or ''}"
-                for e in events[s.start : s.end]
+                for e in own
                 if e["operation"] not in ("platform_locked",)
             ]
     return total, found

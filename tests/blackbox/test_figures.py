@@ -9,10 +9,18 @@ from tests.blackbox.fault_suite import count_overlaps, count_repeats
 PHONES = ("SEP1", "SEP2")
 
 
-def _e(op: str, *, unit: str | None = None, node: str = "pub", service: str | None = None, **detail: Any) -> dict:
+def _e(
+    op: str,
+    *,
+    unit: str | None = None,
+    node: str = "pub",
+    service: str | None = None,
+    cluster: str = "c1",
+    **detail: Any,
+) -> dict:
     return {
         "time": "t",
-        "cluster": "c1",
+        "cluster": cluster,
         "node": node,
         "operation": op,
         "unit": unit,
@@ -21,12 +29,13 @@ def _e(op: str, *, unit: str | None = None, node: str = "pub", service: str | No
     }
 
 
-def _renewal(unit: str, *, reregister: bool = True) -> list[dict]:
-    events = [_e("csr_generated", unit=unit), _e("identity_uploaded", unit=unit, serial=unit)]
-    events += [_e("service_restart_started", service=f"svc-{unit}")]
-    events += [_e("phone_reset", phone=p) for p in PHONES]
+def _renewal(unit: str, *, reregister: bool = True, cluster: str = "c1") -> list[dict]:
+    c = {"cluster": cluster, "node": f"pub.{cluster}"}
+    events = [_e("csr_generated", unit=unit, **c), _e("identity_uploaded", unit=unit, serial=unit, **c)]
+    events += [_e("service_restart_started", service=f"svc-{unit}", **c)]
+    events += [_e("phone_reset", phone=f"{cluster}-{p}", **c) for p in PHONES]
     if reregister:
-        events += [_e("phone_registered", phone=p) for p in PHONES]
+        events += [_e("phone_registered", phone=f"{cluster}-{p}", **c) for p in PHONES]
     return events
 
 
@@ -36,8 +45,8 @@ def test_renewals_one_after_the_other_with_phones_back_do_not_overlap():
 
 def test_a_phone_registered_before_the_last_reset_of_its_batch_still_counts_as_back():
     events = _renewal("TVS", reregister=False)
-    events.insert(-1, _e("phone_registered", phone="SEP1"))  # SEP1 back before SEP2's reset
-    events.append(_e("phone_registered", phone="SEP2"))
+    events.insert(-1, _e("phone_registered", phone="c1-SEP1", node="pub.c1"))  # back before SEP2's reset
+    events.append(_e("phone_registered", phone="c1-SEP2", node="pub.c1"))
     assert count_overlaps(events + _renewal("CallManager"))[0] == 0
 
 
@@ -59,6 +68,22 @@ def test_a_restart_or_reset_done_twice_within_one_renewal_is_a_repeat_but_across
     events = _renewal("CallManager") + _renewal("TVS")
     assert count_repeats(events)[0] == 0
     twice = _renewal("CallManager")
-    twice.insert(3, _e("service_restart_started", service="svc-CallManager"))
-    twice.append(_e("phone_reset", phone="SEP1"))
+    twice.insert(3, _e("service_restart_started", service="svc-CallManager", node="pub.c1"))
+    twice.append(_e("phone_reset", phone="c1-SEP1", node="pub.c1"))
     assert count_repeats(twice)[0] == 2
+
+
+def test_other_clusters_renewals_inside_a_long_renewal_are_neither_repeats_nor_its_phones():
+    long_one = _renewal("CallManager", reregister=False)
+    others = _renewal("CallManager", cluster="c2") + _renewal("TVS", cluster="c2")
+    events = (
+        long_one[:-2]
+        + others
+        + long_one[-2:]
+        + [_e("phone_registered", phone=f"c1-{p}", node="pub.c1") for p in PHONES]
+    )
+    assert count_repeats(events)[0] == 0
+    assert count_overlaps(events)[0] == 0
+    # c1's TVS starting before c1's phones are back is an overlap, whatever c2's phones did meanwhile
+    late = long_one + others + _renewal("TVS")
+    assert count_overlaps(late)[0] == 1
