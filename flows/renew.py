@@ -620,9 +620,15 @@ def _restarts(r: _Run) -> None:
             except steps.RenewalStopped as exc:
                 rest = [m.fqdn for m, _ in nodes[i + 1 :]]
                 done = ", ".join(p.restarted) or "none"
+                restarted_nodes = [m.fqdn for m, q in nodes[:i] if q.restarts_done]
+                uploaded = [q.fqdn for _, q in nodes if q.identity_uploaded]
                 raise steps.RenewalStopped(
-                    f"{exc.message}. Stopped at {n.fqdn}, service {rs.service}; already restarted here: {done}; "
-                    f"nodes not restarted yet: {', '.join(rest) or 'none'}",
+                    f"{exc.message}. Done: the new {r.spec.name} certificate is uploaded on "
+                    f"{', '.join(uploaded) or 'no node'}; nodes restarted: {', '.join(restarted_nodes) or 'none'}"
+                    f"; on {n.fqdn} already restarted: {done}. Not done: {rs.service} on {n.fqdn}, "
+                    f"the restarts of {', '.join(rest) or 'no other node'}, the phones and the verification. "
+                    "A plain rerun of the same certops renew continues from there (uploads and restarts done are "
+                    "not repeated)",
                     hint=exc.hint,
                 ) from exc
             if out.done:

@@ -187,6 +187,7 @@ def run_renew(
         with _prefect_api():
             from flows.renew import renew
 
+            _quiet_expected_tracebacks()
             state_: Any = renew(
                 str(inventory_path),
                 cluster,
@@ -206,6 +207,49 @@ def run_renew(
         return EXIT_FAILED
     typer.echo(report.model_dump_json(indent=2) if as_json else report.to_text())
     return EXIT_OK
+
+
+class _ExpectedOutcomeFilter:
+    """Drops, from the terminal only, log records that carry a ``CertopsError`` (an expected outcome).
+
+    Prefect's flow and task engines log a failed run's exception with its traceback ("Encountered
+    exception during execution", "Task run failed with exception"); for a refusal certops raised on
+    purpose (lock held, SSO enabled, a node unreachable, a denial) the CLI prints the error's own
+    paragraph instead. The run's log on the Prefect server keeps the record with its traceback.
+    """
+
+    def filter(self, record: Any) -> bool:
+        """False for a record whose exception is a ``CertopsError``."""
+        from certops.errors import CertopsError
+
+        exc = record.exc_info[1] if isinstance(record.exc_info, tuple) else None
+        if isinstance(exc, CertopsError):
+            return False
+        # the engines' closing line repeats the error by class name: "Finished in state Failed('... exception X: ...')"
+        import re
+
+        import certops.errors
+
+        found = re.search(r"Finished in state Failed\('.*?exception:? (\w+):", str(record.msg))
+        named = getattr(certops.errors, found.group(1), None) if found else None
+        return not (isinstance(named, type) and issubclass(named, CertopsError))
+
+
+_EXPECTED_OUTCOME_FILTER = _ExpectedOutcomeFilter()
+
+
+def _quiet_expected_tracebacks() -> None:
+    """Put ``_ExpectedOutcomeFilter`` on every console handler Prefect (or anyone) configured; idempotent."""
+    import logging
+
+    loggers = [
+        logging.getLogger(),
+        *(v for v in logging.Logger.manager.loggerDict.values() if isinstance(v, logging.Logger)),
+    ]
+    for logger in loggers:
+        for handler in logger.handlers:
+            if isinstance(handler, logging.StreamHandler) and _EXPECTED_OUTCOME_FILTER not in handler.filters:
+                handler.addFilter(_EXPECTED_OUTCOME_FILTER)
 
 
 def _lock_state(inv: Any, cluster: str, unit: str) -> dict[str, Any]:

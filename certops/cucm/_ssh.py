@@ -10,6 +10,7 @@ checking off, which is logged as a loud warning. paramiko errors are translated 
 from __future__ import annotations
 
 import logging
+import os
 import socket
 from pathlib import Path
 
@@ -19,6 +20,15 @@ from pydantic import SecretStr
 from certops.errors import CucmAuthError, CucmConnectionError, CucmTrustError
 
 log = logging.getLogger("certops.cucm.ssh")
+
+# paramiko's own log of our transports: it logs a peer's normal hang-up ("Socket exception:
+# Connection reset by peer") and a failed banner read with a traceback at ERROR, from its reader
+# thread, while the same failure reaches certops as an exception that becomes one paragraph. So
+# it is quiet unless $CERTOPS_SSH_DEBUG is set (then everything paramiko says is logged).
+PARAMIKO_LOG_CHANNEL = "certops.cucm.ssh.paramiko"
+_paramiko_log = logging.getLogger(PARAMIKO_LOG_CHANNEL)
+if not os.environ.get("CERTOPS_SSH_DEBUG"):
+    _paramiko_log.setLevel(logging.CRITICAL + 1)
 
 
 def host_key_names(address: str, fqdn: str, port: int) -> list[str]:
@@ -118,6 +128,7 @@ def open_transport(
             hint="check the node's address and ssh_port and that the node is up",
         ) from exc
     transport = paramiko.Transport(sock)
+    transport.set_log_channel(PARAMIKO_LOG_CHANNEL)  # quiet: see _paramiko_log
     transport.banner_timeout = timeout
     transport.auth_timeout = timeout
     try:
@@ -125,7 +136,10 @@ def open_transport(
             transport.start_client(timeout=timeout)
         except (paramiko.SSHException, OSError, EOFError) as exc:
             raise CucmConnectionError(
-                f"SSH handshake with {address}:{port} failed: {exc}", node=fqdn, operation=op
+                f"SSH handshake with {address}:{port} failed: {exc or 'the node closed the connection'}",
+                node=fqdn,
+                operation=op,
+                hint="check that the node is up and its SSH service runs, then rerun",
             ) from exc
         key = transport.get_remote_server_key()
         if host_key_check:

@@ -293,10 +293,15 @@ def restart_and_confirm(
         if last is not None and last.state is ServiceState.STARTED:
             return time.monotonic() - t0
         if time.monotonic() >= deadline:
-            state = f"{last.state.value} {last.reason}".strip() if last else "not listed"
+            if last is None:
+                said = "the node no longer lists it"
+            elif last.reason:
+                said = f"the node says: [{last.state.value.upper()}] {last.reason}"
+            else:
+                said = f"the node says it is {last.state.value}"
             raise RenewalStopped(
                 f"{api.fqdn} [{unit}]: {name} did not come back to Started within {timeout:.0f} s after the restart "
-                f"(now: {state}); the renewal stopped here, before any later node was restarted",
+                f"({said}); the renewal stopped here, before any later node was restarted",
                 hint=f"check {name} on {api.fqdn} (Serviceability > Control Center, or "
                 f"'utils service list'), start it, then rerun the same renewal: finished steps are skipped",
             )
