@@ -81,19 +81,31 @@ def timeline_rows(plan: DuePlan) -> list[TimelineRow]:
     return out
 
 
-def _points(row: TimelineRow) -> dict[tuple[dt.date, Urgency, bool], list[CertificateStatus]]:
-    """The row's markers: certificates expiring the same day with the same urgency share one."""
-    out: dict[tuple[dt.date, Urgency, bool], list[CertificateStatus]] = {}
+def _points(row: TimelineRow) -> dict[dt.date, list[CertificateStatus]]:
+    """The row's markers: certificates expiring the same day share one."""
+    out: dict[dt.date, list[CertificateStatus]] = {}
     for s in row.statuses:
-        out.setdefault((s.certificate.not_after.date(), s.urgency, s.counted), []).append(s)
+        out.setdefault(s.certificate.not_after.date(), []).append(s)
     return out
 
 
+def _marker(group: list[CertificateStatus]) -> tuple[Urgency, bool]:
+    """What a shared marker shows: the most urgent counted certificate's urgency (else: not counted)."""
+    counted = [s.urgency for s in group if s.counted]
+    order = list(Urgency)
+    if counted:
+        return min(counted, key=order.index), True
+    return min((s.urgency for s in group), key=order.index), False
+
+
 def point_label(group: list[CertificateStatus] | tuple[CertificateStatus, ...]) -> str:
-    """The text next to a marker: ``3 nodes, 20 d`` where several share it; ``20 d`` for a lone due one."""
+    """The text next to a marker: ``3 nodes, 20 d`` where several share it (and how many of them are
+    not counted, when some are); ``20 d`` for a lone due one."""
     days = min(s.days_left for s in group)
     if len(group) > 1:
-        return f"{len(group)} nodes, {days} d"
+        left_out = sum(1 for s in group if not s.counted)
+        extra = f" ({left_out} not counted)" if 0 < left_out < len(group) else ""
+        return f"{len(group)} nodes, {days} d{extra}"
     s = group[0]
     return f"{days} d" if s.counted and s.urgency is not Urgency.OK else ""
 
@@ -119,7 +131,8 @@ def timeline_figure(
     uncounted = unit_ticks = False
     # Top row = most urgent.
     for y, r in enumerate(reversed(rows)):
-        for (_day, urgency, counted), group in _points(r).items():
+        for group in _points(r).values():
+            urgency, counted = _marker(group)
             colour = COLOURS[urgency] if counted else SKIPPED_COLOUR
             if counted:
                 drawn.add(urgency)
@@ -170,9 +183,9 @@ def timeline_figure(
         _num(now + dt.timedelta(days=default_threshold_days)),
         color="#444444",
         linestyle="--",
-        linewidth=1,
+        linewidth=1.2,
         label=f"renewal threshold ({default_threshold_days} d)",
-        zorder=1,
+        zorder=2,
     )
     if rows:
         latest = max(s.certificate.not_after for r in rows for s in r.statuses)
@@ -183,7 +196,7 @@ def timeline_figure(
         lo = min(earliest, now)
         # room on both sides, in proportion to the span: today's line and the last marker stay clear of the frame
         pad = max(dt.timedelta(days=5), (right - lo) * 0.04)
-        left, right = lo - pad, right + pad * 2
+        left, right = lo - pad, right + pad * 3  # the label right of the last marker fits
         ax.set_xlim(_num(left), _num(right))
     ax.xaxis.set_major_locator(mdates.AutoDateLocator())  # type: ignore[no-untyped-call]
     ax.xaxis.set_major_formatter(mdates.DateFormatter("%Y-%m-%d"))  # type: ignore[no-untyped-call]

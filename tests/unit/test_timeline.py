@@ -147,3 +147,13 @@ def test_scan_summary_adds_up_and_says_what_is_not_counted():
     assert line.startswith("24 certificates read: 18 counted (expired: 0 · critical: 0 · due: 3 · ok: 15)")
     assert "6 not counted, in parentheses in the table (self-signed: 6)" in line
     assert line.endswith("nodes unreadable: 0")
+
+
+def test_a_counted_and_an_uncounted_certificate_on_the_same_day_share_one_marker_that_says_so():
+    plan = select_due(
+        report([cert(unit="CAPF", days=299), cert(unit="CAPF", node="sub1.c1.example.com", days=299)]), inventory()
+    )
+    ax = timeline_figure(plan).axes[0]
+    markers = [line for line in ax.lines if line.get_marker() in ("o", "x")]
+    assert [m.get_marker() for m in markers] == ["o"]  # the counted one shows, not a grey x hidden under it
+    assert "2 nodes, 299 d (1 not counted)" in {t.get_text() for t in ax.texts}
