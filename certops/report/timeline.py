@@ -158,6 +158,7 @@ def timeline_figure(
                     textcoords="offset points",
                     fontsize=7,
                     color="#333333",
+                    bbox={"boxstyle": "square,pad=0.1", "facecolor": "white", "edgecolor": "none", "alpha": 0.8},
                     zorder=4,
                 )
         if r.threshold_days != default_threshold_days:
