@@ -83,13 +83,13 @@ def _cn(name: str) -> str:
 
 
 def _print_table(report: object) -> None:
-    from rich.console import Console
     from rich.table import Table
 
     from certops.models import CertificateReport
+    from certops.report.table import console as table_console
 
     assert isinstance(report, CertificateReport)
-    console = Console(width=None if sys.stdout.isatty() else 250, highlight=False)
+    console = table_console(sys.stdout)  # $COLUMNS wide when set
     now = dt.datetime.now(dt.UTC)
     table = Table(title=f"Identity certificates ({len(report.certificates)})", title_justify="left")
     for column in ("cluster", "node", "unit", "subject", "issuer", "SANs", "not after (UTC)", "days left", "signed"):

@@ -54,6 +54,7 @@ STEPS_NOT_RUN = {
     "(tests/flows/test_deploy_scan.py deploys to the test server)",
 }
 READY = "Press Ctrl-C to stop."
+COLUMNS = 120  # the reader's terminal: every table fits it
 
 
 @dataclass
@@ -123,7 +124,7 @@ class Shell:
         self.cwd = cwd
         self.env = {k: v for k, v in os.environ.items() if not k.startswith(("PREFECT_", "CERTOPS_", "CUCM_SIM_"))}
         self.env["PATH"] = f"{VENV_BIN}:{self.env.get('PATH', '')}"
-        self.env["COLUMNS"] = "200"
+        self.env["COLUMNS"] = str(COLUMNS)
         self.background: list[tuple[subprocess.Popen[str], list[str]]] = []
 
     def run(self, command: str) -> subprocess.CompletedProcess[str] | None:
@@ -191,6 +192,11 @@ def test_readme_using_it_block_runs_against_the_simulator(tmp_path: Path) -> Non
     assert (tmp_path / "lab.yaml").is_file() and (tmp_path / "expiry.png").is_file()
     scan = next(r for c, r in results.items() if c.startswith("certops scan"))
     assert "certificates read" in scan.stdout
+    tables = [c for c in results if c.split()[1] in ("units", "certificates", "scan")]
+    assert len(tables) == 3
+    for command in tables:
+        widest = max(len(line) for line in results[command].stdout.splitlines())
+        assert widest <= COLUMNS, f"{command}: a line of {widest} characters in a {COLUMNS}-column terminal"
     check = next(r for c, r in results.items() if c.startswith("certops config check"))
     assert ": OK" in check.stdout and "2 cluster(s), 8 node(s)" in check.stdout
 
