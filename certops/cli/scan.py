@@ -162,6 +162,17 @@ def _print(plan: object) -> None:
         console.print(f"queued: {c.cluster} {c.unit} after {c.queued_behind} (never at the same time)", markup=False)
 
 
+def _print_written_report(output_dir: Path | None, *, since: float) -> None:
+    """Print the table of the scan report this run wrote (the newest JSON report since ``since``)."""
+    from certops.due import DuePlan
+    from certops.report.outputs import default_report_dir
+
+    directory = output_dir or default_report_dir()
+    written = [p for p in directory.glob("scan-*.json") if p.stat().st_mtime >= since - 1]
+    if written:
+        _print(DuePlan.model_validate_json(max(written, key=lambda p: p.stat().st_mtime).read_text()))
+
+
 def run_flow_scan(
     inventory_path: Path,
     *,
@@ -187,9 +198,12 @@ def run_flow_scan(
             err=True,
         )
         return EXIT_BAD_INPUT
+    import time
+
     from certops.errors import CertopsError
     from flows.scan import scan as scan_flow
 
+    started = time.time()
     try:
         result = scan_flow(
             str(inventory_path.resolve()),
@@ -201,6 +215,8 @@ def run_flow_scan(
             per_cluster=per_cluster,
         )
     except CertopsError as exc:
+        if not as_json:
+            _print_written_report(output_dir, since=started)  # the scan itself worked: show it
         typer.echo(f"error: {exc}", err=True)
         return EXIT_NOT_STARTED
     if picture is not None and result.files.png_path:

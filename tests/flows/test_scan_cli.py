@@ -78,6 +78,7 @@ def test_renewing_scan_runs_the_flow_and_exits_3_when_the_renewal_deployment_is_
         in result.stderr
     )
     assert list(out.glob("scan-*.json")) and list(out.glob("scan-*.png"))
+    assert "┃ days left" in result.stdout and "certificates read" in result.stdout  # the scan worked: its table
 
 
 def _table_lines(out: str) -> list[str]:
