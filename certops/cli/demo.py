@@ -102,10 +102,10 @@ def run_demo(*, keep: bool = False, out: Any = None, directory: Path | None = No
         with _sigterm_unwinds():
             return _demo(directory.resolve(), scratch, keep=keep, out=out, quick=quick)
     except _Terminated:
-        _say(out, "certops demo: stopped (SIGTERM); the Prefect server, simulator and scratch folder are gone")
+        _say(out, "certops demo: stopped (SIGTERM); server and simulator stopped, scratch folder removed")
         return EXIT_TERMINATED
     except KeyboardInterrupt:
-        _say(out, "certops demo: stopped (Ctrl-C); the Prefect server, simulator and scratch folder are gone")
+        _say(out, "certops demo: stopped (Ctrl-C); server and simulator stopped, scratch folder removed")
         return EXIT_INTERRUPTED
     finally:
         for k, v in saved.items():
