@@ -30,7 +30,7 @@ from certops.hostlock import Holder, HostLock, HostLockBusy
 from certops.inventory import ClusterConfig, Inventory
 from certops.notify.messages import ApprovalRequest, DeliveryResult, RenewalFailed
 from certops.planning import ClusterState, RenewalPlan, exclusion_key, plan_renewal
-from certops.renewal import inflight, steps
+from certops.renewal import inflight, steps, waiting
 from certops.renewal.adapters import ca_backend, load_inventory
 from certops.renewal.report import RenewalReport
 from certops.renewal.settings import RenewalSettings
@@ -504,6 +504,12 @@ def _window_gate(r: _Run) -> None:
         return
     policy = r.inv.policy_for(r.cl)
     expiries = [p.before.not_after for p in r.progress() if p.before is not None]
+    wait = waiting.Wait(
+        f"cluster {r.cl.name} [{r.spec.name}]",
+        "the maintenance window",
+        bound=None,  # set to the time until it opens (at most window_wait_max) once known
+        log=r.log.info,
+    )
     while True:
         now = dt.datetime.now(dt.UTC)
         d = window_decision(
@@ -513,10 +519,11 @@ def _window_gate(r: _Run) -> None:
             urgent_days=policy.urgent_days,
         )
         if d.allowed:
+            wait.done("the maintenance window is open")
             (r.log.warning if d.urgent else r.log.info)("maintenance window: %s", d.reason)
             return
-        wait = (d.next_start - now).total_seconds() if d.next_start else None
-        if not r.s.window_wait or wait is None or wait > r.s.window_wait_max:
+        wait_s = (d.next_start - now).total_seconds() if d.next_start else None
+        if not r.s.window_wait or wait_s is None or wait_s > r.s.window_wait_max:
             raise PolicyViolation(
                 f"cluster {r.cl.name} [{r.spec.name}]: {d.reason}; nothing was uploaded",
                 cluster=r.cl.name,
@@ -524,8 +531,10 @@ def _window_gate(r: _Run) -> None:
                 rule="window",
                 hint="rerun inside the window (the signed certificates are kept), or widen the window",
             )
-        r.log.info("maintenance window: %s; waiting %.0f s", d.reason, wait)
-        time.sleep(min(wait, 300.0))
+        if not wait.started:
+            wait.bound = wait_s
+        wait.tick(f"{d.reason}; it opens in {waiting.duration(wait_s)}")
+        time.sleep(min(wait_s, 300.0, r.s.wait_progress_interval))
 
 
 def _tls_trust_gate(r: _Run) -> None:
@@ -852,6 +861,7 @@ def renew(
     no longer due) it ends "nothing to do" without touching the cluster, unless ``force``.
     """
     s = settings or RenewalSettings()
+    waiting.configure(progress_interval=s.wait_progress_interval)
     if ignore_pending_csrs:
         s = s.model_copy(update={"ignore_pending_csrs": (*s.ignore_pending_csrs, *ignore_pending_csrs)})
     inv = load_inventory(inventory_path)
@@ -1027,9 +1037,16 @@ def _nothing_to_do(
 def _take_host_lock(lock: HostLock, cluster: str, unit: str, run_id: str, s: RenewalSettings, log: Any) -> None:
     """Hold the host-wide lock of (cluster, lock key): wait (bounded) or refuse while another process holds it."""
 
-    def waiting(holder: Holder | None) -> None:
-        who = holder.describe() if holder else "another process"
-        log(f"cluster {cluster}: {unit} waits for the host lock {lock.path}, held by {who}")
+    wait = waiting.Wait(
+        f"cluster {cluster} [{unit}]",
+        f"the host lock {lock.path}",
+        bound=s.lock_wait_timeout,
+        log=log,
+        setting="lock_wait_timeout",
+    )
+
+    def on_wait(holder: Holder | None) -> None:
+        wait.tick(f"held by {holder.describe() if holder else 'another process'}")
 
     try:
         lock.acquire(
@@ -1037,8 +1054,9 @@ def _take_host_lock(lock: HostLock, cluster: str, unit: str, run_id: str, s: Ren
             wait=s.on_busy == "wait",
             timeout=s.lock_wait_timeout,
             poll=min(s.lock_poll, 2.0),
-            on_wait=waiting,
+            on_wait=on_wait,
         )
+        wait.done("the host lock is ours")
     except HostLockBusy as exc:
         who = exc.holder.describe() if exc.holder else "another process (its holder file is unreadable)"
         waited = f" after waiting {s.lock_wait_timeout:.0f} s" if s.on_busy == "wait" else ""

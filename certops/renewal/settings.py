@@ -37,6 +37,9 @@ class RenewalSettings(BaseModel):
     ca_poll_interval: float = Field(default=5.0, gt=0)
     ca_poll_timeout: float = Field(default=900.0, gt=0)
     approval_poll_interval: float = Field(default=10.0, gt=0)
+    # a wait that lasts (DRF, window, lock, phones) says at once what, since when, at most how long,
+    # then a progress line every this many seconds (certops.renewal.waiting)
+    wait_progress_interval: float = Field(default=60.0, gt=0)
     window_wait: bool = True  # outside the window: wait for it (True) or stop (False)
     window_wait_max: float = Field(default=7 * 86400.0, gt=0)
     # the on-cluster in-flight check (certops.renewal.inflight): an identity of another ITL-group unit

@@ -37,6 +37,7 @@ from certops.errors import (
 from certops.inventory import Inventory, NodeConfig
 from certops.models import CertificateInfo, CsrArtifact, CsrRequest, PhoneCount, ServiceState, ServiceStatus
 from certops.renewal.state import CertSummary
+from certops.renewal.waiting import Wait
 from certops.units import RestartVia, UnitSpec
 
 Sleep = Callable[[float], None]
@@ -327,7 +328,7 @@ def wait_drf_idle(
     ``log`` is told once what is waited for, since when and for how long at most.
     """
     t0 = time.monotonic()
-    told = False
+    wait = Wait(f"cluster {cluster} [{unit}]", "DRF", bound=timeout, log=log, setting="drf_wait_timeout")
     while True:
         busy: list[str] = []
         for op in ("backup", "restore"):
@@ -338,16 +339,9 @@ def wait_drf_idle(
             except CucmError as exc:
                 busy.append(f"the DRF {op} status is unknown ({exc.message})")
         if not busy:
-            if told:
-                log(f"cluster {cluster} [{unit}]: the DRF job finished; waited {time.monotonic() - t0:.0f} s")
+            wait.done("the DRF job finished")
             return time.monotonic() - t0
-        if not told:
-            log(
-                f"cluster {cluster} [{unit}]: waiting for DRF: {'; '.join(busy)} (since {_utc_now()}); "
-                f"no {unit} change while it runs; waiting at most {timeout:.0f} s (drf_wait_timeout), "
-                f"checking every {poll:.0f} s"
-            )
-            told = True
+        wait.tick(f"{'; '.join(busy)}; no {unit} change while it runs, checking every {poll:.0f} s")
         if time.monotonic() - t0 >= timeout:
             raise PolicyViolation(
                 f"cluster {cluster} [{unit}]: {'; '.join(busy)} after waiting {timeout:.0f} s; "
@@ -379,23 +373,20 @@ def wait_platform_unlocked(
     (rule ``drf``) that says what to do.
     """
     t0 = time.monotonic()
-    since: str | None = None
+    wait = Wait(f"{node} [{unit}]", "DRF", bound=timeout, log=log, setting="drf_wait_timeout")
     while True:
         try:
             result = call()
         except PlatformLocked as exc:
             waited = time.monotonic() - t0
-            if since is None:
-                since = _utc_now()
-                log(
-                    f"{node} [{unit}]: waiting for DRF: the platform API is locked by a DRF backup or restore "
-                    f"(HTTP 423 on {exc.operation}, since {since}); nothing is changed while it runs; "
-                    f"waiting at most {timeout:.0f} s (drf_wait_timeout), checking every {poll:.0f} s"
-                )
+            wait.tick(
+                f"the platform API is locked by a DRF backup or restore (HTTP 423 on {exc.operation}); nothing is "
+                f"changed while it runs, checking every {poll:.0f} s"
+            )
             if waited >= timeout:
                 raise PolicyViolation(
                     f"{node} [{unit}]: the platform API is still locked by a DRF backup or restore (HTTP 423 since "
-                    f"{since}) after waiting {timeout:.0f} s; nothing was changed",
+                    f"{wait.since}) after waiting {timeout:.0f} s; nothing was changed",
                     cluster=cluster,
                     unit=unit,
                     rule="drf",
@@ -404,8 +395,7 @@ def wait_platform_unlocked(
                 ) from exc
             sleep(max(0.05, min(poll, timeout - waited)))
             continue
-        if since is not None:
-            log(f"{node} [{unit}]: the platform API answers again; waited {time.monotonic() - t0:.0f} s for DRF")
+        wait.done("the platform API answers again")
         return result
 
 
@@ -564,13 +554,22 @@ def wait_registration(
     t0 = time.monotonic()
     count = -1
     attempt = 0
+    wait = Wait(
+        f"cluster {cluster} [{unit}]",
+        f"the phones to re-register (baseline {baseline})",
+        bound=timeout,
+        log=log,
+        setting="registration_timeout",
+    )
     while True:
         pc = read_registered_phones(
             api, cluster=cluster, budget=budget, max_wait=rate_limited_max_wait, sleep=sleep, log=log
         )
         count = pc.registered
         if count >= baseline:
+            wait.done(f"{count} of {baseline} phones registered")
             return count, time.monotonic() - t0
+        wait.tick(f"{count} of {baseline} registered")
         if time.monotonic() - t0 >= timeout:
             raise RenewalStopped(
                 f"cluster {cluster} [{unit}]: only {count} of {baseline} phones re-registered within {timeout:.0f} s "

@@ -143,7 +143,7 @@ def test_two_shells_sharing_the_state_directory_run_one_after_the_other(make_env
     results = _run_both(env, tmp_path, shared_state=True, shared_locks=True, on_busy="wait")
     completed, _ = _judge(env, results)
     assert sorted(completed) == sorted(UNITS), {u: r["out"][-2000:] for u, r in results.items()}
-    assert any("waits for the host lock" in r["out"] for r in results.values())
+    assert any("waiting for the host lock" in r["out"] for r in results.values())
 
 
 def test_two_shells_with_their_own_state_directories_never_overlap(make_env, tmp_path):
