@@ -399,12 +399,17 @@ def count_secrets(world: World, extra_roots: Iterable[Path] = ()) -> tuple[int, 
             files += [p for p in r.rglob("*") if p.is_file()]
     needles = {name: value.encode() for name, value in world.secrets.items()}
     found: list[str] = []
+    canary = str(world.inventory).encode()  # every flow run's parameters name it: proves the database was read
+    canary_seen = False
     for f in files:
         try:
             data = f.read_bytes()
         except OSError:
             continue
         found += [f"{name} in {f}" for name, needle in needles.items() if needle in data]
+        canary_seen = canary_seen or (f.is_relative_to(world.prefect_home) and canary in data)
+    if not canary_seen:
+        raise AssertionError(f"the Prefect server's database under {world.prefect_home} was not among the files read")
     slack_text = [m.all_text() for m in world.slack.messages] + [
         (f.content or b"").decode(errors="replace") for f in world.slack.files.values()
     ]

@@ -40,3 +40,11 @@ def test_renewals_killed_with_sigkill_and_rerun_repeat_no_disruptive_step(prefec
     figures = scenarios.killed_and_rerun(tmp_path, _prefect_env(prefect_server), prefect_server.process.home)
     print(figures.line("fault-suite[kill -9 and rerun]"))
     assert (figures.repeated_disruptive_steps, figures.secrets_found, figures.runs_failed) == (0, 0, 0), figures.notes
+
+
+def test_bad_chains_offered_for_approval_upload_nothing_and_a_pasted_key_is_kept_nowhere(
+    prefect_server, tmp_path: Path
+):
+    figures = scenarios.bad_chains(tmp_path, _prefect_env(prefect_server), prefect_server.process.home)
+    print(figures.line("fault-suite[bad chains]"))
+    assert (figures.uploads_from_bad_input, figures.secrets_found, figures.runs_failed) == (0, 0, 0), figures.notes
