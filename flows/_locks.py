@@ -40,6 +40,7 @@ from pydantic import BaseModel, ConfigDict
 from certops.errors import PolicyViolation
 from certops.inventory import Inventory
 from certops.planning import exclusion_key
+from certops.renewal.waiting import Wait
 from certops.units import UNITS
 
 LEASE_SECONDS = 60  # the server's minimum; the critical section takes well under a second
@@ -271,6 +272,9 @@ def acquire_claim(
     key = exclusion_key(UNITS[unit])
     deadline = time.monotonic() + wait_timeout
     announced = ""
+    wait = Wait(
+        f"cluster {cluster} [{unit}]", f"the '{key}' lock", bound=wait_timeout, log=log, setting="lock_wait_timeout"
+    )
     while True:
         name = verify_limit(cluster, key)
         with concurrency(
@@ -288,6 +292,7 @@ def acquire_claim(
                 if held is not None and held.run_id == run_id:
                     claim = held.model_copy(update=me)  # resumed in another process: record that one
                 Variable.set(claim_name(cluster, key), claim.model_dump(mode="json"), overwrite=True)
+                wait.done("the lock is ours")
                 return claim
         assert held is not None
         info = run_info(held.run_id)
@@ -303,8 +308,9 @@ def acquire_claim(
                 rule="exclusion",
             )
         if announced != held.run_id:
-            log(f"{busy_message(cluster, unit, key, held, info)} (waiting up to {wait_timeout:.0f} s)")
+            log(busy_message(cluster, unit, key, held, info))
             announced = held.run_id
+        wait.tick(f"held by {held.describe()}")
         time.sleep(poll)
 
 
