@@ -8,7 +8,7 @@ from certops.errors import CertopsError
 from certops.inventory import Inventory
 from certops.planning import ClusterState, select_nodes
 from certops.renewal.adapters import open_node
-from certops.units import Precondition, RestartVia
+from certops.units import Precondition, RestartVia, parse_release
 from certops.units import unit as unit_spec
 
 
@@ -32,10 +32,20 @@ def read_cluster_state(
             with open_node(inventory, cluster, node.fqdn) as api:
                 versions[node.fqdn] = api.active_version()
                 expiries[node.fqdn] = api.read_certificate(unit).not_after
-                names = [r.service for r in spec.restarts]
-                soap = [r.service for r in spec.restarts if r.via is RestartVia.SOAP]
-                listing = api.service_status(soap) if soap else []
-                if any(r.via is RestartVia.CLI for r in spec.restarts):
+                # only the services this node's role and release restart: asking Control Center for one
+                # the node does not run is a SOAP fault ("Service not found"), not a problem to report
+                due = spec.restarts_for(node.role, parse_release(versions[node.fqdn], cl.service_update))
+                names = [r.service for r in due]
+                listing = []
+                for r in due:
+                    if r.via is not RestartVia.SOAP:
+                        continue
+                    try:
+                        listing += api.service_status([r.service])
+                    except CertopsError as exc:
+                        if "service not found" not in str(exc).lower():
+                            raise
+                if any(r.via is RestartVia.CLI for r in due):
                     listing += api.cli_service_list()
                 active[node.fqdn] = sorted({s.name for s in listing if s.name in names and s.activated})
         except CertopsError as exc:

@@ -251,7 +251,12 @@ def upload_identity_unless_installed(api: CucmNodeApi, unit: str, identity_pems:
 
 
 def _status_of(api: CucmNodeApi, name: str, via: RestartVia) -> ServiceStatus | None:
-    listing = api.cli_service_list() if via is RestartVia.CLI else api.service_status([name])
+    try:
+        listing = api.cli_service_list() if via is RestartVia.CLI else api.service_status([name])
+    except CucmError as exc:
+        if "service not found" in str(exc).lower():  # Control Center's fault for a service the node does not run
+            return None
+        raise
     return next((s for s in listing if s.name == name), None)
 
 

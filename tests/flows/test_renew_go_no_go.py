@@ -152,3 +152,11 @@ def test_abandon_with_nothing_unfinished_says_so_in_one_line_and_exits_0(make_en
         "nothing to abandon: no unfinished TVS renewal on c1 and no claim on its lock"
     ]
     assert _audit_lines(env) == []
+
+
+def test_dry_run_of_tomcat_on_every_node_role_warns_of_nothing_a_node_does_not_run(make_env, prefect_server, tmp_path):
+    env = make_env(ca="auto")  # publisher, subscriber, IM&P: not every node runs every service tomcat restarts
+    done = _certops(_dry(env, "tomcat"), _env(prefect_server, tmp_path))
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "warning" not in done.stderr.lower() and "Service not found" not in done.stdout + done.stderr
+    assert "GO: every rule is ok or applies" in done.stdout
