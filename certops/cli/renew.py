@@ -441,6 +441,12 @@ def _on_run_server(command: Any) -> Any:
     return wrapper
 
 
+def _run_error_code(exc: Exception) -> int:
+    """Exit 2 (bad input) when the run id given names no flow run on the server; 1 for any other refusal."""
+    message = str(getattr(exc, "message", exc))
+    return EXIT_BAD_INPUT if message.startswith("no flow run ") else EXIT_FAILED
+
+
 def _ca_request(unit: str, csrs: dict[str, str]) -> str:
     """The exact KU, EKU and basic constraints ``unit`` needs (``certops.x509.usages.ca_request``)."""
     from certops.errors import CertopsError
@@ -503,7 +509,7 @@ def csr_cmd(
         pending = pending_approval(run)
     except CertopsError as exc:
         _err(f"error: {exc}")
-        raise typer.Exit(EXIT_FAILED) from None
+        raise typer.Exit(_run_error_code(exc)) from None
     if pending.waiting_for != "chain" or not pending.csrs:
         _err(f"error: run {run} ({pending.cluster} {pending.unit}) waits for {pending.waiting_for}, not a signed chain")
         raise typer.Exit(EXIT_FAILED)
@@ -555,7 +561,7 @@ def approve_cmd(
         raise typer.Exit(EXIT_BAD_INPUT) from None
     except CertopsError as exc:
         _err(f"error: {exc}")
-        raise typer.Exit(EXIT_FAILED) from None
+        raise typer.Exit(_run_error_code(exc)) from None
     for note in found.notes:
         _err(f"note: {note}")
     if found.problems:
@@ -582,5 +588,5 @@ def deny_cmd(
         deny_run(run, approver=who, reason=reason)
     except CertopsError as exc:
         _err(f"error: {exc}")
-        raise typer.Exit(EXIT_FAILED) from None
+        raise typer.Exit(_run_error_code(exc)) from None
     typer.echo(f"denied: run {run} ends without uploading anything ({who}: {reason})")

@@ -160,3 +160,28 @@ def test_dry_run_of_tomcat_on_every_node_role_warns_of_nothing_a_node_does_not_r
     assert done.returncode == 0, done.stdout + done.stderr
     assert "warning" not in done.stderr.lower() and "Service not found" not in done.stdout + done.stderr
     assert "GO: every rule is ok or applies" in done.stdout
+
+
+@pytest.mark.parametrize("run_id", ["not-a-run-id", "5b0c8f6e-0000-4000-8000-000000000000"])
+def test_approve_deny_and_csr_of_a_run_that_does_not_exist_are_bad_input_exit_2(prefect_server, tmp_path, run_id):
+    chain = tmp_path / "chain.pem"
+    chain.write_text("-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n")
+    env = _env(prefect_server, tmp_path)
+    for args in (
+        ["approve", run_id, "--chain", str(chain), "--approver", "erin"],
+        ["deny", run_id, "--reason", "wrong run", "--approver", "erin"],
+        ["csr", run_id, "--dir", str(tmp_path)],
+    ):
+        done = _certops(args, env)
+        assert done.returncode == 2, (args, done.stdout + done.stderr)
+        assert f"no flow run {run_id!r}" in done.stderr and "Traceback" not in done.stderr
+
+
+def test_approve_with_an_unreadable_chain_file_is_bad_input_exit_2(prefect_server, tmp_path):
+    missing = tmp_path / "nowhere.pem"
+    done = _certops(
+        ["approve", "5b0c8f6e-0000-4000-8000-000000000000", "--chain", str(missing), "--approver", "erin"],
+        _env(prefect_server, tmp_path),
+    )
+    assert done.returncode == 2, done.stdout + done.stderr
+    assert "cannot read" in done.stderr and "nothing was sent" in done.stderr
