@@ -17,7 +17,6 @@ if "CERTOPS_LOCK_DIR" not in os.environ:
     os.environ["CERTOPS_LOCK_DIR"] = tempfile.mkdtemp(prefix="certops-test-locks-")
 
 
-
 def _terminated(signum: int, frame: object) -> None:
     """SIGTERM (CI's time limit, a supervisor) becomes KeyboardInterrupt, so that pytest tears down
     every fixture — Prefect servers, simulators, pebble, PostgreSQL, browsers — instead of dying
