@@ -159,16 +159,17 @@ class HostLock:
         poll: float = 1.0,
         on_wait: Callable[[Holder | None], None] | None = None,
     ) -> None:
-        """Take the lock; while busy, wait (bounded by ``timeout``) or, with ``wait=False``, raise ``HostLockBusy``."""
+        """Take the lock; while busy, wait (bounded by ``timeout``) or, with ``wait=False``, raise ``HostLockBusy``.
+
+        ``on_wait(holder)`` is called at each look while busy (``certops.renewal.waiting.Wait`` decides what to say).
+        """
         deadline = time.monotonic() + timeout
-        announced = False
         while not self.try_acquire(holder):
             current = self.read_holder()
             if not wait or time.monotonic() >= deadline:
                 raise HostLockBusy(self.path, current)
-            if on_wait is not None and not announced:
+            if on_wait is not None:
                 on_wait(current)
-                announced = True
             time.sleep(poll)
 
     def release(self) -> None:

@@ -130,3 +130,26 @@ def test_a_registration_wait_speaks_progress_with_the_count_reached(clock):
     assert "at most 600 s (10 min) (registration_timeout)" in said[0]
     assert any("still waiting" in s and "of 6 registered" in s for s in said)
     assert said[-1].startswith("cluster c1 [CallManager]: 6 of 6 phones registered; waited")
+
+
+def test_a_wait_for_this_hosts_lock_speaks_at_once_then_progress_then_gives_up(clock, monkeypatch, tmp_path):
+    from certops.hostlock import Holder, HostLock, HostLockBusy
+
+    monkeypatch.setattr(time, "sleep", clock.sleep)
+    held = HostLock("c1", "itl", directory=tmp_path)
+    assert held.try_acquire(Holder.this_process(run_id="run-a", unit="TVS"))
+    said: list[str] = []
+    wait = Wait("cluster c1 [CallManager]", "the host lock", bound=100, log=said.append, every=30, clock=clock)
+    try:
+        with pytest.raises(HostLockBusy):
+            HostLock("c1", "itl", directory=tmp_path).acquire(
+                Holder.this_process(run_id="run-b", unit="CallManager"),
+                wait=True,
+                timeout=100,
+                poll=10,
+                on_wait=lambda h: wait.tick(f"held by {h.describe() if h else '?'}"),
+            )
+    finally:
+        held.release()
+    assert "waiting for the host lock: held by" in said[0] and "run-a" in said[0]
+    assert len([s for s in said if "still waiting" in s]) == 3  # at 30, 60 and 90 s of the 100 s
