@@ -18,6 +18,7 @@ from typing import Any, ClassVar, Self
 import httpx
 from pydantic import SecretStr
 
+from certops.cucm.certmgr_shapes import error_message
 from certops.errors import CucmAuthError, CucmConnectionError, CucmError, CucmTrustError
 
 log = logging.getLogger("certops.cucm.http")
@@ -188,15 +189,9 @@ def error_text(response: httpx.Response) -> str:
         data = response.json()
     except ValueError:
         data = None
-    if isinstance(data, dict):
-        for key in ("message", "messages", "error", "errorMessage", "detail"):
-            value = data.get(key)
-            if isinstance(value, list) and value:
-                value = value[0]
-            if isinstance(value, dict):
-                value = value.get("message") or value.get("error")
-            if isinstance(value, str) and value.strip():
-                return value.strip()
+    message = error_message(data)
+    if message:
+        return message
     text = response.text.strip()
     return text[:500] if text else f"HTTP {response.status_code}"
 

@@ -56,15 +56,7 @@ _EKU_NAMES = {
     ExtendedKeyUsageOID.CODE_SIGNING.dotted_string: "Code Signing",
     ExtendedKeyUsageOID.EMAIL_PROTECTION.dotted_string: "E-mail Protection",
 }
-_KU_NAMES = {
-    "digital_signature": "Digital Signature",
-    "content_commitment": "Non Repudiation",
-    "key_encipherment": "Key Encipherment",
-    "data_encipherment": "Data Encipherment",
-    "key_agreement": "Key Agreement",
-    "key_cert_sign": "Certificate Sign",
-    "crl_sign": "CRL Sign",
-}
+_KU_NAMES = usages.KU_NAMES
 
 
 class Problem(BaseModel):
