@@ -279,7 +279,17 @@ def _csrs(r: _Run) -> None:
             p.csr_requested = True
             r.save()
         artifact, reused = t.generate_csr(
-            r.path, r.cl.name, n.fqdn, r.spec.name, current, p.csr, p.sent_to_ca, p.identity_uploaded, requested_before
+            r.path,
+            r.cl.name,
+            n.fqdn,
+            r.spec.name,
+            current,
+            p.csr,
+            p.sent_to_ca,
+            p.identity_uploaded,
+            requested_before,
+            r.s.drf_wait_timeout,
+            r.s.drf_poll,
         )
         if reused:
             r.log.info(
@@ -571,14 +581,23 @@ def _uploads(r: _Run) -> None:
         assert p.leaf_fingerprint is not None
         r.drf_gate()
         if not p.trust_uploaded:
-            added = t.upload_trust(r.path, r.cl.name, p.fqdn, r.spec.name, p.trust_pems)
+            added = t.upload_trust(
+                r.path, r.cl.name, p.fqdn, r.spec.name, p.trust_pems, r.s.drf_wait_timeout, r.s.drf_poll
+            )
             for fp in added:
                 r.audit("upload_trust", node=p.fqdn, after=fp, detail=f"to {r.spec.trust_store}")
             p.trust_uploaded = True
             r.save()
         r.drf_gate()
         uploaded, before = t.upload_identity(
-            r.path, r.cl.name, p.fqdn, r.spec.name, p.identity_pems, p.leaf_fingerprint
+            r.path,
+            r.cl.name,
+            p.fqdn,
+            r.spec.name,
+            p.identity_pems,
+            p.leaf_fingerprint,
+            r.s.drf_wait_timeout,
+            r.s.drf_poll,
         )
         p.identity_uploaded = True
         if uploaded:

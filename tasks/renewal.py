@@ -190,21 +190,32 @@ def generate_csr(
     sent_to_ca: bool,
     identity_uploaded: bool,
     requested_before: bool = False,
+    drf_wait_timeout: float = 4 * 3600.0,
+    drf_poll: float = 60.0,
 ) -> tuple[CsrArtifact, bool]:
-    """The CSR on the node: reuse the pending one this renewal made (checked by fingerprint), else generate."""
+    """The CSR on the node: reuse the pending one this renewal made (checked by fingerprint), else generate.
+
+    HTTP 423 (DRF holds the platform API; the request changed nothing) is waited out, as in preflight.
+    """
     inv = load_inventory(inventory_path)
     node = inv.cluster(cluster).node(fqdn)
     request = steps.csr_request(node, unit_spec(unit), current)
-    with open_node(inv, cluster, fqdn) as api:
-        return steps.ensure_csr(
-            api,
-            cluster=cluster,
-            request=request,
-            existing=existing,
-            sent_to_ca=sent_to_ca,
-            identity_uploaded=identity_uploaded,
-            requested_before=requested_before,
-        )
+
+    def make() -> tuple[CsrArtifact, bool]:
+        with open_node(inv, cluster, fqdn) as api:
+            return steps.ensure_csr(
+                api,
+                cluster=cluster,
+                request=request,
+                existing=existing,
+                sent_to_ca=sent_to_ca,
+                identity_uploaded=identity_uploaded,
+                requested_before=requested_before,
+            )
+
+    return steps.wait_platform_unlocked(
+        make, cluster=cluster, node=fqdn, unit=unit, timeout=drf_wait_timeout, poll=drf_poll, log=_info
+    )
 
 
 @task(
@@ -249,23 +260,56 @@ def check_chain(csr: CsrArtifact, chain: SignedChainPem, unit: str) -> CheckRepo
 
 
 @task(name="upload-trust", cache_policy=NO_CACHE, retries=0)
-def upload_trust(inventory_path: str, cluster: str, fqdn: str, unit: str, trust_pems: list[str]) -> list[str]:
-    """Upload root, then intermediates, to the unit's trust store (skipping those present)."""
+def upload_trust(
+    inventory_path: str,
+    cluster: str,
+    fqdn: str,
+    unit: str,
+    trust_pems: list[str],
+    drf_wait_timeout: float = 4 * 3600.0,
+    drf_poll: float = 60.0,
+) -> list[str]:
+    """Upload root, then intermediates, to the unit's trust store (skipping those present).
+
+    HTTP 423 (DRF holds the platform API; nothing was imported) is waited out, then the store is read again.
+    """
     inv = load_inventory(inventory_path)
     store_unit = unit_spec(unit).trust_store.removesuffix("-trust")  # tomcat-ECDSA -> tomcat-trust
-    with open_node(inv, cluster, fqdn) as api:
-        return steps.upload_trust_missing(api, store_unit, trust_pems)
+
+    def upload() -> list[str]:
+        with open_node(inv, cluster, fqdn) as api:
+            return steps.upload_trust_missing(api, store_unit, trust_pems)
+
+    return steps.wait_platform_unlocked(
+        upload, cluster=cluster, node=fqdn, unit=unit, timeout=drf_wait_timeout, poll=drf_poll, log=_info
+    )
 
 
 @task(name="upload-identity", cache_policy=NO_CACHE, retries=0)
 def upload_identity(
-    inventory_path: str, cluster: str, fqdn: str, unit: str, identity_pems: list[str], leaf_fp: str
+    inventory_path: str,
+    cluster: str,
+    fqdn: str,
+    unit: str,
+    identity_pems: list[str],
+    leaf_fp: str,
+    drf_wait_timeout: float = 4 * 3600.0,
+    drf_poll: float = 60.0,
 ) -> tuple[bool, str | None]:
-    """Upload the signed leaf unless the node already holds it; returns (uploaded, fingerprint before)."""
+    """Upload the signed leaf unless the node already holds it; returns (uploaded, fingerprint before).
+
+    HTTP 423 (DRF holds the platform API; nothing was installed) is waited out, then the node is read again.
+    """
     inv = load_inventory(inventory_path)
-    with open_node(inv, cluster, fqdn) as api:
-        before = steps.installed_fingerprint(api, unit)
-        return steps.upload_identity_unless_installed(api, unit, identity_pems, leaf_fp), before
+
+    def upload() -> tuple[bool, str | None]:
+        with open_node(inv, cluster, fqdn) as api:
+            before = steps.installed_fingerprint(api, unit)
+            return steps.upload_identity_unless_installed(api, unit, identity_pems, leaf_fp), before
+
+    return steps.wait_platform_unlocked(
+        upload, cluster=cluster, node=fqdn, unit=unit, timeout=drf_wait_timeout, poll=drf_poll, log=_info
+    )
 
 
 @task(name="ctl-update", cache_policy=NO_CACHE, retries=0)

@@ -96,3 +96,32 @@ def test_ipsec_renewal_started_during_a_drf_backup_waits_for_it_and_changes_noth
     waits = [m for m in messages if "waiting for DRF" in m]
     assert waits, messages
     assert "since" in waits[0] and "at most 180 s" in waits[0]
+
+
+def _chain_for_all(env: Any, unit: str) -> str:
+    pending = [n.csrs[unit].pem for n in env.fleet.cluster("c1").nodes if unit in n.csrs]
+    return "".join(env.ca.sign(pem, unit).leaf_pem for pem in pending) + "".join(env.ca.chain_pems)
+
+
+@pytest.mark.prefect
+def test_a_backup_started_while_tomcat_awaits_approval_delays_its_uploads_instead_of_failing_them(make_env):
+    from prefect.flow_runs import resume_flow_run
+
+    from tests.flows.conftest import start_in_thread, wait_paused
+
+    env = make_env(ca="person")
+    settings = FAST.model_copy(update={"drf_wait_timeout": 180.0, "drf_poll": 0.5})
+    fut = start_in_thread(renew, str(env.inventory_path), "c1", "tomcat", settings=settings)
+    run = wait_paused(env)
+    # tomcat has no DRF precondition: only the platform API's own HTTP 423 tells it a backup runs
+    env.fleet.set_fault("drf-backup", cluster="c1", seconds=3.0)
+    resume_flow_run(run.id, run_input={"chain_pem": _chain_for_all(env, "tomcat"), "approver": "alice"})
+    report = fut.result(timeout=240)
+
+    assert report.status == "completed"
+    events = env.fleet.events()
+    ended = _times(events, ("drf_backup_finished",))
+    uploads = _times(events, ("trust_uploaded", "identity_uploaded"))
+    assert len(ended) == 1 and uploads and min(uploads) >= ended[0]
+    assert any(e["operation"] == "platform_locked" for e in events)
+    assert any("waiting for DRF" in m for m in _run_log(report.run_id))
