@@ -237,3 +237,28 @@ def test_tomcat_refused_before_any_upload_when_the_pinned_ca_bundle_lacks_the_ne
     bundle.write_text(original)
     assert renew(str(env.inventory_path), "c1", "tomcat", settings=FAST).status == "completed"
     assert len(_ops(env, "csr_generated")) == 3
+
+
+def _run_messages(run_id):
+    from prefect import get_client
+    from prefect.client.schemas.filters import LogFilter, LogFilterFlowRunId
+    from prefect.logging.handlers import APILogWorker
+
+    APILogWorker.drain_all(timeout=10)
+    with get_client(sync_client=True) as client:
+        logs = client.read_logs(log_filter=LogFilter(flow_run_id=LogFilterFlowRunId(any_=[run_id])), limit=200)
+    return [entry.message for entry in logs]
+
+
+def test_a_run_waiting_for_the_maintenance_window_says_what_since_when_at_most_how_long_and_when_it_opened(make_env):
+    # 45 s out: preflight, CSRs and the lab CA's signature finish well before it even on a busy machine
+    opens = dt.datetime.now(dt.UTC).replace(microsecond=0) + dt.timedelta(seconds=45)
+    window = {"start": opens.time().isoformat(), "end": (opens + dt.timedelta(hours=1)).time().isoformat()}
+    env = make_env(ca="auto", cluster={"maintenance_windows": [{**window, "timezone": "UTC"}]})
+    settings = FAST.model_copy(update={"wait_progress_interval": 10.0})
+    report = renew(str(env.inventory_path), "c1", "tomcat", settings=settings)
+    assert report.status == "completed"
+    messages = _run_messages(report.run_id)
+    first = next(m for m in messages if "waiting for the maintenance window" in m)
+    assert "cluster c1 [tomcat]" in first and "(since " in first and "at most" in first
+    assert any("the maintenance window is open" in m and "waited" in m for m in messages)
