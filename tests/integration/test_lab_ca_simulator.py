@@ -100,7 +100,8 @@ def test_lab_ca_signs_a_node_csr_check_passes_and_the_node_accepts_it(
         (LabCaMisbehaviour.OLDER_CSR, {"key_mismatch"}, "key_mismatch"),
         (LabCaMisbehaviour.WILDCARD, {"san_extra", "wildcard"}, "wildcard"),
     ],
-    ids=lambda v: getattr(v, "value", None) or str(v),
+    # a set's str() follows hash randomisation: sorted, so every process names the cases alike
+    ids=lambda v: getattr(v, "value", None) or ("+".join(sorted(v)) if isinstance(v, set) else str(v)),
 )
 def test_check_refuses_what_the_node_would_refuse(
     fleet: SimulatedFleet, lab_dir: Path, misbehaviour: LabCaMisbehaviour, codes: set[str], node_reason: str
