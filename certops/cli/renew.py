@@ -230,7 +230,8 @@ class _ExpectedOutcomeFilter:
 
         import certops.errors
 
-        found = re.search(r"Finished in state Failed\('.*?exception:? (\w+):", str(record.msg))
+        # repr() quotes with " when the message holds a ' (e.g. "check the node's address")
+        found = re.search(r"Finished in state Failed\(['\"].*?exception:? (\w+):", record.getMessage())
         named = getattr(certops.errors, found.group(1), None) if found else None
         return not (isinstance(named, type) and issubclass(named, CertopsError))
 
