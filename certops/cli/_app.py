@@ -24,3 +24,8 @@ def version() -> None:
     from certops import __version__
 
     typer.echo(f"certops {__version__}")
+
+
+# Sub-commands registered here rather than in certops/cli/__init__.py (imported last: each
+# imports ``app`` from this module, which is defined by now).
+from certops.cli import doctor as _doctor  # noqa: E402,F401

@@ -73,6 +73,14 @@ def sim(
             "latency:SECONDS:NODE",
         ),
     ] = None,
+    from_capture: Annotated[
+        Path | None,
+        typer.Option(
+            "--from-capture",
+            help="start a twin of the cluster a `certops doctor --capture DIR` captured (its nodes, "
+            "versions, certificates, services, security mode, SSO, phones); --nodes/--clusters/--version ignored",
+        ),
+    ] = None,
 ) -> None:
     """Run a simulated CUCM fleet until Ctrl-C (SIGINT) or SIGTERM.
 
@@ -84,6 +92,7 @@ def sim(
     """
     from simulator.faults import parse_fault
     from simulator.fleet import FleetOptions, SimulatedFleet
+    from simulator.twin import TwinError, TwinFleet
 
     os_pw = _secret(password, OS_PASSWORD_ENV, "--password")
     app_pw = _secret(app_password, APP_PASSWORD_ENV, "--app-password")
@@ -111,10 +120,19 @@ def sim(
     def _on_signal(signum: int, frame: object) -> None:
         stop.set()
 
+    if from_capture is not None:
+        try:
+            fleet: SimulatedFleet = TwinFleet(from_capture, opts)
+        except TwinError as exc:
+            raise typer.BadParameter(str(exc), param_hint="--from-capture") from exc
+    else:
+        fleet = SimulatedFleet(opts)
     previous = {s: signal.signal(s, _on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
-    fleet = SimulatedFleet(opts)
     try:
-        fleet.start()
+        try:
+            fleet.start()
+        except TwinError as exc:  # a captured shape the twin does not build
+            raise typer.BadParameter(str(exc), param_hint="--from-capture") from exc
         for spec in faults:
             try:
                 fleet.set_fault(**spec)
@@ -123,10 +141,12 @@ def sim(
         inventory = fleet.write_inventory(
             write_inventory, password_env=OS_PASSWORD_ENV, app_password_env=APP_PASSWORD_ENV
         )
-        total = clusters * nodes
         typer.echo(
-            f"Simulated CUCM fleet ready: {clusters} cluster(s), {total} node(s), started in {fleet.start_seconds:.1f}s"
+            f"Simulated CUCM fleet ready: {len(fleet.clusters)} cluster(s), {len(fleet.nodes)} node(s), "
+            f"started in {fleet.start_seconds:.1f}s"
         )
+        for note in getattr(fleet, "notes", []):
+            typer.echo(f"  twin note:   {note}")
         typer.echo(f"  inventory:   {inventory.resolve()}")
         typer.echo(
             f"  admin URL:   {fleet.admin_url}  (GET /admin/events, GET /admin/state, POST|DELETE /admin/faults)"

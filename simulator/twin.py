@@ -1,0 +1,245 @@
+"""A simulated cluster shaped like a captured one: :class:`TwinFleet` (``certops sim --from-capture DIR``).
+
+The capture is what ``certops doctor --capture DIR`` wrote (format ``certops-doctor-capture``,
+version 1, ``docs/doctor.md``); this module reads its ``capture.json`` as documented there and
+imports nothing from certops. The twin has the captured cluster's name, nodes (FQDNs, roles),
+version (the build ``show version active`` printed), units with their certificates' subjects,
+SANs, expiry dates, key types and self-signed/CA-signed (re-issued by the simulator's CA — a CA
+issuer other than the simulator's root becomes an intermediate of that name under it, so the
+issuer names match too), services and their states, security mode, SSO, Phone Interaction and
+phone count. Everything else is the simulator's default behaviour.
+
+Not built (each raises :class:`TwinError` or is documented in docs/doctor.md): more than one
+IM&P node, or an IM&P node in a cluster of fewer than 3 nodes (the simulator puts IM&P last in
+clusters of 3 or more; a captured subscriber in that place keeps no CallManager/TVS/CAPF TLS
+port); IP-address
+SANs (DNS SANs only); the captured key sizes (the fleet's shared 2048-bit RSA / P-256 keys);
+response shapes other than the simulator's own (the capture records them, the twin reports
+which differ).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from pathlib import Path
+from typing import Any
+
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric import rsa
+from cryptography.x509.oid import NameOID
+
+from simulator import pki
+from simulator.fleet import SimulatedFleet
+from simulator.options import CUCM_UNITS, FleetOptions
+from simulator.state import IMP, PUBLISHER, SUBSCRIBER, TRUST_STORES, Identity, ServiceState, SimulatedNode
+
+FORMAT = "certops-doctor-capture"
+VERSION = 1
+_STATES = {"Started": "Started", "Stopped": "Stopped", "Starting": "Starting", "Stopping": "Stopped"}
+
+
+class TwinError(ValueError):
+    """The capture cannot be read, or asks for a shape the twin does not build (the message says which)."""
+
+
+def load_capture(directory: Path) -> dict[str, Any]:
+    """``directory/capture.json`` as a dict, checked for format and version."""
+    path = Path(directory) / "capture.json"
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise TwinError(
+            f"{directory} holds no capture.json: make one with certops doctor --capture {directory}"
+        ) from None
+    except (OSError, ValueError) as exc:
+        raise TwinError(f"{path} cannot be read as JSON: {exc}") from exc
+    if not isinstance(data, dict) or data.get("format") != FORMAT:
+        raise TwinError(f"{path} is not a certops doctor capture (no format {FORMAT!r})")
+    if data.get("version") != VERSION:
+        raise TwinError(f"{path} is capture version {data.get('version')!r}; the twin reads version {VERSION}")
+    return data
+
+
+def _ordered_nodes(data: dict[str, Any]) -> list[dict[str, Any]]:
+    nodes = list(data.get("nodes") or [])
+    pubs = [n for n in nodes if n.get("role") == PUBLISHER]
+    subs = [n for n in nodes if n.get("role") == SUBSCRIBER]
+    imps = [n for n in nodes if n.get("role") == IMP]
+    if len(pubs) != 1:
+        raise TwinError(f"the capture has {len(pubs)} publishers; a twin needs exactly one")
+    if len(imps) > 1:
+        raise TwinError("not built: a twin with more than one IM&P node (the simulator models one, listed last)")
+    if imps and len(nodes) < 3:
+        raise TwinError("not built: an IM&P node in a cluster of fewer than 3 nodes (the simulator's topology)")
+    return [*pubs, *subs, *imps]
+
+
+def twin_options(data: dict[str, Any], base: FleetOptions) -> FleetOptions:
+    """``base`` with the captured cluster's shape: one cluster, its node count, version and phones."""
+    cluster = data.get("cluster") or {}
+    nodes = _ordered_nodes(data)
+    version = cluster.get("full_version") or nodes[0].get("version_active") or cluster.get("version") or "15.0"
+    phones = cluster.get("phones_seen")
+    base.clusters = 1
+    base.nodes = len(nodes)
+    base.version = str(version)
+    if isinstance(phones, int):
+        base.phones_per_cluster = phones
+    return base
+
+
+class TwinFleet(SimulatedFleet):
+    """A :class:`SimulatedFleet` of one cluster shaped like the capture in ``capture_dir``."""
+
+    def __init__(self, capture_dir: Path, options: FleetOptions | None = None) -> None:
+        self.capture = load_capture(Path(capture_dir))
+        self._captured_nodes = _ordered_nodes(self.capture)
+        super().__init__(twin_options(self.capture, options or FleetOptions()))
+        self.notes: list[str] = []
+        self._issuers: dict[str, pki.SimulatorCa] = {}
+
+    def start(self) -> TwinFleet:
+        """Start the fleet, then give it the captured names, certificates, services and cluster state."""
+        if self.started:
+            return self
+        super().start()
+        try:
+            self._shape()
+        except Exception:
+            self.stop()
+            raise
+        return self
+
+    # ----- shaping -------------------------------------------------------------------------------------
+    def _shape(self) -> None:
+        assert self.runtime is not None
+        cluster = self.clusters[0]
+        captured = self.capture.get("cluster") or {}
+        with self.runtime.lock:
+            cluster.name = str(captured.get("name") or cluster.name)
+            renames = {}
+            for node, spec in zip(cluster.nodes, self._captured_nodes, strict=True):
+                renames[node.fqdn] = str(spec["fqdn"]).lower()
+                self._rename(node, renames[node.fqdn])
+            for phone in cluster.phones:
+                phone.node = renames.get(phone.node, phone.node)
+                phone.stale = [(renames.get(n, n), t) for n, t in phone.stale]
+            for node, spec in zip(cluster.nodes, self._captured_nodes, strict=True):
+                if node.role == IMP and spec.get("role") == SUBSCRIBER:
+                    # the simulator makes the last of 3+ nodes IM&P; this cluster has a subscriber there
+                    node.role, node.units = SUBSCRIBER, CUCM_UNITS
+                    self.notes.append(
+                        f"{node.fqdn}: a subscriber in the simulator's IM&P place: no CallManager/TVS/CAPF TLS ports"
+                    )
+                self._certificates(node, spec.get("certificates") or [])
+                self._services(node, spec.get("services") or [])
+            cluster.mixed_mode = captured.get("security_mode") == 1
+            cluster.sso_enabled = bool(captured.get("sso_enabled"))
+            if captured.get("phone_interaction") in ("automatic", "manual"):
+                cluster.phone_interaction = captured["phone_interaction"]
+        lines = []
+        for node in cluster.nodes:
+            lines.append(f"[127.0.0.1]:{node.ssh_port} {node.host_key_line}")
+            lines.append(f"[{node.fqdn}]:{node.ssh_port} {node.host_key_line}")
+        self.known_hosts_path.write_text("\n".join(lines) + "\n")
+        if captured.get("drf_running"):
+            self.notes.append("a DRF backup was running when the capture was taken; the twin starts without one")
+        self.runtime.events.add(cluster.name, None, "twin_shaped", detail={"nodes": len(cluster.nodes)})
+
+    def _rename(self, node: SimulatedNode, fqdn: str) -> None:
+        """Give ``node`` the captured FQDN everywhere the fleet and its SSH server look it up."""
+        old = node.fqdn
+        if old == fqdn:
+            return
+        node.fqdn = fqdn
+        self._nodes = {fqdn if k == old else k: v for k, v in self._nodes.items()}
+        ssh = self._ssh
+        if ssh is not None:  # the SSH server keeps its host keys, sockets and nodes by FQDN
+            for table in (ssh._nodes, ssh._keys, ssh._socks):
+                if old in table:
+                    table[fqdn] = table.pop(old)  # type: ignore[assignment]
+
+    def _issuer(self, name: str) -> pki.SimulatorCa | None:
+        """The CA that signs a re-issued certificate whose captured issuer is ``name`` (RFC 4514)."""
+        root = self.runtime.ca if self.runtime is not None else None
+        assert root is not None
+        if name == root.cert.subject.rfc4514_string():
+            return root
+        if name not in self._issuers:
+            key = pki.new_key("rsa", 2048)
+            subject = x509.Name.from_rfc4514_string(name)
+            now = pki.utcnow()
+            cert = (
+                x509.CertificateBuilder()
+                .subject_name(subject)
+                .issuer_name(root.cert.subject)
+                .public_key(key.public_key())
+                .serial_number(x509.random_serial_number())
+                .not_valid_before(now - dt.timedelta(days=1))
+                .not_valid_after(now + dt.timedelta(days=3650))
+                .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
+                .add_extension(
+                    x509.KeyUsage(False, False, False, False, False, True, True, False, False), critical=True
+                )
+                .sign(root.key, hashes.SHA256())
+            )
+            assert isinstance(key, rsa.RSAPrivateKey)
+            self._issuers[name] = pki.SimulatorCa(key=key, cert=cert)
+        return self._issuers[name]
+
+    def _certificates(self, node: SimulatedNode, certs: list[dict[str, Any]]) -> None:
+        if not certs:
+            self.notes.append(f"{node.fqdn}: the capture has no certificates; the simulator's defaults are used")
+            return
+        units = [c["unit"] for c in certs if c.get("unit") in node.units]
+        missing = [c["unit"] for c in certs if c.get("unit") not in node.units]
+        if missing:
+            self.notes.append(f"{node.fqdn}: not modelled by the simulator, left out: {', '.join(missing)}")
+        identities: dict[str, Identity] = {}
+        for cert in certs:
+            unit = str(cert.get("unit"))
+            if unit not in units:
+                continue
+            key = self.runtime.shared_key("ec" if cert.get("key_type") == "ec" else "rsa")  # type: ignore[union-attr]
+            ca = None if cert.get("self_signed") else self._issuer(str(cert["issuer"]))
+            subject = x509.Name.from_rfc4514_string(str(cert["subject"]))
+            if not subject.get_attributes_for_oid(NameOID.COMMON_NAME):
+                raise TwinError(f"{node.fqdn} {unit}: the captured subject {cert['subject']!r} has no CN")
+            issued = pki.issue_node_cert(
+                subject=subject,
+                sans=list(cert.get("sans_dns") or []),
+                key=key,
+                not_after=dt.datetime.fromisoformat(str(cert["not_after"])),
+                ca=ca,
+                unit=unit,
+            )
+            chain = [ca.cert] if ca is not None and ca is not self.runtime.ca else []  # type: ignore[union-attr]
+            identities[unit] = Identity(cert=issued, key=key, chain=chain)
+            if ca is not None:
+                store = TRUST_STORES.get(unit, (f"{unit}-trust",))[0]
+                node.trust.setdefault(store, {})[pki.common_name(ca.cert.subject)] = ca.cert
+            if cert.get("sans_ip"):
+                self.notes.append(f"{node.fqdn} {unit}: IP-address SANs are not re-issued (not built)")
+        node.units = tuple(u for u in node.units if u in identities)
+        # the node makes its initial certificates lazily; giving it these first means it never does
+        node._identities = identities
+        node._served = dict(identities)
+
+    def _services(self, node: SimulatedNode, services: list[dict[str, Any]]) -> None:
+        if not services:
+            return
+        shaped: dict[str, ServiceState] = {}
+        for svc in services:
+            name = str(svc.get("name", ""))
+            state = str(svc.get("state", "Started"))
+            current = node.services.get(name) or ServiceState(name)
+            if state == "NotActivated":
+                current.activated, current.status, current.reason = False, "Stopped", ""
+            else:
+                current.activated = True
+                current.status = _STATES.get(state, "Started")
+                current.reason = str(svc.get("reason") or "")
+            shaped[name] = current
+        node.services = shaped
