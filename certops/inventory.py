@@ -221,6 +221,37 @@ class RenewalPolicy(_Model):
         return self.per_unit_threshold_days.get(unit, self.threshold_days)
 
 
+class DrfBackupConfig(_Model):
+    """Where certops takes the DRF backup that Cisco's Security Guides ask for after every regeneration.
+
+    ``device`` is a backup device already configured in the cluster's Disaster Recovery System
+    (Disaster Recovery System > Backup > Backup Device; ``utils disaster_recovery device list``):
+    certops starts ``utils disaster_recovery backup network <features> <device>`` on the publisher
+    and waits (at most ``timeout_minutes``) for ``utils disaster_recovery status backup`` to end.
+    Without this block certops only says, in the report, on Slack and on the terminal, that a DRF
+    backup is due now.
+    """
+
+    device: str = Field(
+        min_length=1, pattern=r"^\S+$", description="name of a DRS backup device of the cluster (no spaces)"
+    )
+    features: list[str] = Field(
+        default_factory=lambda: ["UCM"],
+        min_length=1,
+        description="DRS features to back up, e.g. UCM, CDR_CAR (utils disaster_recovery show_registration) [INF]",
+    )
+    timeout_minutes: float = Field(default=240.0, gt=0, description="how long certops waits for the backup at most")
+    poll_seconds: float = Field(default=30.0, gt=0, description="how often certops asks the backup's status")
+
+    @field_validator("features")
+    @classmethod
+    def _features(cls, v: list[str]) -> list[str]:
+        bad = [f for f in v if not re.fullmatch(r"[A-Za-z0-9_]+", f)]
+        if bad:
+            raise ValueError(f"DRF feature names are letters, digits and '_' (e.g. UCM, CDR_CAR), not {bad}")
+        return v
+
+
 class ClusterConfig(_Model):
     """One CUCM cluster: its version, nodes, credentials and policies."""
 
@@ -241,6 +272,10 @@ class ClusterConfig(_Model):
     ca: str | None = Field(default=None, description="name of a CA backend in ca_backends; default: defaults.ca")
     maintenance_windows: list[MaintenanceWindow] = Field(default_factory=list)
     policy: RenewalPolicy | None = None
+    drf_backup: DrfBackupConfig | None = Field(
+        default=None,
+        description="the DRS backup device certops backs the cluster up to after a renewal; none: it says one is due",
+    )
 
     @field_validator("version")
     @classmethod

@@ -18,8 +18,19 @@ from enum import StrEnum
 from pydantic import BaseModel, ConfigDict, Field
 
 from certops.errors import ConfigError
+from certops.due import DuePlan
 from certops.inventory import ClusterConfig, Inventory, NodeConfig
-from certops.units import NodeRole, Precondition, Release, RestartVia, UnitSpec, parse_release, release_label
+from certops.units import (
+    UNITS,
+    NodeRole,
+    PlanOrder,
+    Precondition,
+    Release,
+    RestartVia,
+    UnitSpec,
+    parse_release,
+    release_label,
+)
 from certops.units import unit as unit_spec
 from certops.windows import describe as describe_window
 from certops.windows import window_decision
@@ -554,3 +565,218 @@ def _guide_rules(spec: UnitSpec, st: ClusterState, cl: ClusterConfig) -> list[Ru
         )
     )
     return out
+
+
+# -- one cluster, several units ----------------------------------------------------------------
+
+
+class DueUnit(_Value):
+    """A unit of a cluster that is due now: the nodes that need it and its most urgent days left."""
+
+    unit: str
+    nodes: list[str]
+    days_left: int
+    urgency: str
+
+
+class NotDueUnit(_Value):
+    """A unit of a cluster that is not due now (``days_left`` None: not read on any node)."""
+
+    unit: str
+    days_left: int | None
+    threshold_days: int | None = None
+
+
+class PlanPosition(_Value):
+    """One unit's renewal in a cluster plan, with why it comes where it does."""
+
+    position: int
+    unit: str
+    nodes: list[str]
+    days_left: int
+    why: str
+    sources: str
+    independent: bool  # its own rules' refusal (nothing changed) skips it; the plan goes on
+    starts: str  # when it starts
+
+
+class DeferredUnit(_Value):
+    """A due unit that this plan does not renew, and what to do instead."""
+
+    unit: str
+    days_left: int
+    why: str
+
+
+class ClusterPlan(_Value):
+    """Every due unit of one cluster in Cisco's order (``certops renew --cluster C --due``)."""
+
+    cluster: str
+    positions: list[PlanPosition]
+    deferred: list[DeferredUnit]
+    not_due: list[NotDueUnit]
+    drf_backup: str  # what happens after the last regeneration
+    unread: list[str] = Field(default_factory=list)  # nodes whose certificates could not be read
+
+    @property
+    def units(self) -> list[str]:
+        """The units renewed, in order."""
+        return [p.unit for p in self.positions]
+
+    def render(self) -> str:
+        """The dry-run text: the order and why, what is left out, what is not due, the backup after."""
+        lines = [f"Cluster plan: every due unit of cluster {self.cluster}, in Cisco's order"]
+        if self.positions:
+            lines += ["", "Order:"]
+            for p in self.positions:
+                lines.append(
+                    f"  {p.position}. {p.unit} on {', '.join(p.nodes)} ({_days(p.days_left)}): {p.why} {p.sources}"
+                )
+                lines.append(f"     starts: {p.starts}")
+        else:
+            lines += ["", "Nothing is due: no renewal would start."]
+        if self.deferred:
+            lines += ["", "Due but not in this plan:"]
+            lines += [f"  - {d.unit} ({_days(d.days_left)}): {d.why}" for d in self.deferred]
+        if self.not_due:
+            lines += ["", "Not due:"]
+            for n in self.not_due:
+                if n.days_left is None:
+                    lines.append(f"  - {n.unit}: not read on any node")
+                else:
+                    limit = f", due at {n.threshold_days} days" if n.threshold_days is not None else ""
+                    lines.append(f"  - {n.unit}: {n.days_left} days left{limit}")
+        if self.unread:
+            lines += ["", "Could not be read (what is due there is not known):"]
+            lines += [f"  - {u}" for u in self.unread]
+        if self.positions:
+            lines += ["", f"After the last regeneration: {self.drf_backup}"]
+        lines += ["", "Each unit's own plan and rules: certops renew --cluster C --unit U --dry-run", ""]
+        lines.append("Dry run: nothing was changed.")
+        return "\n".join(lines)
+
+
+def _days(days_left: int) -> str:
+    return f"expired {-days_left} days ago" if days_left < 0 else f"{days_left} days left"
+
+
+def drf_backup_text(cluster: ClusterConfig) -> str:
+    """What certops does about the DRF backup after a regeneration on ``cluster`` (Cisco's Security Guides)."""
+    why = "a restore from a backup without the new certificates means unlocking every phone by hand"
+    cfg = cluster.drf_backup
+    if cfg is None:
+        return (
+            f"a DRF backup of cluster {cluster.name} is due (no backup device in the inventory: certops says so "
+            f"and does not take it; {why}; set clusters[].drf_backup.device to have certops take it)"
+        )
+    return (
+        f"certops starts a DRF backup of cluster {cluster.name} on the publisher to device {cfg.device} "
+        f"(features {','.join(cfg.features)}) and waits for it, at most {cfg.timeout_minutes:.0f} min ({why})"
+    )
+
+
+def due_units(due_plan: DuePlan, cluster: str) -> tuple[list[DueUnit], list[NotDueUnit]]:
+    """The due and the not-due units of ``cluster`` in the scan's verdict ``due_plan``."""
+    due = [
+        DueUnit(unit=c.unit, nodes=list(c.nodes), days_left=c.days_left, urgency=c.urgency.value)
+        for c in [*due_plan.start, *due_plan.queued]
+        if c.cluster == cluster
+    ]
+    names = {d.unit for d in due}
+    seen: dict[str, tuple[int, int]] = {}
+    for s in due_plan.statuses:
+        if s.cluster != cluster or not s.counted or s.unit in names:
+            continue
+        left = min(s.days_left, seen[s.unit][0]) if s.unit in seen else s.days_left
+        seen[s.unit] = (left, s.threshold_days)
+    not_due = [NotDueUnit(unit=u, days_left=d, threshold_days=t) for u, (d, t) in seen.items()]
+    return due, not_due
+
+
+def plan_cluster(
+    inventory: Inventory,
+    cluster: str,
+    due: list[DueUnit],
+    not_due: list[NotDueUnit] | None = None,
+    *,
+    unread: list[str] | None = None,
+) -> ClusterPlan:
+    """Order the due units of ``cluster`` as Cisco's Security Guides ask (``UnitSpec.plan_order``).
+
+    Lowest ``rank`` first: ipsec and tomcat (their rules allowing), CAPF, then the ITL group with
+    TVS before CallManager and CallManager (the TFTP certificate) last. A unit that goes ``alone``
+    (ITLRecovery) is renewed only in a plan of its own: due with others, it is left out and said so.
+    Each position starts once the one before it completed, its phones re-registered.
+    """
+    try:
+        cl = inventory.cluster(cluster)
+    except KeyError as exc:
+        raise ConfigError(str(exc.args[0])) from None
+    unknown = [d.unit for d in due if d.unit not in UNITS]
+    if unknown:
+        raise ConfigError(f"cluster {cluster}: unknown certificate unit(s) {', '.join(unknown)}")
+    ordered = sorted(due, key=lambda d: (_rank(d.unit), d.unit))
+    alone = [d for d in ordered if _order(d.unit).alone]
+    deferred: list[DeferredUnit] = []
+    if alone and len(ordered) > len(alone):
+        for d in alone:
+            deferred.append(
+                DeferredUnit(
+                    unit=d.unit,
+                    days_left=d.days_left,
+                    why=f"{_order(d.unit).why}: renew it once this plan is done, on its own "
+                    f"(certops renew --cluster {cluster} --unit {d.unit}) with every phone registered",
+                )
+            )
+        ordered = [d for d in ordered if not _order(d.unit).alone]
+    elif len(alone) > 1:
+        for d in alone[1:]:
+            deferred.append(
+                DeferredUnit(unit=d.unit, days_left=d.days_left, why=f"{_order(d.unit).why}: after {alone[0].unit}")
+            )
+        ordered = alone[:1]
+    positions: list[PlanPosition] = []
+    for i, d in enumerate(ordered, 1):
+        o = _order(d.unit)
+        spec = unit_spec(d.unit)
+        if i == 1:
+            starts = "first"
+        else:
+            prev = unit_spec(ordered[i - 2].unit)
+            starts = f"as soon as the {prev.name} renewal completed" + (
+                " (its phones re-registered)" if prev.reset_phones else ""
+            )
+        why = o.why
+        if spec.exclusion_group:
+            why += "; never together with another ITL-group unit (the cluster lock)"
+        positions.append(
+            PlanPosition(
+                position=i,
+                unit=d.unit,
+                nodes=list(d.nodes),
+                days_left=d.days_left,
+                why=why,
+                sources=o.sources_text(),
+                independent=o.independent,
+                starts=starts,
+            )
+        )
+    return ClusterPlan(
+        cluster=cl.name,
+        positions=positions,
+        deferred=deferred,
+        not_due=sorted(not_due or [], key=lambda n: (_rank(n.unit), n.unit)),
+        drf_backup=drf_backup_text(cl),
+        unread=list(unread or []),
+    )
+
+
+def _order(unit: str) -> PlanOrder:
+    o = unit_spec(unit).plan_order
+    if o is None:  # every unit of the table has one (a test says so); a fail-safe place: last
+        return PlanOrder(999, "no place in Cisco's order is known: last", ())
+    return o
+
+
+def _rank(unit: str) -> int:
+    return _order(unit).rank if unit in UNITS else 1000

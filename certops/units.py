@@ -138,6 +138,27 @@ class ServiceRestart:
 
 
 @dataclass(frozen=True)
+class PlanOrder:
+    """A unit's place when several units of one cluster are due together (one plan, in Cisco's order).
+
+    ``rank``: lower goes first. ``alone``: never in a plan with other units (a plan of its own).
+    ``independent``: a refusal by its own rules (SSO enabled, a DRF job running), before anything
+    changed, skips it and the plan goes on; any other failure stops the plan. ``why`` says the
+    reason, ``sources`` where it comes from (``procedure.md``).
+    """
+
+    rank: int
+    why: str
+    sources: tuple[Source, ...]
+    alone: bool = False
+    independent: bool = False
+
+    def sources_text(self) -> str:
+        """E.g. ``[SEED] [GUIDE 14SU2]``."""
+        return " ".join(f"[{s.value}]" for s in self.sources)
+
+
+@dataclass(frozen=True)
 class UnitSpec:
     """Everything certops knows about one certificate unit."""
 
@@ -158,6 +179,7 @@ class UnitSpec:
     scanned: bool = True  # reported by the expiry scan
     inferred: tuple[str, ...] = field(default=())  # facts that are [INF] and must be confirmed
     guide_notes: tuple[str, ...] = field(default=())  # what the Security Guides add, and the choice made
+    plan_order: PlanOrder | None = None  # its place in a cluster plan (certops renew --cluster C --due)
 
     def nodes_with(self, role: NodeRole) -> bool:
         """True when a node of ``role`` holds this unit."""
@@ -251,6 +273,12 @@ _SERVER_CLIENT = frozenset({SERVER_AUTH, CLIENT_AUTH})
 UNITS: dict[str, UnitSpec] = {
     "tomcat": UnitSpec(
         name="tomcat",
+        plan_order=PlanOrder(
+            20,
+            "no phone reset and not in the ITL group: early, whenever its rules allow (SAML SSO disabled)",
+            (Source.SEED,),
+            independent=True,
+        ),
         trust_store="tomcat-trust",
         scope=NodeScope.ALL,
         key_type="rsa",
@@ -280,6 +308,12 @@ UNITS: dict[str, UnitSpec] = {
     ),
     "tomcat-ECDSA": UnitSpec(
         name="tomcat-ECDSA",
+        plan_order=PlanOrder(
+            21,
+            "as tomcat: no phone reset, not in the ITL group; whenever its rules allow",
+            (Source.SEED,),
+            independent=True,
+        ),
         trust_store="tomcat-trust",
         scope=NodeScope.ALL,
         key_type="ec",
@@ -300,6 +334,13 @@ UNITS: dict[str, UnitSpec] = {
     ),
     "ipsec": UnitSpec(
         name="ipsec",
+        plan_order=PlanOrder(
+            10,
+            "no phone reset and not in the ITL group: first, whenever its rules allow (no DRF backup or restore "
+            "running)",
+            (Source.SEED,),
+            independent=True,
+        ),
         trust_store="ipsec-trust",
         scope=NodeScope.ALL,
         key_type="rsa",
@@ -320,6 +361,12 @@ UNITS: dict[str, UnitSpec] = {
     ),
     "CAPF": UnitSpec(
         name="CAPF",
+        plan_order=PlanOrder(
+            30,
+            "resets the phones but is not in the ITL group: before the ITL group, so that the TFTP (CallManager) "
+            "certificate stays last",
+            (Source.GUIDE_12_5_SU2, Source.GUIDE_14_SU2),
+        ),
         trust_store="CAPF-trust",
         scope=NodeScope.PUBLISHER,
         key_type="rsa",
@@ -351,6 +398,11 @@ UNITS: dict[str, UnitSpec] = {
     ),
     "CallManager": UnitSpec(
         name="CallManager",
+        plan_order=PlanOrder(
+            60,
+            "the TFTP certificate goes last among the ITL group (after TVS, once its phones re-registered)",
+            (Source.GUIDE_12_5_SU2, Source.GUIDE_14_SU2),
+        ),
         trust_store="CallManager-trust",
         scope=NodeScope.CUCM,
         key_type="rsa",
@@ -379,6 +431,12 @@ UNITS: dict[str, UnitSpec] = {
     ),
     "CallManager-ECDSA": UnitSpec(
         name="CallManager-ECDSA",
+        plan_order=PlanOrder(
+            50,
+            "ITL group, after TVS and before CallManager so that the RSA TFTP certificate goes last [INF: the "
+            "guides name the TFTP certificate, not its ECDSA twin]",
+            (Source.GUIDE_12_5_SU2, Source.GUIDE_14_SU2),
+        ),
         trust_store="CallManager-trust",
         scope=NodeScope.CUCM,
         key_type="ec",
@@ -401,6 +459,12 @@ UNITS: dict[str, UnitSpec] = {
     ),
     "TVS": UnitSpec(
         name="TVS",
+        plan_order=PlanOrder(
+            40,
+            "TVS before CallManager: regenerate TVS, wait for the phones to re-register, then the TFTP "
+            "(CallManager) certificate",
+            (Source.GUIDE_12_5_SU2, Source.GUIDE_14_SU2),
+        ),
         trust_store="CallManager-trust",
         scope=NodeScope.CUCM,
         key_type="rsa",
@@ -427,6 +491,13 @@ UNITS: dict[str, UnitSpec] = {
     ),
     "ITLRecovery": UnitSpec(
         name="ITLRecovery",
+        plan_order=PlanOrder(
+            90,
+            "signs the ITL files from 12.0: renewed rarely, only alone (a plan of its own) and with every phone "
+            "registered",
+            (Source.GUIDE_12_5_SU2, Source.GUIDE_14_SU2),
+            alone=True,
+        ),
         trust_store="CallManager-trust",
         scope=NodeScope.PUBLISHER,
         key_type="rsa",
@@ -573,6 +644,37 @@ def _by_release_markdown() -> str:
     return "\n".join(lines) + "\n"
 
 
+def units_in_plan_order() -> list[UnitSpec]:
+    """Every unit with a place in a cluster plan, first to last (``PlanOrder.rank``)."""
+    placed = [s for s in UNITS.values() if s.plan_order is not None]
+    return sorted(placed, key=lambda s: s.plan_order.rank if s.plan_order else 0)
+
+
+def _plan_order_markdown() -> str:
+    """The order in which one cluster plan renews its due units, with why and the source."""
+    lines = [
+        "",
+        "## Order in a cluster plan",
+        "",
+        "`certops renew --cluster C --due` (and the scan) renews every due unit of a cluster in one plan, in "
+        "this order. The next unit starts as soon as the previous one's renewal completed (its phones "
+        "re-registered). A unit marked 'on its own rules' is skipped, and the plan goes on, when its own rule "
+        "refuses it before anything changed; any other failure stops the plan. After the last regeneration "
+        "certops takes (or asks for) a DRF backup.",
+        "",
+        "| position | unit | why | on its own rules | alone | source |",
+        "|---|---|---|---|---|---|",
+    ]
+    for i, spec in enumerate(units_in_plan_order(), 1):
+        o = spec.plan_order
+        assert o is not None
+        lines.append(
+            f"| {i} | {spec.name} | {o.why} | {'yes' if o.independent else 'no'} | {'yes' if o.alone else 'no'} "
+            f"| {o.sources_text()} |"
+        )
+    return "\n".join(lines) + "\n"
+
+
 def units_markdown() -> str:
     """The unit table as Markdown: what ``docs/units.md`` holds and ``certops units`` prints."""
     role_names = {NodeRole.PUBLISHER: "pub", NodeRole.SUBSCRIBER: "sub", NodeRole.IMP: "IM&P"}
@@ -596,7 +698,7 @@ def units_markdown() -> str:
             f"| {spec.risk.value} | {pre} | {others} |"
         )
     notes = [f"- {spec.name}: {note}" for spec in UNITS.values() for note in spec.inferred]
-    out = "\n".join(lines) + "\n" + _by_release_markdown()
+    out = "\n".join(lines) + "\n" + _by_release_markdown() + _plan_order_markdown()
     if notes:
         out += "\nTo confirm on a lab cluster:\n\n" + "\n".join(notes) + "\n"
     return out

@@ -245,6 +245,8 @@ class CliSession:
             self._show_ctl()
         elif low[:3] == ["utils", "disaster_recovery", "status"] and len(low) == 4 and low[3] in ("backup", "restore"):
             self._drf_status(low[3])
+        elif low[:4] == ["utils", "disaster_recovery", "backup", "network"]:
+            self._drf_backup(words[4:])
         elif low[:3] == ["utils", "sso", "status"]:
             self._sso_status()
         elif low[:3] == ["set", "csr", "gen"] and len(words) == 4:
@@ -379,7 +381,7 @@ class CliSession:
             self.output(f"drfCliMsg: No {operation} status available\n")
             return
         pct = job.percent()
-        status = "RUNNING" if job.running else "SUCCESS"
+        status = "RUNNING" if job.running else job.result
         rows = []
         for n in node.cluster.nodes:
             for comp in ("PLATFORM", "CLM", "CCMDB", "TCT") if n.role != "imp" else ("PLATFORM", "SYSTEM"):
@@ -390,6 +392,34 @@ class CliSession:
         self.output(
             f"Status: {status}\nTar Filename: {job.tar}\nStorage Location: NETWORK\nOperation: {operation}\n"
             f"Percentage Complete: {pct if job.running else 100}\n" + "\n".join(rows) + "\n"
+        )
+
+    def _drf_backup(self, args: list[str]) -> None:
+        """``utils disaster_recovery backup network <featurelist> <device_name>`` (CLI reference, 10.0+).
+
+        ``featurelist`` is comma-separated. Publisher only (the DRF Master). The success and
+        refusal texts are [INF]: the CLI reference names the command, not its output.
+        """
+        node = self.node
+        if len(args) != 2:
+            self.output(
+                f"{FAILED}\nusage: utils disaster_recovery backup network featurelist device_name\n"
+                "  featurelist: comma-separated features (utils disaster_recovery show_registration)\n"
+            )
+            return
+        if not node.is_publisher:
+            self.write(
+                f"drfCliMsg: Unable to connect to Master Agent host: {node.fqdn}, "
+                "the DRF Master runs on the publisher\n"
+            )
+            return
+        got = node.cluster.start_backup([f for f in args[0].split(",") if f], args[1])
+        if isinstance(got, str):
+            self.output(f"{got}\n{FAILED}\n")
+            return
+        self.output(
+            "drfCliMsg: Backup initiated successfully. Please run 'utils disaster_recovery status backup' "
+            "command to see the status\n"
         )
 
     def _sso_status(self) -> None:

@@ -129,6 +129,7 @@ class FleetOptions:
     ris_rate_limit: int = 15
     ris_rate_window: float = 60.0
     drf_backup_seconds: float = 30.0
+    drf_devices: tuple[str, ...] = ("NETWORK_BACKUP",)  # DRS backup devices each cluster has configured [INF]
     pty_height: int = 24
 
     def version_for(self, index: int, name: str) -> str:

@@ -251,6 +251,9 @@ class DrfJob:
     seconds: float
     tar: str
     finished: bool = False
+    device: str | None = None  # the backup device (a backup started with utils disaster_recovery backup network)
+    features: tuple[str, ...] = ()
+    result: str = "SUCCESS"  # the Status the job ends with (SUCCESS, or ERROR as a test sets drf_backup_result)
 
     def percent(self, now: float | None = None) -> int:
         """Percentage complete."""
@@ -666,6 +669,9 @@ class SimulatedCluster:
         self.sso_enabled = False
         self.phone_interaction = "automatic"  # "Phone Interaction on Certificate Update" (14+; Cisco's default)
         self.drf: DrfJob | None = None
+        self.drf_devices: list[str] = list(runtime.options.drf_devices)  # DRS backup devices configured
+        self.drf_backup_result = "SUCCESS"  # how the next backup ends (a test may set "ERROR")
+        self.drf_backups: list[DrfJob] = []  # backups started over the CLI, oldest first
         self.ctl_updates = 0
         self.faults = ClusterFaults()
         self._ris_calls: deque[float] = deque()
@@ -797,6 +803,32 @@ class SimulatedCluster:
                     self._event(self.publisher.fqdn, f"drf_{operation}_finished", detail={"tar": job.tar})
 
         self.runtime.call_later(seconds, finish)
+        return job
+
+    def start_backup(self, features: list[str], device: str) -> DrfJob | str:
+        """``utils disaster_recovery backup network <features> <device>``: the job, or the CLI's refusal.
+
+        Refused [INF: message texts]: a device DRS does not know, a feature not registered, a job
+        already running. The backup runs ``drf_backup_seconds`` and locks the platform API meanwhile.
+        """
+        with self.runtime.lock:
+            if device not in self.drf_devices:
+                return f"drfCliMsg: Backup device {device} does not exist. Configured devices: " + (
+                    ", ".join(self.drf_devices) or "none"
+                )
+            registered = {"UCM", "CDR_CAR", "PLM"} | ({"CUP"} if any(n.role == "imp" for n in self.nodes) else set())
+            unknown = [f for f in features if f.upper() not in registered]
+            if unknown:
+                return f"drfCliMsg: Feature(s) {', '.join(unknown)} not registered. Registered: " + ", ".join(
+                    sorted(registered)
+                )
+            if self.drf is not None and self.drf.running:
+                return f"drfCliMsg: A {self.drf.operation} job is already in progress; try again later"
+        job = self.start_drf("backup", self.runtime.options.drf_backup_seconds)
+        with self.runtime.lock:
+            job.device, job.features, job.result = device, tuple(f.upper() for f in features), self.drf_backup_result
+            self.drf_backups.append(job)
+            self._event(self.publisher.fqdn, "drf_backup_requested", detail={"device": device, "features": features})
         return job
 
     def stop_drf(self) -> None:

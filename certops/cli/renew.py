@@ -86,7 +86,7 @@ def _drain_prefect() -> None:
 def renew_cmd(
     inventory: Annotated[Path, typer.Option("--inventory", "-i", help="the inventory YAML file")],
     cluster: Annotated[str, typer.Option("--cluster", "-c", help="the cluster")],
-    unit: Annotated[str, typer.Option("--unit", "-u", help="the certificate unit (case matters)")],
+    unit: Annotated[str | None, typer.Option("--unit", "-u", help="the certificate unit (case matters)")] = None,
     nodes: Annotated[list[str] | None, typer.Option("--nodes", "-n", help="only these nodes (repeatable)")] = None,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="print the plan; change nothing")] = False,
     offline: Annotated[bool, typer.Option("--offline", help="dry run without reading the cluster")] = False,
@@ -109,8 +109,36 @@ def renew_cmd(
     force: Annotated[
         bool, typer.Option("--force", help="renew even if another run renewed this unit since this one was requested")
     ] = False,
+    due: Annotated[
+        bool,
+        typer.Option(
+            "--due",
+            help="every due unit of the cluster, in Cisco's order, in one plan (instead of --unit); then the DRF "
+            "backup",
+        ),
+    ] = False,
 ) -> None:
-    """Renew one unit on one cluster (or, with --dry-run, print what would be done)."""
+    """Renew one unit on one cluster, or with --due every due unit in Cisco's order (--dry-run: print the plan)."""
+    if due or unit is None:
+        if unit is not None or not due or nodes or abandon or ignore_pending_csr or force:
+            _err(
+                "error: give either --unit U (one unit; --nodes, --abandon, --ignore-pending-csr and --force go "
+                "with it) or --due (every due unit of the cluster, in Cisco's order)"
+            )
+            raise typer.Exit(EXIT_BAD_INPUT)
+        from certops.cli.renew_due import run_renew_due
+
+        raise typer.Exit(
+            run_renew_due(
+                inventory,
+                cluster,
+                dry_run=dry_run,
+                offline=offline,
+                on_busy=on_busy,
+                approval_timeout_days=approval_timeout_days,
+                as_json=as_json,
+            )
+        )
     if abandon:
         raise typer.Exit(run_abandon(inventory, cluster, unit, dry_run=dry_run))
     raise typer.Exit(

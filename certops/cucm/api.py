@@ -100,6 +100,10 @@ class CucmNodeApi(Protocol):
         """``utils disaster_recovery status backup|restore`` on the publisher."""
         ...
 
+    def start_drf_backup(self, features: list[str], device: str) -> str:
+        """``utils disaster_recovery backup network <features> <device>`` on the publisher (starts the job)."""
+        ...
+
     def ctl_update(self) -> str:
         """``utils ctl update CTLFile`` on the publisher (mixed mode), confirming the prompt."""
         ...

@@ -400,6 +400,10 @@ class CucmNode:
         result = self.cli().run(f"utils disaster_recovery status {operation}")
         return parsers.parse_drf_status(result.output, operation)
 
+    def start_drf_backup(self, features: list[str], device: str) -> str:
+        """``utils disaster_recovery backup network <features> <device>`` (publisher); returns the CLI output."""
+        return self.cli().start_drf_backup(features, device).raise_for_status().output
+
     def ctl_update(self) -> str:
         """``utils ctl update CTLFile`` (confirming the prompt); returns the CLI output."""
         result = self._run("utils ctl update CTLFile", confirm="y")

@@ -258,6 +258,29 @@ class CucmCli:
             )
         return result
 
+    def start_drf_backup(self, features: Sequence[str], device: str) -> CliResult:
+        """``utils disaster_recovery backup network <featurelist> <device_name>`` on the publisher.
+
+        Cisco's CLI reference: ``featurelist`` is comma-separated (``utils disaster_recovery
+        show_registration`` lists them), ``device_name`` a backup device configured in DRS. The
+        command only starts the job; ``utils disaster_recovery status backup`` follows it. Output
+        without "Backup initiated successfully" [INF: the exact text] fails the result.
+        """
+        if not features or any(not re.fullmatch(r"[A-Za-z0-9_]+", f) for f in features):
+            raise ValueError(f"DRF features are names such as UCM or CDR_CAR, not {list(features)!r}")
+        if not re.fullmatch(r"\S+", device):
+            raise ValueError(f"a DRS backup device name has no spaces: {device!r}")
+        result = self.run(f"utils disaster_recovery backup network {','.join(features)} {device}")
+        if not result.failed and "initiated successfully" not in result.output.lower():
+            return CliResult(
+                node=self.fqdn,
+                command=result.command,
+                output=result.output,
+                failed=True,
+                reason="the CLI did not confirm 'Backup initiated successfully'",
+            )
+        return result
+
     def current_subject_has_ou(self, unit: str) -> bool:
         """Whether ``show cert own <unit>`` shows a certificate whose subject has an OU (True if unreadable)."""
         shown = self.run(f"show cert own {unit}")
