@@ -132,8 +132,19 @@ def _print(report: object, *, verbose: bool) -> None:
         units = report.blocked_units(node)
         typer.echo(f"\n{node} — blocks: {', '.join(units) if units else 'nothing configured'}")
         for fix in dict.fromkeys(c.fix or f"{c.title}: {c.detail}" for c in blocking):
-            typer.echo(textwrap.fill(fix, width=100, initial_indent="  - ", subsequent_indent="    "))
+            typer.echo(_fill(fix))
     _paragraphs("Also worth knowing", warnings)
+
+
+def _fill(text: str) -> str:
+    return textwrap.fill(
+        text,
+        width=100,
+        initial_indent="  - ",
+        subsequent_indent="    ",
+        break_on_hyphens=False,
+        break_long_words=False,
+    )
 
 
 def _paragraphs(title: str, checks: Sequence[object]) -> None:
@@ -141,4 +152,4 @@ def _paragraphs(title: str, checks: Sequence[object]) -> None:
         return
     typer.echo(f"\n{title}:")
     for fix in dict.fromkeys(getattr(c, "fix", "") for c in checks):
-        typer.echo(textwrap.fill(fix, width=100, initial_indent="  - ", subsequent_indent="    "))
+        typer.echo(_fill(fix))

@@ -69,6 +69,7 @@ class DoctorReport:
     units: list[str]
     checks: list[Check] = field(default_factory=list)
     inf: list[InfVerdict] = field(default_factory=list)
+    roles: dict[str, str] = field(default_factory=dict)  # node FQDN -> publisher / subscriber / imp
 
     @property
     def blocking(self) -> list[Check]:
@@ -81,12 +82,16 @@ class DoctorReport:
         return not self.blocking
 
     def blocked_units(self, node: str) -> list[str]:
-        """The configured units certops cannot renew on ``node``."""
+        """The configured units certops cannot renew on ``node`` (those its role holds)."""
+        from certops.units import UNITS, NodeRole
+
+        role = self.roles.get(node)
+        held = [u for u in self.units if role is None or u not in UNITS or UNITS[u].nodes_with(NodeRole(role))]
         out: set[str] = set()
         for c in self.blocking:
             if c.node in (node, "*"):
-                out.update(self.units if "*" in c.blocks else [u for u in c.blocks if u in self.units])
-        return [u for u in self.units if u in out]
+                out.update(held if "*" in c.blocks else [u for u in c.blocks if u in held])
+        return [u for u in held if u in out]
 
     def inf_summary(self) -> dict[str, InfVerdict]:
         """One verdict per [INF] id: a refutation wins over a confirmation, which wins over not reachable."""
