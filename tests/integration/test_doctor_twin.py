@@ -1,0 +1,153 @@
+"""The twin: ``certops sim --from-capture DIR`` starts a cluster shaped like the captured one."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import threading
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from certops.doctor.capture import write_capture
+from certops.doctor.run import run_doctor
+from certops.inventory_file import load_inventory
+from simulator import pki
+from simulator.fleet import SimulatedFleet
+from simulator.twin import TwinError, TwinFleet
+from tests.fixtures.simulator import SIM_APP_PASSWORD, SIM_OS_PASSWORD, sim_options
+
+CERTOPS = str(Path(sys.executable).parent / "certops")
+READY = "Press Ctrl-C to stop."
+PUB, SUB = "cucm-pub.c1.certops.test", "cucm-sub1.c1.certops.test"
+
+
+def _env() -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PREFECT_", "CERTOPS_"))}
+    env.update({"CUCM_SIM_OS_PASSWORD": SIM_OS_PASSWORD, "CUCM_SIM_APP_PASSWORD": SIM_APP_PASSWORD})
+    env["COLUMNS"] = "220"
+    return env
+
+
+def _table(inventory: Path) -> str:
+    result = subprocess.run(
+        [CERTOPS, "certificates", "--inventory", str(inventory)],
+        capture_output=True,
+        text=True,
+        env=_env(),
+        timeout=300,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    return result.stdout
+
+
+def _capture(fleet: SimulatedFleet, directory: Path) -> Path:
+    run = run_doctor(load_inventory(fleet.state_dir / "inventory.yaml"), fleet.clusters[0].name)
+    write_capture(directory, run)
+    return directory
+
+
+def test_the_twin_from_a_capture_reproduces_the_scan_table(
+    sim_factory: Callable[..., SimulatedFleet], tmp_path: Path
+) -> None:
+    fleet = sim_factory(nodes=3, node_expiry_days={SUB: {"tomcat": 3, "ipsec": 400}})
+    capture = _capture(fleet, tmp_path / "capture")
+    original = _table(fleet.state_dir / "inventory.yaml")
+    fleet.stop()
+    twin_inventory = tmp_path / "twin.yaml"
+    proc = subprocess.Popen(
+        [CERTOPS, "sim", "--from-capture", str(capture), "--write-inventory", str(twin_inventory)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env=_env(),
+    )
+    guard = threading.Timer(120, proc.kill)
+    guard.start()
+    try:
+        lines = []
+        assert proc.stdout is not None
+        for line in proc.stdout:
+            lines.append(line)
+            if READY in line:
+                break
+        assert READY in "".join(lines), "".join(lines)
+        assert "1 cluster(s), 3 node(s)" in "".join(lines)
+        twin = _table(twin_inventory)
+    finally:
+        guard.cancel()
+        proc.send_signal(signal.SIGINT)
+        rest, _ = proc.communicate(timeout=60)
+    assert proc.returncode == 0, rest
+    assert twin == original
+    assert SUB in twin and "every node answered" in twin
+    assert re.search(r"Identity certificates \((\d+)\)", twin) and int(re.findall(r"\((\d+)\)", twin)[0]) >= 19
+
+
+def _corp_cert(fqdn: str, unit: str, days: int) -> tuple[object, object]:
+    corp = pki.SimulatorCa.create("Corp Issuing CA")
+    key = pki.new_key("rsa", 2048)
+    cert = pki.issue_node_cert(
+        subject=pki.node_subject(fqdn, unit),
+        sans=[fqdn, f"alias.{fqdn}"],
+        key=key,
+        not_after=pki.utcnow() + dt.timedelta(days=days),
+        ca=corp,
+        unit=unit,
+    )
+    return cert, key
+
+
+def test_the_twin_has_the_captured_nodes_versions_certificates_services_and_cluster_state(
+    sim_factory: Callable[..., SimulatedFleet], tmp_path: Path
+) -> None:
+    fleet = sim_factory(nodes=2, version="14SU1", phones_per_cluster=7)
+    fleet.set_fault("mixed-mode")
+    cert, key = _corp_cert(SUB, "tomcat", 11)
+    fleet.node(SUB).set_identity("tomcat", cert, key)  # type: ignore[arg-type]
+    tftp = fleet.node(SUB).services["Cisco Tftp"]
+    tftp.status, tftp.reason = "Stopped", "Commanded Out of Service"
+    capture = _capture(fleet, tmp_path / "capture")
+    with TwinFleet(capture, sim_options(state_dir=tmp_path / "twin")) as twin:
+        cluster = twin.clusters[0]
+        assert (cluster.name, cluster.version, cluster.full_version) == ("c1", "14.0", "14.0.1.11900-132")
+        assert [(n.fqdn, n.role) for n in cluster.nodes] == [(PUB, "publisher"), (SUB, "subscriber")]
+        assert cluster.mixed_mode and not cluster.sso_enabled and len(cluster.phones) == 7
+        sub = twin.node(SUB)
+        assert sub.services["Cisco Tftp"].current_status() == "Stopped"
+        tomcat = sub.identity("tomcat").cert
+        assert tomcat.issuer.rfc4514_string() == "CN=Corp Issuing CA,O=Certops Simulator"
+        assert pki.dns_sans(tomcat) == [SUB, f"alias.{SUB}"]
+        assert abs((tomcat.not_valid_after_utc - cert.not_valid_after_utc).total_seconds()) < 1  # type: ignore[attr-defined]
+        assert sub.chain_trusted("tomcat", tomcat)
+        twin.write_inventory(tmp_path / "twin.yaml")
+        again = run_doctor(load_inventory(tmp_path / "twin.yaml"), "c1")
+        assert again.report.ok, [c.fix for c in again.report.blocking]  # its TLS verifies with the twin's CA
+        assert again.cluster.security_mode == 1 and again.cluster.phones_seen == 7
+
+
+def test_a_capture_the_twin_cannot_build_is_refused_in_one_sentence(tmp_path: Path) -> None:
+    capture = tmp_path / "capture"
+    capture.mkdir()
+    nodes = [{"fqdn": f"n{i}.x", "role": r} for i, r in enumerate(["publisher", "imp", "imp"])]
+    (capture / "capture.json").write_text(
+        json.dumps({"format": "certops-doctor-capture", "version": 1, "nodes": nodes})
+    )
+    with pytest.raises(TwinError, match="not built: a twin with more than one IM&P node"):
+        TwinFleet(capture)
+    result = subprocess.run(
+        [CERTOPS, "sim", "--from-capture", str(tmp_path / "nothing-here")],
+        capture_output=True,
+        text=True,
+        env=_env(),
+        timeout=120,
+    )
+    assert result.returncode == 2
+    assert "holds no capture.json: make one with certops doctor --capture" in " ".join(result.stderr.split())
+    assert "Traceback" not in result.stderr
