@@ -14,8 +14,9 @@ IM&P node, or an IM&P node in a cluster of fewer than 3 nodes (the simulator put
 clusters of 3 or more; a captured subscriber in that place keeps no CallManager/TVS/CAPF TLS
 port); IP-address
 SANs (DNS SANs only); the captured key sizes (the fleet's shared 2048-bit RSA / P-256 keys);
-response shapes other than the simulator's own (the capture records them, the twin reports
-which differ).
+captured response shapes other than ``GET /trust/certificate``'s (the plumbing,
+``_install_shape_dispatch``, is built for that one answer; the capture keeps every answer's
+body, so the next shapes are a mapping each).
 """
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.x509.oid import NameOID
 
-from simulator import pki
+from simulator import certmgr, pki
 from simulator.fleet import SimulatedFleet
 from simulator.options import CUCM_UNITS, FleetOptions
 from simulator.state import IMP, PUBLISHER, SUBSCRIBER, TRUST_STORES, Identity, ServiceState, SimulatedNode
@@ -38,6 +39,34 @@ from simulator.state import IMP, PUBLISHER, SUBSCRIBER, TRUST_STORES, Identity, 
 FORMAT = "certops-doctor-capture"
 VERSION = 1
 _STATES = {"Started": "Started", "Stopped": "Stopped", "Starting": "Starting", "Stopping": "Stopped"}
+
+
+TRUST_LIST_SHAPES = ("certificate_data", "list", "certificates")
+"""The ``GET /trust/certificate`` shapes a twin can answer in (``capture.cluster.shapes["certmgr.trust_list"]``)."""
+
+
+def _install_shape_dispatch() -> None:
+    """Make ``certmgr.get_trust`` answer in a twin cluster's captured shape (other clusters: unchanged).
+
+    The plumbing for captured response shapes, built for this one answer: a cluster carrying
+    ``twin_shapes`` gets the shape its capture recorded; every other cluster keeps the simulator's.
+    """
+    if getattr(certmgr.get_trust, "twin_dispatch", False):
+        return
+    original = certmgr.get_trust
+
+    def get_trust(node: SimulatedNode, service: str | None) -> certmgr.Reply:
+        status, body = original(node, service)
+        shape = getattr(node.cluster, "twin_shapes", {}).get("certmgr.trust_list", "certificate_data")
+        if status != 200 or shape == "certificate_data":
+            return status, body
+        entries = [{"certificate": e["certificate"]} for e in body.get("certificate_data", [])]
+        if shape == "list":
+            return status, entries  # type: ignore[return-value]
+        return status, {"trackingId": body.get("trackingId"), "certificates": entries}
+
+    get_trust.twin_dispatch = True  # type: ignore[attr-defined]
+    certmgr.get_trust = get_trust
 
 
 class TwinError(ValueError):
@@ -139,6 +168,14 @@ class TwinFleet(SimulatedFleet):
             cluster.sso_enabled = bool(captured.get("sso_enabled"))
             if captured.get("phone_interaction") in ("automatic", "manual"):
                 cluster.phone_interaction = captured["phone_interaction"]
+            shapes = dict(captured.get("shapes") or {})
+            trust_shape = shapes.get("certmgr.trust_list", "certificate_data")
+            if trust_shape not in TRUST_LIST_SHAPES:
+                self.notes.append(f"GET /trust/certificate shape {trust_shape!r} is not built; the simulator's is used")
+            elif trust_shape != "certificate_data":
+                _install_shape_dispatch()
+                cluster.twin_shapes = {"certmgr.trust_list": trust_shape}  # type: ignore[attr-defined]
+                self.notes.append(f"GET /trust/certificate answers in the captured shape {trust_shape!r}")
         lines = []
         for node in cluster.nodes:
             lines.append(f"[127.0.0.1]:{node.ssh_port} {node.host_key_line}")

@@ -66,6 +66,7 @@ class ClusterFacts:
     phones_registered: int | None = None
     phones_seen: int | None = None
     drf_running: bool | None = None
+    shapes: dict[str, str] = field(default_factory=dict)  # response shape per answer (docs/doctor.md)
 
 
 @dataclass
@@ -557,13 +558,31 @@ def _trust(probe: Probe) -> Check:
     pems = probe.cucm.read_trust("tomcat")
     exchange = probe.last("certmgr", "/trust/certificate")
     if exchange is not None and exchange.status == 200:
-        shape = "certificate_data" in exchange.body
-        probe.verdict(
-            "certmgr.trust_list_shape", InfStatus.CONFIRMED if shape else InfStatus.REFUTED, exchange.body[:200]
-        )
+        shape = trust_list_shape(exchange.body)
+        probe.cluster_facts.shapes.setdefault("certmgr.trust_list", shape)
+        if shape == "certificate_data":
+            probe.verdict("certmgr.trust_list_shape", InfStatus.CONFIRMED)
+        else:
+            probe.verdict("certmgr.trust_list_shape", InfStatus.REFUTED, f"shape {shape}: {exchange.body[:200]}")
     return probe.check(
         "rest.trust", "certmgr GET /trust/certificate", CheckStatus.OK, f"tomcat-trust: {len(pems)} certificates"
     )
+
+
+def trust_list_shape(body: str) -> str:
+    """The shape of a ``GET /trust/certificate`` answer: ``certificate_data`` (the simulator's and the
+    snapshot's), ``list`` (a bare list of ``{certificate}``), ``certificates`` (netSSL's) or ``unknown``."""
+    try:
+        data = json.loads(body)
+    except ValueError:
+        return "unknown"
+    if isinstance(data, list):
+        return "list"
+    if isinstance(data, dict):
+        for key in ("certificate_data", "certificates"):
+            if key in data:
+                return key
+    return "unknown"
 
 
 def _options(probe: Probe) -> Check:

@@ -151,3 +151,24 @@ def test_a_capture_the_twin_cannot_build_is_refused_in_one_sentence(tmp_path: Pa
     assert result.returncode == 2
     assert "holds no capture.json: make one with certops doctor --capture" in " ".join(result.stderr.split())
     assert "Traceback" not in result.stderr
+
+
+def test_a_captured_trust_list_shape_becomes_the_twins_and_other_fleets_keep_theirs(
+    sim_factory: Callable[..., SimulatedFleet], tmp_path: Path
+) -> None:
+    fleet = sim_factory(nodes=1)
+    capture = _capture(fleet, tmp_path / "capture")
+    data = json.loads((capture / "capture.json").read_text())
+    assert data["cluster"]["shapes"] == {"certmgr.trust_list": "certificate_data"}
+    data["cluster"]["shapes"]["certmgr.trust_list"] = "list"  # as a node answering a bare list would have
+    (capture / "capture.json").write_text(json.dumps(data))
+    with TwinFleet(capture, sim_options(state_dir=tmp_path / "twin")) as twin:
+        assert "GET /trust/certificate answers in the captured shape 'list'" in twin.notes
+        twin.write_inventory(tmp_path / "twin.yaml")
+        run = run_doctor(load_inventory(tmp_path / "twin.yaml"), "c1")
+        assert run.report.ok  # certops reads that shape too
+        assert run.cluster.shapes == {"certmgr.trust_list": "list"}
+        verdict = run.report.inf_summary()["certmgr.trust_list_shape"]
+        assert verdict.status.value == "refuted" and verdict.said.startswith("shape list")
+        again = run_doctor(load_inventory(fleet.state_dir / "inventory.yaml"), "c1")  # a plain fleet, same process
+        assert again.cluster.shapes == {"certmgr.trust_list": "certificate_data"}
