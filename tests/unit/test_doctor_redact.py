@@ -67,3 +67,17 @@ def test_a_report_blocks_only_the_units_a_nodes_role_holds_and_a_refutation_wins
     assert report.blocked_units("imp1") == ["tomcat", "ipsec"]
     assert report.blocked_units("pub") == []  # a warning blocks nothing
     assert report.inf_summary()["x"].status is InfStatus.REFUTED
+
+
+def test_docs_doctor_names_every_inf_id_once_under_what_settles_it() -> None:
+    import re
+    from pathlib import Path
+
+    from certops.doctor.inf import INF_ITEMS
+
+    text = (Path(__file__).resolve().parents[2] / "docs" / "doctor.md").read_text()
+    settles = text.split("Items doctor can settle read-only:", 1)[1].split("Only by a change", 1)
+    read_only = set(re.findall(r"`([a-z]+\.[a-z0-9_]+)`", settles[0]))
+    by_change = set(re.findall(r"`([a-z]+\.[a-z0-9_]+)`", settles[1].split("## ", 1)[0]))
+    assert read_only == {i.id for i in INF_ITEMS.values() if i.observed_by}
+    assert by_change == {i.id for i in INF_ITEMS.values() if not i.observed_by}
