@@ -1,20 +1,44 @@
 """Shared pytest configuration: fixture modules live in tests/fixtures/, one per real server."""
 
+import atexit
 import os
+import shutil
 import signal
+import tempfile
+from pathlib import Path
 
 # Every flow in the tests runs on a real Prefect server started by a fixture. A thread or process
 # that lost track of it must fail loudly instead of starting a silent temporary server, where no
 # concurrency limit exists (set before Prefect is imported anywhere).
 os.environ["PREFECT_SERVER_ALLOW_EPHEMERAL_MODE"] = "false"
 
-# The host lock of a renewal (certops.hostlock) lives in $CERTOPS_LOCK_DIR, host-wide by default:
-# each test session gets its own, so concurrent sessions on one machine (cluster "c1" in every
-# test) never wait for each other's locks. Child processes and workers inherit it.
-if "CERTOPS_LOCK_DIR" not in os.environ:
-    import tempfile
+# What certops keeps host-wide or per user by default, each pytest process (a plain session, and
+# each pytest-xdist worker on its own: a worker does NOT take the controller's) gets in a scratch
+# folder of its own, removed at exit. Every test's cluster is "c1": with one lock folder for all,
+# a renewal in one worker waits for or is refused by another worker's host lock (certops.hostlock,
+# default /tmp/certops-locks); a `certops pending/approve` without PREFECT_API_URL would find
+# another worker's embedded server (certops.renewal.server, default /tmp/certops-servers); state,
+# audit log, scan reports (default ~/.certops/...) and the Prefect client's home (~/.prefect) would
+# be shared with other sessions and with the user. Tests and child processes may still set their own.
+_SCRATCH = Path(tempfile.mkdtemp(prefix=f"certops-test-{os.environ.get('PYTEST_XDIST_WORKER', 'session')}-"))
+atexit.register(shutil.rmtree, _SCRATCH, True)
+for _name, _where in {
+    "CERTOPS_LOCK_DIR": "locks",
+    "CERTOPS_RUNTIME_DIR": "servers",
+    "CERTOPS_STATE_DIR": "state",
+    "CERTOPS_AUDIT_LOG": "audit.jsonl",
+    "CERTOPS_REPORT_DIR": "scans",
+    "PREFECT_HOME": "prefect-home",
+}.items():
+    os.environ[_name] = str(_SCRATCH / _where)
 
-    os.environ["CERTOPS_LOCK_DIR"] = tempfile.mkdtemp(prefix="certops-test-locks-")
+# The terminal size: GNU readline, which pytest imports, exports COLUMNS=80 and LINES=24 into the
+# process environment when its input is no terminal (os.environ does not show them, children get
+# them): every pytest-xdist worker then had COLUMNS=80 and certops' tables (as wide as $COLUMNS when
+# set, else 200 off a terminal) wrapped their node names. A test that wants a width sets COLUMNS.
+for _name in ("COLUMNS", "LINES"):
+    os.environ.pop(_name, None)
+    os.unsetenv(_name)
 
 
 def _terminated(signum: int, frame: object) -> None:
