@@ -172,3 +172,30 @@ def test_a_captured_trust_list_shape_becomes_the_twins_and_other_fleets_keep_the
         assert verdict.status.value == "refuted" and verdict.said.startswith("shape list")
         again = run_doctor(load_inventory(fleet.state_dir / "inventory.yaml"), "c1")  # a plain fleet, same process
         assert again.cluster.shapes == {"certmgr.trust_list": "certificate_data"}
+
+
+def test_the_readme_before_your_first_renewal_block_runs_as_written(tmp_path: Path) -> None:
+    from tests.unit.test_readme_blocks import Shell, _reason, _shell_blocks, commands
+
+    block = next(b for b in _shell_blocks() if b.path.name == "README.md" and "certops doctor" in b.text)
+    shell = Shell(tmp_path)
+    results: dict[str, subprocess.CompletedProcess[str]] = {}
+    try:
+        for command in commands(block):
+            assert _reason(command) is None, command
+            result = shell.run(command)
+            if result is not None:
+                results[command] = result
+                assert result.returncode == 0, f"{block.where}: {command}\n{result.stdout}\n{result.stderr}"
+    finally:
+        outputs = shell.stop()
+    assert len(outputs) == 2 and "twin note" not in outputs[1]
+    doctor = next(r for c, r in results.items() if c.startswith("certops doctor") and "--anonymize" not in c)
+    assert "Verdict: certops can renew every configured unit on every node of c1." in doctor.stdout
+    assert (tmp_path / "capture" / "capture.json").is_file() and (tmp_path / "to-send" / "capture.json").is_file()
+    assert "certops.test" not in (tmp_path / "to-send" / "capture.json").read_text()
+    table = next(r for c, r in results.items() if c.startswith("certops certificates"))
+    assert "every node answered" in table.stdout  # the twin's nodes answer over the inventory it wrote
+    assert int(re.findall(r"Identity certificates \((\d+)\)", table.stdout)[0]) >= 19
+    dry = next(r for c, r in results.items() if "--dry-run" in c)
+    assert "tomcat" in dry.stdout
