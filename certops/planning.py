@@ -17,8 +17,9 @@ from enum import StrEnum
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from certops.errors import ConfigError
+from certops.cucm.paths import certificate_path
 from certops.due import DuePlan
+from certops.errors import ConfigError
 from certops.inventory import ClusterConfig, Inventory, NodeConfig
 from certops.units import (
     UNITS,
@@ -101,6 +102,8 @@ class PlannedNode(_Value):
     role: NodeRole
     version: str
     release: Release = ()  # (major, minor, su) read from the version (SU: the inventory may override)
+    path: str = ""  # "REST" or "CLI": how the CSR and the uploads go (certops.cucm.paths)
+    path_reason: str = ""  # why, in one line (e.g. "12.5: certmgr REST has no CSR endpoint before 14 ...")
 
     @property
     def release_text(self) -> str:
@@ -140,6 +143,9 @@ class RenewalPlan(_Value):
                 for n in self.nodes
             )
         )
+        if any(n.path for n in self.nodes):
+            lines.append("Certificate path (CSR and uploads), per node:")
+            lines += [f"  {n.fqdn}: {n.path} — {n.path_reason}" for n in self.nodes if n.path]
         lines.append("")
         lines.append("Steps:")
         for i, step in enumerate(self.steps, 1):
@@ -301,10 +307,13 @@ def plan_renewal(
             fqdn=n.fqdn,
             role=n.role,
             version=(v := st.versions.get(n.fqdn, cl.version)),
-            release=parse_release(v, cl.service_update),
+            release=(r := parse_release(v, cl.service_update)),
+            path=(cp := certificate_path(r)).via.value,
+            path_reason=cp.why,
         )
         for n in chosen
     ]
+    over = {n.fqdn: " over the CLI" if n.path == "CLI" else " over certmgr REST" for n in planned}
     pub = cl.publisher.fqdn
     steps: list[PlanStep] = []
 
@@ -329,7 +338,7 @@ def plan_renewal(
         add(
             StepKind.GENERATE_CSR,
             n.fqdn,
-            f"generate a {key} CSR for {unit} on the node (reuse a pending one this renewal made)",
+            f"generate a {key} CSR for {unit} on the node{over[n.fqdn]} (reuse a pending one this renewal made)",
         )
     for n in planned:
         how = (
@@ -348,9 +357,13 @@ def plan_renewal(
         add(
             StepKind.UPLOAD_TRUST,
             n.fqdn,
-            f"upload root, then intermediate(s) to {spec.trust_store} (skip those present)",
+            f"upload root, then intermediate(s) to {spec.trust_store}{over[n.fqdn]} (skip those present)",
         )
-        add(StepKind.UPLOAD_IDENTITY, n.fqdn, f"upload the signed leaf to {unit} (skip if already installed)")
+        add(
+            StepKind.UPLOAD_IDENTITY,
+            n.fqdn,
+            f"upload the signed leaf to {unit}{over[n.fqdn]} (skip if already installed)",
+        )
     # 5 CTL
     if spec.ctl_update_in_mixed_mode and st.security_mode != 0:
         cond = "" if st.security_mode == 1 else " if the cluster is in mixed mode"

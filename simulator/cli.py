@@ -226,6 +226,8 @@ class CliSession:
             self.output(self._cert_list())
         elif low[:4] == ["show", "cert", "list", "trust"]:
             self.output(self._trust_list(), pager="less")
+        elif low[:3] == ["show", "cert", "trust"] and len(words) == 4:
+            self._show_trust(words[3])
         elif low[:3] == ["show", "cert", "own"] and len(words) == 4:
             unit = words[3].split("/")[0]
             if unit not in node.units:
@@ -284,11 +286,42 @@ class CliSession:
         return "\n".join(out) + "\n"
 
     def _trust_list(self) -> str:
+        """``show cert list trust``: one line per file on 15, blocks before 15, as ``show cert list own``.
+
+        cucm-interfaces.md §5.2 says only "same style, for trust stores"; the description text
+        ("Trust Certificate <CN>") and the block's ``Type: trust-certs`` are [INF].
+        """
         out = []
+        lines = self.node.cluster.version_tuple >= (15, 0)
         for store, certs in self.node.trust.items():
             for cn in sorted(certs):
-                out.append(f"{store}/{cn.replace(' ', '_')}.pem: Trust Certificate {cn}")
+                if lines:
+                    out.append(f"{store}/{trust_file_name(cn)}: Trust Certificate {cn}")
+                else:
+                    cert = certs[cn]
+                    out += [
+                        f"Unit: {store}",
+                        "Type: trust-certs",
+                        f"Name: {trust_file_name(cn)}",
+                        f"Issuer: {pki.common_name(cert.issuer)}",
+                        f"Expires: {pki.java_date(cert.not_valid_after_utc)}",
+                        "",
+                    ]
         return "\n".join(out) + "\n" if out else "No trust certificates found\n"
+
+    def _show_trust(self, name: str) -> None:
+        """``show cert trust <store>/<file>`` (cucm-interfaces.md §5.2): the details block, then the PEM.
+
+        The name is what ``show cert list trust`` lists (``tomcat-trust/Lab_Root_CA.pem``). An
+        unknown store or file fails with "Invalid certificate name" [INF: the real wording is not known].
+        """
+        store, _, filename = name.partition("/")
+        certs = self.node.trust.get(store, {})
+        cert = next((c for cn, c in certs.items() if trust_file_name(cn) == filename), None)
+        if cert is None:
+            self.output(f"Invalid certificate name: {name}\n{FAILED}\n")
+            return
+        self.output(cert_details(cert))
 
     def _service_list(self) -> str:
         out = ["Requesting service status, please wait...", "System SSH [STARTED]"]
@@ -519,6 +552,11 @@ class CliSession:
         lines.append(" ".join("=" * w for w in widths))
         lines += [" ".join(v.ljust(w) for v, w in zip(r, widths, strict=True)).rstrip() for r in rows]
         self.output("\n".join(lines) + "\n", pager="less")
+
+
+def trust_file_name(common_name: str) -> str:
+    """The file name a trust certificate has in its store: its CN, spaces as ``_``, then ``.pem`` [INF]."""
+    return f"{common_name.replace(' ', '_')}.pem"
 
 
 def cert_details(cert: x509.Certificate) -> str:

@@ -372,7 +372,9 @@ def ris(node: SimulatedNode, raw: bytes, action: str) -> Reply:
     if op not in ("selectCmDevice", "selectCmDeviceExt"):
         return fault("soapenv:Client", f"No such operation '{op}'")
     if not cluster.ris_allow():
+        node._event("ris_rate_limited", detail={"limit": node.runtime.options.ris_rate_limit})
         return fault("soapenv:Server.RateControl", RATE_TEXT.format(n=node.runtime.options.ris_rate_limit))
+    node._event("ris_request", detail={"operation": op})
     crit = _find(op_el, "CmSelectionCriteria")
     if crit is None:
         return fault("soapenv:Client", "CmSelectionCriteria is required")

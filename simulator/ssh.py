@@ -226,6 +226,8 @@ class SshServer:
             chan = transport.accept(timeout=60)
             if chan is None:
                 return
+            # one event per authenticated session: how many logins a client spends is in the log
+            node._event("ssh_login", detail={"username": transport.get_username()})
             if not server.shell.wait(timeout=30):
                 chan.close()
                 return

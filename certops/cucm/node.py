@@ -21,6 +21,7 @@ from pydantic import SecretStr
 from certops.cucm import parsers
 from certops.cucm.certinfo import certificate_info
 from certops.cucm.certmgr_shapes import split_pems
+from certops.cucm.paths import CertPath, Via, certificate_path
 from certops.cucm.rest import CertMgrClient
 from certops.cucm.shell import CliResult, CucmCli
 from certops.cucm.soap import AxlClient, ControlCenterClient, RisPortClient
@@ -110,8 +111,13 @@ class CucmNode:
 
     @property
     def uses_rest(self) -> bool:
-        """True on CUCM 14 and later, where the certmgr REST API exists."""
-        return self.version >= (14, 0)
+        """True on CUCM 14 and later, where the certmgr REST API exists (``certops.cucm.paths``)."""
+        return self.path.via is Via.REST
+
+    @property
+    def path(self) -> CertPath:
+        """The path this node's certificate work takes (REST from 14, the CLI on 12.5) and why."""
+        return certificate_path(self.version)
 
     def rest(self) -> CertMgrClient:
         """The certmgr REST client (CUCM 14+)."""
@@ -338,8 +344,8 @@ class CucmNode:
         if self.uses_rest:
             self.rest().upload_trust(unit, pems, description)
             return
-        for pem in split_pems(pems):  # one certificate per paste
-            self._run(f"set cert import trust {unit}-trust", input_text=pem, confirm="yes")
+        for pem in split_pems(pems):  # one certificate per paste; the CLI names the unit, not its store
+            self._run(f"set cert import trust {unit}", input_text=pem, confirm="yes")
 
     def upload_identity(self, unit: str, pems: list[str]) -> None:
         """Upload the signed leaf (then its chain) for ``unit``."""

@@ -5,7 +5,16 @@ reads until the ``admin:`` prompt (Cisco's own pyATS/unicon pattern
 ``^(.*?)([\\r\\n]|\\x1b\\[K)admin:\\s*``), waits generously for the first prompt (login is slow),
 turns pagination off (``set cli pagination off``) and still answers any pager, answers a
 confirmation prompt only when the command expects one, strips ANSI escapes and ``\\r``, and
-gives every command a timeout. A dropped session is a ``CucmConnectionError``.
+gives every command a timeout. A dropped session is a ``CucmConnectionError``; a command that
+only reads (``show ...``, ``utils service list``, a status) is repeated once on a new login, a
+command that changes the node never is.
+
+A login costs 5–15 s on a real node (the CLI starts up). Inside :func:`reuse_sessions` (the
+renewal flow holds it for its whole run), closing a ``CucmCli`` hands its open session to this
+process's :class:`SessionPool` instead of logging out, and the next ``CucmCli`` of the same node
+and user takes it back after a liveness check (an empty line must bring back the prompt): one
+login per node for a whole block of steps, across tasks. A session cannot cross processes, so a
+task in another process (or outside the scope) logs in and out as before.
 """
 
 from __future__ import annotations
@@ -13,9 +22,10 @@ from __future__ import annotations
 import contextlib
 import logging
 import re
+import threading
 import time
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
 
@@ -40,6 +50,139 @@ _PASTE = re.compile(r"Paste the Certificate and Hit Enter\s*\Z", re.IGNORECASE)
 INCLUDE_OU = re.compile(r"Include OU in CSR \(yes\|no\)\??\s*\Z", re.IGNORECASE)
 """``set csr gen``'s question on 12.5 and 14 before SU1 (cucm-interfaces.md §5.1; cisco-uc-get-cert
 ``ssh_command`` expects ``Include OU in CSR (yes|no)?`` and answers it)."""
+
+
+_READ_ONLY = re.compile(
+    r"^(show |utils service list$|utils disaster_recovery status |utils sso status$|set cli pagination )",
+    re.IGNORECASE,
+)
+"""Commands that change nothing on the node: repeated once on a new login when the session drops."""
+
+
+def read_only(command: str) -> bool:
+    """Whether ``command`` only reads (safe to repeat after a dropped session)."""
+    return _READ_ONLY.match(command.strip()) is not None
+
+
+SessionKey = tuple[str, str, int, str]
+"""(fqdn, address, port, username): whose session it is."""
+
+
+@dataclass
+class _Idle:
+    transport: paramiko.Transport
+    channel: paramiko.Channel
+    since: float = field(default_factory=time.monotonic)
+
+
+class SessionPool:
+    """Open CLI sessions of this process, kept between tasks while a :meth:`scope` is held.
+
+    Thread-safe; a session is lent to one ``CucmCli`` at a time (a second one on the same node
+    logs in for itself, and both come back). A session idle longer than ``max_idle`` seconds is
+    closed instead of lent (CUCM ends idle CLI sessions on its own). ``logins`` counts the logins
+    per key made while pooling (for reports and benchmarks).
+    """
+
+    def __init__(self, max_idle: float = 600.0) -> None:
+        self.max_idle = max_idle
+        self._lock = threading.Lock()
+        self._idle: dict[SessionKey, list[_Idle]] = {}
+        self._scopes = 0
+        self.logins: dict[SessionKey, int] = {}
+
+    @property
+    def active(self) -> bool:
+        """True while some scope is held (sessions are kept)."""
+        with self._lock:
+            return self._scopes > 0
+
+    @contextlib.contextmanager
+    def scope(self) -> Iterator[SessionPool]:
+        """Keep sessions while inside; the last scope to end logs every idle session out."""
+        with self._lock:
+            self._scopes += 1
+        try:
+            yield self
+        finally:
+            with self._lock:
+                self._scopes -= 1
+                last = self._scopes == 0
+            if last:
+                self.close_idle()
+
+    def take(self, key: SessionKey) -> _Idle | None:
+        """An idle session of ``key`` (None: none, or pooling is off); stale ones are closed."""
+        stale: list[_Idle] = []
+        got: _Idle | None = None
+        with self._lock:
+            if self._scopes == 0:
+                return None
+            idle = self._idle.get(key, [])
+            while idle:
+                cand = idle.pop()
+                if time.monotonic() - cand.since > self.max_idle or not cand.transport.is_active():
+                    stale.append(cand)
+                    continue
+                got = cand
+                break
+        for s in stale:
+            _close_quietly(s.transport, s.channel, say_exit=True)
+        return got
+
+    def give(self, key: SessionKey, transport: paramiko.Transport, channel: paramiko.Channel) -> bool:
+        """Keep an open session at the prompt for the next user; False (caller closes it) when pooling is off."""
+        with self._lock:
+            if self._scopes == 0:
+                return False
+            self._idle.setdefault(key, []).append(_Idle(transport, channel))
+            return True
+
+    def count_login(self, key: SessionKey) -> None:
+        """Record one login of ``key`` (only while pooling: what the renewal spent)."""
+        with self._lock:
+            if self._scopes > 0:
+                self.logins[key] = self.logins.get(key, 0) + 1
+
+    def close_idle(self) -> int:
+        """Log out every idle session now (e.g. before a long wait for a person); returns how many."""
+        with self._lock:
+            idle = [s for sessions in self._idle.values() for s in sessions]
+            self._idle.clear()
+        for s in idle:
+            _close_quietly(s.transport, s.channel, say_exit=True)
+        return len(idle)
+
+
+SESSIONS = SessionPool()
+"""This process's pool of CLI sessions."""
+
+
+def reuse_sessions() -> contextlib.AbstractContextManager[SessionPool]:
+    """Keep CLI sessions open between tasks of this process while inside (one login per node per block)."""
+    return SESSIONS.scope()
+
+
+def _close_quietly(transport: paramiko.Transport | None, channel: paramiko.Channel | None, *, say_exit: bool) -> None:
+    """Log out (``exit``, then let the node close its side, up to a second) and close the transport."""
+    if say_exit and channel is not None and not channel.closed and transport is not None and transport.is_active():
+        # Say goodbye and let the node close its side first: a session cut mid-conversation leaves
+        # the node's CLI to notice on its own.
+        with contextlib.suppress(OSError, EOFError, paramiko.SSHException):
+            channel.sendall(b"exit\n")
+            deadline = time.monotonic() + 1.0
+            while time.monotonic() < deadline:
+                channel.settimeout(max(0.01, deadline - time.monotonic()))
+                try:
+                    if not channel.recv(65536):
+                        break
+                except TimeoutError:
+                    break
+    if channel is not None:
+        with contextlib.suppress(OSError, EOFError, paramiko.SSHException):
+            channel.close()
+    if transport is not None:
+        transport.close()
 
 
 def subject_has_ou(pem: str) -> bool:
@@ -88,6 +231,7 @@ class CucmCli:
         command_timeout: float = 600.0,
         connect_timeout: float = 30.0,
         pagination_off: bool = True,
+        pool: SessionPool | None = None,
     ) -> None:
         self.fqdn = fqdn
         self.address = address
@@ -103,6 +247,13 @@ class CucmCli:
         self._transport: paramiko.Transport | None = None
         self._channel: paramiko.Channel | None = None
         self.banner = ""
+        self.pool = pool if pool is not None else SESSIONS
+        self.logins = 0  # logins this object made (a session taken from the pool is not one)
+
+    @property
+    def key(self) -> SessionKey:
+        """Whose session this is: (fqdn, address, port, username)."""
+        return (self.fqdn, self.address, self.port, self.username)
 
     # -- lifecycle -------------------------------------------------------------------------------
 
@@ -126,10 +277,36 @@ class CucmCli:
         )
 
     def open(self) -> None:
-        """Connect, log in, wait for the first prompt and turn pagination off."""
+        """Take a live session of this node from the pool, or connect, log in, wait for the prompt, pagination off."""
         if self.is_open:
             return
-        self.close()
+        self._discard()
+        while (idle := self.pool.take(self.key)) is not None:
+            self._transport, self._channel = idle.transport, idle.channel
+            if self._alive():
+                log.debug(
+                    "ssh %s: reusing the session opened earlier (idle %.0f s)", self.fqdn, time.monotonic() - idle.since
+                )
+                return
+            self._discard()
+        self._login()
+
+    def _alive(self) -> bool:
+        """Liveness check of a kept session: an empty line brings the prompt back within a few seconds."""
+        if not self.is_open:
+            return False
+        assert self._channel is not None
+        try:
+            while self._channel.recv_ready():  # whatever the node said while idle (a broadcast message)
+                self._channel.recv(65536)
+            self._channel.sendall(b"\n")
+            self._read_until_prompt("(liveness check)", min(10.0, self.command_timeout), confirm=None, input_text=None)
+        except (CucmConnectionError, CliCommandError, OSError, EOFError, paramiko.SSHException):
+            log.info("ssh %s: the session kept from earlier is gone; logging in again", self.fqdn)
+            return False
+        return True
+
+    def _login(self) -> None:
         started = time.monotonic()
         self._transport = open_transport(
             fqdn=self.fqdn,
@@ -146,17 +323,19 @@ class CucmCli:
             channel.get_pty(term="vt100", width=250, height=50)
             channel.invoke_shell()
         except (paramiko.SSHException, OSError, EOFError) as exc:
-            self.close()
+            self._discard()
             raise CucmConnectionError(
                 f"could not open an interactive shell: {exc}", node=self.fqdn, operation="ssh shell"
             ) from exc
         self._channel = channel
+        self.logins += 1
+        self.pool.count_login(self.key)
         try:
             self.banner = clean(
                 self._read_until_prompt("(login)", self.login_timeout, confirm=None, input_text=None)[0]
             )
         except CliCommandError as exc:
-            self.close()
+            self._discard()
             raise CucmConnectionError(
                 f"no admin: prompt within {self.login_timeout:.0f} s of logging in",
                 node=self.fqdn,
@@ -165,28 +344,24 @@ class CucmCli:
             ) from exc
         log.info("ssh %s: CLI ready after %.1f s", self.fqdn, time.monotonic() - started)
         if self.pagination_off:
-            self.run("set cli pagination off")
+            self.run("set cli pagination off", reconnect=False)
 
     def close(self) -> None:
-        """Close the shell and the transport (idempotent); says ``exit`` first when the shell is usable."""
-        if self.is_open and self._channel is not None:
-            # Say goodbye and let the node close its side first (up to a second): a session cut
-            # mid-conversation leaves the node's CLI to notice on its own.
-            with contextlib.suppress(OSError, EOFError, paramiko.SSHException):
-                self._channel.sendall(b"exit\n")
-                deadline = time.monotonic() + 1.0
-                while time.monotonic() < deadline:
-                    self._channel.settimeout(max(0.01, deadline - time.monotonic()))
-                    try:
-                        if not self._channel.recv(65536):
-                            break
-                    except TimeoutError:
-                        break
-        if self._channel is not None:
-            with contextlib.suppress(OSError, EOFError, paramiko.SSHException):
-                self._channel.close()
-        if self._transport is not None:
-            self._transport.close()
+        """Done with the session (idempotent): kept in the pool at the prompt while pooling, else logged out."""
+        transport, channel = self._transport, self._channel
+        if (
+            self.is_open
+            and transport is not None
+            and channel is not None
+            and self.pool.give(self.key, transport, channel)
+        ):
+            self._transport = self._channel = None
+            return
+        self._discard()
+
+    def _discard(self) -> None:
+        """Log out and close the transport, never keeping the session (a dropped or confused one)."""
+        _close_quietly(self._transport, self._channel, say_exit=self.is_open)
         self._channel = None
         self._transport = None
 
@@ -200,6 +375,7 @@ class CucmCli:
         confirm: str | None = None,
         input_text: str | None = None,
         answers: Sequence[tuple[re.Pattern[str], str]] = (),
+        reconnect: bool | None = None,
     ) -> CliResult:
         """Run ``command`` and return its cleaned output.
 
@@ -207,8 +383,28 @@ class CucmCli:
         the prompt); without it such a prompt is answered no and the result is failed.
         ``input_text`` answers a "Paste the Certificate and Hit Enter" prompt. ``answers`` are
         ``(prompt pattern, answer)`` pairs for named questions, tried before ``confirm``: a
-        question that is not asked needs no answer.
+        question that is not asked needs no answer. ``reconnect`` (default: whether the command
+        only reads, :func:`read_only`): when the session drops, log in once more and repeat it.
         """
+        again = read_only(command) if reconnect is None else reconnect
+        try:
+            return self._run_once(command, timeout=timeout, confirm=confirm, input_text=input_text, answers=answers)
+        except CucmConnectionError as exc:
+            if not again or not exc.message.startswith("the SSH session dropped"):
+                raise
+            log.warning("ssh %s: %s; logging in again and repeating it (it changes nothing)", self.fqdn, exc.message)
+        self.open()
+        return self._run_once(command, timeout=timeout, confirm=confirm, input_text=input_text, answers=answers)
+
+    def _run_once(
+        self,
+        command: str,
+        *,
+        timeout: float | None,
+        confirm: str | None,
+        input_text: str | None,
+        answers: Sequence[tuple[re.Pattern[str], str]],
+    ) -> CliResult:
         if not self.is_open:
             self.open()
         assert self._channel is not None
@@ -216,7 +412,7 @@ class CucmCli:
         try:
             self._channel.sendall((command + "\n").encode())
         except (OSError, EOFError, paramiko.SSHException) as exc:
-            self.close()
+            self._discard()
             raise self._dropped(command, exc) from exc
         raw, reason = self._read_until_prompt(
             command, timeout or self.command_timeout, confirm=confirm, input_text=input_text, answers=answers
@@ -354,13 +550,13 @@ class CucmCli:
                 try:
                     channel.sendall(answer.encode())
                 except (OSError, EOFError, paramiko.SSHException) as exc:
-                    self.close()
+                    self._discard()
                     raise self._dropped(command, exc) from exc
                 scan_from = len(out)
                 continue
             remaining = deadline - time.monotonic()
             if remaining <= 0:
-                self.close()
+                self._discard()
                 raise CliCommandError(
                     f"no admin: prompt after {timeout:.0f} s",
                     node=self.fqdn,
@@ -374,10 +570,10 @@ class CucmCli:
             except TimeoutError:
                 continue
             except (OSError, EOFError, paramiko.SSHException) as exc:
-                self.close()
+                self._discard()
                 raise self._dropped(command, exc) from exc
             if not data:
-                self.close()
+                self._discard()
                 raise self._dropped(command)
             out += data.decode("utf-8", errors="replace")
 

@@ -101,7 +101,7 @@ def test_a_drf_wait_speaks_at_once_then_at_the_configured_interval_then_at_its_e
 
 
 def test_a_registration_wait_speaks_progress_with_the_count_reached(clock):
-    waiting.configure(progress_interval=20)
+    waiting.configure(progress_interval=5)  # the reads come at 1, 2, 3, 4.5, 6.75 ... s (steps.look_delay)
     counts = iter([0, 1, 2, 3, 4, 5, 6])
     said: list[str] = []
 
