@@ -77,7 +77,7 @@ def _post(inventory_path: str, report: ClusterRenewalReport) -> None:
         log.info("Slack: cluster plan message not sent: %s", getattr(notifier, "error", "no notifier"))
         return
     try:
-        result = notifier.notify(report.slack_message())  # type: ignore[union-attr]
+        result = notifier.notify(report.slack_message())
     except Exception as exc:  # noqa: BLE001  (a notification must never fail the plan)
         log.warning("Slack: cluster plan message failed: %s", type(exc).__name__)
         return
@@ -149,3 +149,13 @@ def renew_cluster(
             "longer due and are not renewed twice",
         )
     return report
+
+
+@flow(name="drf-backup", log_prints=True)
+def drf_backup(inventory_path: str, cluster: str, units: list[str]) -> DrfBackupOutcome:
+    """After a single renewal that completed: take the DRF backup (a device in the inventory) or say it is due.
+
+    ``certops renew -u U`` runs it when the cluster names a backup device; the plan flow calls the
+    same task after its last regeneration.
+    """
+    return drf_backup_after(inventory_path, cluster, units)

@@ -22,8 +22,47 @@ from tasks.scan import (
     publish_report,
     read_certificates,
     remind_pending_approvals,
+    start_cluster_plan,
     start_renewal,
 )
+
+
+def _start_cluster_plans(
+    plan: Any, inventory_path: str, deployment: str, parameters: dict[str, Any] | None
+) -> list[RenewalStarted]:
+    """One cluster-plan run per cluster with due units (all of them, in Cisco's order, in one plan).
+
+    A cluster with a plan already in flight is left alone (that plan renews what is due); a
+    renewal of one unit in flight does not hold the plan back: the plan's renewal of that unit
+    waits for the cluster lock, then finds nothing to do.
+    """
+    log = get_run_logger()
+    by_cluster: dict[str, list[Any]] = {}
+    for c in [*plan.start, *plan.queued]:
+        by_cluster.setdefault(c.cluster, []).append(c)
+    in_flight = in_flight_renewals(deployment.split("/")[0], require_unit=False)
+    day = plan.generated_at.strftime("%Y-%m-%d")
+    started: list[RenewalStarted] = []
+    for cluster, candidates in by_cluster.items():
+        running = next((r for r in in_flight if r.cluster == cluster), None)
+        if running is not None:
+            why = f"a cluster plan is in flight: run {running.run_id} ({running.state})"
+            log.info("not starting the cluster plan of %s: %s", cluster, why)
+            started += [
+                RenewalStarted(
+                    cluster=c.cluster,
+                    unit=c.unit,
+                    nodes=c.nodes,
+                    days_left=c.days_left,
+                    run_id=running.run_id,
+                    skipped_reason=why,
+                )
+                for c in candidates
+            ]
+            continue
+        extra = {k: v for k, v in (parameters or {}).items() if k in ("settings", "approval_timeout_days", "notify")}
+        started += start_cluster_plan(deployment, inventory_path, cluster, candidates, day, extra)
+    return started
 
 
 def _ui_url() -> str | None:
@@ -52,6 +91,7 @@ def scan(
     remind_within_hours: float = 48.0,
     max_workers: int = 32,
     per_cluster: int = 4,
+    cluster_deployment: str | None = None,
 ) -> ScanResult:
     """Scan every unit on every node of every cluster for expiry; start renewals that are due.
 
@@ -60,6 +100,11 @@ def scan(
     ``remind_within_hours``, and — with ``start_renewals`` — starts one renewal deployment run per
     due cluster and unit without waiting for it. A renewal already in flight for the same cluster and unit is not
     started again, and CallManager/TVS (the ITL group) are never started together on a cluster.
+
+    With ``cluster_deployment`` (e.g. ``renew-cluster/renew-cluster``) the scan starts instead ONE
+    cluster-plan run per cluster with due units: every due unit in Cisco's order in one plan (the
+    next ITL-group unit as soon as the previous one's phones re-registered, not at the next scan),
+    then the DRF backup.
     """
     log = get_run_logger()
     inv = load_inventory(inventory_path)
@@ -67,7 +112,9 @@ def scan(
     plan = select_due(report, inv)
     files = publish_report(plan, output_dir, inv.defaults.policy.threshold_days)
     started: list[RenewalStarted] = []
-    if start_renewals and (plan.start or plan.queued):
+    if start_renewals and cluster_deployment and (plan.start or plan.queued):
+        started = _start_cluster_plans(plan, inventory_path, cluster_deployment, renewal_parameters)
+    elif start_renewals and (plan.start or plan.queued):
         in_flight = in_flight_renewals(renewal_deployment.split("/")[0])
         day = plan.generated_at.strftime("%Y-%m-%d")
         for candidate in plan.start:

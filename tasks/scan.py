@@ -123,8 +123,11 @@ def publish_report(plan: DuePlan, output_dir: str | None, default_threshold_days
 
 
 @task(name="find-in-flight-renewals", cache_policy=NO_CACHE, retries=2, retry_delay_seconds=2)
-def in_flight_renewals(flow_name: str = "renew") -> list[InFlight]:
-    """Renewal runs of ``flow_name`` that are scheduled, pending, running, paused or cancelling."""
+def in_flight_renewals(flow_name: str = "renew", require_unit: bool = True) -> list[InFlight]:
+    """Renewal runs of ``flow_name`` that are scheduled, pending, running, paused or cancelling.
+
+    ``require_unit`` False: runs without a ``unit`` parameter count too (cluster plans, unit ``*``).
+    """
     from prefect.client.orchestration import get_client
     from prefect.client.schemas.filters import (
         FlowFilter,
@@ -149,11 +152,14 @@ def in_flight_renewals(flow_name: str = "renew") -> list[InFlight]:
             )
             for run in page:
                 params: dict[str, Any] = run.parameters or {}
-                if "cluster" in params and "unit" in params:
+                if "cluster" in params and ("unit" in params or not require_unit):
                     state = run.state.name if run.state else "unknown"
                     found.append(
                         InFlight(
-                            run_id=str(run.id), cluster=str(params["cluster"]), unit=str(params["unit"]), state=state
+                            run_id=str(run.id),
+                            cluster=str(params["cluster"]),
+                            unit=str(params.get("unit", "*")),
+                            state=state,
                         )
                     )
             if len(page) < 200:
@@ -236,6 +242,63 @@ def start_renewal(
         return base.model_copy(update={"skipped_reason": f"already ran today: run {run.id} ({state.lower()})"})
     log.info("started renewal %s on %s: run %s", candidate.key, ", ".join(candidate.nodes), run.id)
     return base
+
+
+@task(name="start-cluster-plan", cache_policy=NO_CACHE)
+def start_cluster_plan(
+    deployment: str,
+    inventory_path: str,
+    cluster: str,
+    candidates: list[RenewalCandidate],
+    day: str,
+    extra_parameters: dict[str, Any] | None = None,
+) -> list[RenewalStarted]:
+    """Start ONE cluster-plan run (``flows/renew_cluster.py``) for every due unit of ``cluster``.
+
+    The plan renews them in Cisco's order, one after the other (the next ITL-group unit as soon as
+    the previous one's phones re-registered, not at the next scan), then takes or asks for the DRF
+    backup. The idempotency key ``cluster:plan:day`` makes a second start on the same day return the
+    existing run. One ``RenewalStarted`` per unit, all naming that run.
+    """
+    from prefect.deployments import run_deployment
+    from prefect.exceptions import ObjectNotFound
+
+    log = get_run_logger()
+    units = [c.unit for c in candidates]
+    parameters: dict[str, Any] = {
+        "inventory_path": inventory_path,
+        "cluster": cluster,
+        "units": units,
+        **(extra_parameters or {}),
+    }
+
+    def each(**extra: Any) -> list[RenewalStarted]:
+        return [
+            RenewalStarted(cluster=c.cluster, unit=c.unit, nodes=c.nodes, days_left=c.days_left, **extra)
+            for c in candidates
+        ]
+
+    try:
+        run: FlowRun = run_deployment(  # type: ignore[assignment]
+            deployment,
+            parameters=parameters,
+            timeout=0,
+            idempotency_key=f"{cluster}:plan:{day}",
+            tags=["certops", f"cluster:{cluster}", "cluster-plan"],
+            as_subflow=False,
+        )
+    except ObjectNotFound:
+        log.error("cannot start the cluster plan of %s: deployment %s does not exist", cluster, deployment)
+        return each(
+            skipped_reason=f"{START_FAILED}: deployment {deployment} does not exist "
+            "(deploy deployments/prefect.yaml, see docs/operations.md)"
+        )
+    state = run.state.type.value if run.state else "SCHEDULED"
+    if state not in ACTIVE_STATES:
+        log.info("cluster plan of %s already ran today: run %s (%s)", cluster, run.id, state)
+        return each(run_id=str(run.id), skipped_reason=f"already ran today: run {run.id} ({state.lower()})")
+    log.info("started the cluster plan of %s (%s): run %s", cluster, ", ".join(units), run.id)
+    return each(run_id=str(run.id))
 
 
 @task(name="remind-pending-approvals", cache_policy=NO_CACHE)

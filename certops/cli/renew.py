@@ -230,11 +230,28 @@ def run_renew(
                 _err(f"renewal ended: {state_.message}")
                 return EXIT_FAILED
             report = state_.result()
+            drf = _drf_after_single(str(inventory_path), inv, cluster, unit, report)
     except CertopsError as exc:
         _err(f"renewal failed: {exc}")
         return EXIT_FAILED
     typer.echo(report.model_dump_json(indent=2) if as_json else report.to_text())
+    if drf is not None:
+        _err(("DRF backup: " if drf.status == "taken" else "DRF BACKUP NOT TAKEN: ") + drf.text)
+        return EXIT_OK if drf.status == "taken" else EXIT_FAILED
     return EXIT_OK
+
+
+def _drf_after_single(inventory_path: str, inv: Any, cluster: str, unit: str, report: Any) -> Any:
+    """After a completed single renewal on a cluster that names a DRF backup device: take the backup.
+
+    None when the renewal did not complete or no device is named (the report's warning then says a
+    DRF backup is due now). Cisco's Security Guides ask for one after every regeneration.
+    """
+    if getattr(report, "status", None) != "completed" or inv.cluster(cluster).drf_backup is None:
+        return None
+    from flows.renew_cluster import drf_backup
+
+    return drf_backup(inventory_path, cluster, [unit])
 
 
 class _ExpectedOutcomeFilter:

@@ -66,8 +66,8 @@ def run_renew_due(
                 return_state=True,
             )
             if not state.is_completed():
-                exc = state.result(raise_on_failure=False)
-                _err(f"cluster plan stopped: {exc if isinstance(exc, BaseException) else state.message}")
+                why = state.result(raise_on_failure=False)
+                _err(f"cluster plan stopped: {why if isinstance(why, BaseException) else state.message}")
                 return EXIT_FAILED
             report = state.result()
     except CertopsError as exc:

@@ -8,8 +8,8 @@ and follows ``utils disaster_recovery status backup`` until it ends, bounded. Ot
 outcome is a notice: the report, the Slack message and the terminal say the backup is due now.
 
 [INF] The CLI reference names the command and its arguments; the success text ("Backup initiated
-successfully") and the Status that ends a good backup (SUCCESS) are as open-source clients and
-the interface document record them, to confirm on a lab cluster (``certops doctor`` lists it).
+successfully") is as the simulator models it and SUCCESS as the good end is the interface
+document's terminal status (section 6); both to confirm on a lab cluster.
 
 Pure library (no Prefect): the node client is passed in.
 """
