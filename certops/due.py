@@ -139,7 +139,9 @@ class DuePlan(_Value):
         return [s for s in self.statuses if s.due]
 
 
-def _skip_reason(cert: CertificateInfo, policy: RenewalPolicy, role: NodeRole | None) -> str | None:
+def _skip_reason(
+    cert: CertificateInfo, policy: RenewalPolicy, role: NodeRole | None, federation: bool = False
+) -> str | None:
     if role is None:
         return f"node {cert.node} of cluster {cert.cluster} is not in the inventory"
     if cert.unit not in policy.units:
@@ -147,8 +149,9 @@ def _skip_reason(cert: CertificateInfo, policy: RenewalPolicy, role: NodeRole | 
     if cert.unit == "CAPF" and role is not NodeRole.PUBLISHER:
         return "CAPF is renewed on the publisher only (a subscriber's CAPF is unused)"
     spec = UNITS.get(cert.unit)
-    if spec is not None and not spec.nodes_with(role):
-        return f"unit {cert.unit} is not renewed on a {role.value} node"
+    if spec is not None and not spec.nodes_with(role, federation):
+        extra = " without XMPP federation (the inventory's federation is off)" if spec.scope == "imp-federation" else ""
+        return f"unit {cert.unit} is not renewed on a {role.value} node{extra}"
     if cert.self_signed and not policy.include_self_signed:
         return "self-signed (the policy's include_self_signed is off)"
     return None
@@ -156,6 +159,7 @@ def _skip_reason(cert: CertificateInfo, policy: RenewalPolicy, role: NodeRole | 
 
 def judge(cert: CertificateInfo, inventory: Inventory, now: dt.datetime) -> CertificateStatus:
     """The status of one certificate under its cluster's policy."""
+    federation = False
     try:
         cluster = inventory.cluster(cert.cluster)
     except KeyError:
@@ -164,11 +168,12 @@ def judge(cert: CertificateInfo, inventory: Inventory, now: dt.datetime) -> Cert
     else:
         policy = inventory.policy_for(cluster)
         try:
-            role = cluster.node(cert.node).role
+            node = cluster.node(cert.node)
+            role, federation = node.role, node.federation
         except KeyError:
             role = None
     threshold = policy.threshold_for(cert.unit)
-    reason = _skip_reason(cert, policy, role)
+    reason = _skip_reason(cert, policy, role, federation)
     return CertificateStatus(
         certificate=cert,
         days_left=days_left(cert.not_after, now),

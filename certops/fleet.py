@@ -80,7 +80,7 @@ def _read_node(
     units: list[str] | None,
     node_factory: NodeFactory,
 ) -> list[CertificateInfo] | NodeFailure:
-    wanted = units if units is not None else units_for_role(node.role)
+    wanted = units if units is not None else units_for_role(node.role, node.federation)
     try:
         with node_factory(inventory, cluster.name, node.fqdn) as cucm:
             found = cucm.read_certificates(wanted)

@@ -18,7 +18,7 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 
-from certops.units import SCANNED_UNITS, UNITS, NodeRole, parse_version
+from certops.units import IMP_ROLES, SCANNED_UNITS, UNITS, NodeRole, parse_version
 
 _LABEL = r"[a-zA-Z0-9]([a-zA-Z0-9-]{0,61}[a-zA-Z0-9])?"
 _FQDN = re.compile(rf"^(?=.{{1,253}}$){_LABEL}(\.{_LABEL})*$")
@@ -153,6 +153,11 @@ class NodeConfig(_Model):
         "default CallManager 5061 (SIP TLS), TVS 2445, CAPF 3804; tomcat is served on https_port",
     )
     os_admin: CredentialRef | None = Field(default=None, description="overrides the cluster's OS admin")
+    federation: bool = Field(
+        default=False,
+        description="IM&P only: XMPP federation is on here (Cisco XCP XMPP Federation Connection Manager "
+        "runs): the node holds the cup-xmpp-s2s units certops renews",
+    )
 
     @field_validator("fqdn")
     @classmethod
@@ -189,6 +194,20 @@ class NodeConfig(_Model):
         """The address to open connections to."""
         return self.address or self.fqdn
 
+    @property
+    def is_imp(self) -> bool:
+        """True for an IM and Presence node (``imp`` or ``imp-publisher``)."""
+        return self.role in IMP_ROLES
+
+    @model_validator(mode="after")
+    def _federation_on_imp(self) -> NodeConfig:
+        if self.federation and not self.is_imp:
+            raise ValueError(
+                f"node {self.fqdn!r} is a {self.role.value}: federation applies to IM&P nodes only "
+                "(role imp or imp-publisher)"
+            )
+        return self
+
 
 class RenewalPolicy(_Model):
     """When a certificate is due, and what the scan starts."""
@@ -199,6 +218,11 @@ class RenewalPolicy(_Model):
     include_self_signed: bool = False
     urgent_days: int = Field(default=7, ge=0, description="inside this, restarts may run outside the window")
     sso_policy: Literal["refuse", "wait_for_person"] = "refuse"
+    sip_oauth_phones: Literal["reset", "list"] = Field(
+        default="reset",
+        description="tomcat on CUCM 14+: reset the phones that use SIP OAuth after the Tomcat restart (Cisco "
+        "Security Guide 14SU2), or only list them in the report and on Slack for a person to reset",
+    )
 
     @field_validator("units")
     @classmethod
@@ -288,6 +312,12 @@ class ClusterConfig(_Model):
         pubs = [n.fqdn for n in self.nodes if n.role is NodeRole.PUBLISHER]
         if len(pubs) != 1:
             raise ValueError(f"cluster {self.name!r} needs exactly one publisher, found {len(pubs)}")
+        imp_pubs = [n.fqdn for n in self.nodes if n.role is NodeRole.IMP_PUBLISHER]
+        if len(imp_pubs) > 1:
+            raise ValueError(
+                f"cluster {self.name!r} has {len(imp_pubs)} IM&P database publishers ({', '.join(imp_pubs)}); "
+                "give role imp-publisher to one IM&P node only"
+            )
         seen: set[str] = set()
         for n in self.nodes:
             if n.fqdn in seen:
@@ -304,6 +334,21 @@ class ClusterConfig(_Model):
     def publisher(self) -> NodeConfig:
         """The publisher node."""
         return next(n for n in self.nodes if n.role is NodeRole.PUBLISHER)
+
+    @property
+    def imp_nodes(self) -> list[NodeConfig]:
+        """The IM and Presence nodes, in inventory order."""
+        return [n for n in self.nodes if n.is_imp]
+
+    @property
+    def imp_publisher(self) -> NodeConfig | None:
+        """The IM&P database publisher: the node with role ``imp-publisher``, else the first IM&P node listed.
+
+        [INF] An inventory that marks no ``imp-publisher`` is read as listing the database publisher
+        first (the node installed first); None when the cluster has no IM&P node.
+        """
+        imps = self.imp_nodes
+        return next((n for n in imps if n.role is NodeRole.IMP_PUBLISHER), imps[0] if imps else None)
 
     def node(self, fqdn: str) -> NodeConfig:
         """The node called ``fqdn`` (case-insensitive) or ``KeyError``."""

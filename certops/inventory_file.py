@@ -370,7 +370,7 @@ def _reference_problems(data: Any, root: MappingNode) -> list[str]:
     return out
 
 
-_ROLES = ("publisher", "subscriber", "imp")
+_ROLES = ("publisher", "subscriber", "imp", "imp-publisher")
 
 
 def _reported_raw(err: Any, loc: tuple[Any, ...]) -> bool:

@@ -36,7 +36,7 @@ from certops.units import unit as unit_spec
 from certops.windows import describe as describe_window
 from certops.windows import window_decision
 
-_ROLE_ORDER = {NodeRole.PUBLISHER: 0, NodeRole.SUBSCRIBER: 1, NodeRole.IMP: 2}
+_ROLE_ORDER = {NodeRole.PUBLISHER: 0, NodeRole.SUBSCRIBER: 1, NodeRole.IMP_PUBLISHER: 2, NodeRole.IMP: 3}
 
 
 class _Value(BaseModel):
@@ -249,7 +249,7 @@ def select_nodes(cluster: ClusterConfig, spec: UnitSpec, nodes: list[str] | None
 
     Naming a node that is not in the cluster, or that does not hold the unit, is a ConfigError.
     """
-    holding = [n for n in cluster.nodes if spec.nodes_with(n.role)]
+    holding = [n for n in cluster.nodes if spec.nodes_with(n.role, n.federation)]
     if nodes:
         problems: list[str] = []
         chosen: list[NodeConfig] = []
@@ -259,7 +259,7 @@ def select_nodes(cluster: ClusterConfig, spec: UnitSpec, nodes: list[str] | None
             except KeyError as exc:
                 problems.append(str(exc.args[0]))
                 continue
-            if not spec.nodes_with(node.role):
+            if not spec.nodes_with(node.role, node.federation):
                 problems.append(
                     f"node {node.fqdn} ({node.role.value}) does not hold the {spec.name} certificate "
                     f"(scope: {spec.scope.value}); nodes that do: {', '.join(n.fqdn for n in holding)}"
@@ -353,12 +353,23 @@ def plan_renewal(
             n.fqdn,
             "check the chain against the pending CSR (key, SANs, usages, issuers); nothing is uploaded until it passes",
         )
-    for n in planned:
+    imp_pub = cl.imp_publisher if spec.trust_via_imp_publisher else None
+    if imp_pub is not None:  # IM&P: the CA certificates replicate from the IM&P database publisher
+        others = ", ".join(n.fqdn for n in cl.imp_nodes if n is not imp_pub) or "no other IM&P node"
         add(
             StepKind.UPLOAD_TRUST,
-            n.fqdn,
-            f"upload root, then intermediate(s) to {spec.trust_store}{over[n.fqdn]} (skip those present)",
+            imp_pub.fqdn,
+            f"upload root, then intermediate(s) to {spec.trust_store} on the IM&P database publisher only (skip "
+            f"those present); restart Cisco Intercluster Sync Agent there; wait until {others} hold them "
+            "(read back, at most imp_trust_replication_timeout; Cisco: about 30 minutes)",
         )
+    for n in planned:
+        if imp_pub is None:
+            add(
+                StepKind.UPLOAD_TRUST,
+                n.fqdn,
+                f"upload root, then intermediate(s) to {spec.trust_store}{over[n.fqdn]} (skip those present)",
+            )
         add(
             StepKind.UPLOAD_IDENTITY,
             n.fqdn,

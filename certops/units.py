@@ -28,7 +28,12 @@ class NodeRole(StrEnum):
 
     PUBLISHER = "publisher"
     SUBSCRIBER = "subscriber"
-    IMP = "imp"
+    IMP = "imp"  # an IM and Presence node
+    IMP_PUBLISHER = "imp-publisher"  # the IM and Presence database publisher (first IM&P node installed)
+
+
+IMP_ROLES = frozenset({NodeRole.IMP, NodeRole.IMP_PUBLISHER})
+"""The roles of IM and Presence nodes."""
 
 
 class NodeScope(StrEnum):
@@ -37,6 +42,8 @@ class NodeScope(StrEnum):
     ALL = "all"  # every node, CUCM and IM&P
     CUCM = "cucm"  # every CUCM node (publisher and subscribers), not IM&P
     PUBLISHER = "publisher"  # the publisher only
+    IMP = "imp"  # every IM and Presence node (database publisher included), no CUCM node
+    IMP_FEDERATION = "imp-federation"  # the IM and Presence nodes with XMPP federation on (inventory ``federation``)
 
 
 class RestartVia(StrEnum):
@@ -78,6 +85,10 @@ class Source(StrEnum):
     SEED = "SEED"  # Cisco's renewal guide (procedure.md "What each unit needs"), TAC 214231/225476
     GUIDE_12_5_SU2 = "GUIDE 12.5SU2"  # CUCM Security Guide 12.5(1)SU2 (procedure.md, Security Guides)
     GUIDE_14_SU2 = "GUIDE 14SU2"  # CUCM Security Guide 14SU2 (procedure.md, Security Guides)
+    # IM&P: procedure.md "What Cisco's Security Guides add" (IM&P units) and Cisco's IM and Presence
+    # Configuration and Administration guides (10.0/11.5: cup-xmpp-s2s trusts in cup-xmpp-trust; the
+    # XMPP Federation Connection Manager runs only where federation is on)
+    GUIDE_IMP = "GUIDE IM&P"
 
 
 Release = tuple[int, ...]
@@ -179,14 +190,21 @@ class UnitSpec:
     scanned: bool = True  # reported by the expiry scan
     inferred: tuple[str, ...] = field(default=())  # facts that are [INF] and must be confirmed
     guide_notes: tuple[str, ...] = field(default=())  # what the Security Guides add, and the choice made
+    # IM&P: the CA certificates go to the IM&P database publisher only; then Cisco Intercluster Sync
+    # Agent is restarted there and certops waits (bounded) until every IM&P node's trust store has them
+    trust_via_imp_publisher: bool = False
     plan_order: PlanOrder | None = None  # its place in a cluster plan (certops renew --cluster C --due)
 
-    def nodes_with(self, role: NodeRole) -> bool:
-        """True when a node of ``role`` holds this unit."""
+    def nodes_with(self, role: NodeRole, federation: bool = False) -> bool:
+        """True when a node of ``role`` holds this unit (``federation``: the node has XMPP federation on)."""
         if self.scope is NodeScope.ALL:
             return True
         if self.scope is NodeScope.CUCM:
             return role in (NodeRole.PUBLISHER, NodeRole.SUBSCRIBER)
+        if self.scope is NodeScope.IMP:
+            return role in IMP_ROLES
+        if self.scope is NodeScope.IMP_FEDERATION:
+            return role in IMP_ROLES and federation
         return role is NodeRole.PUBLISHER
 
     def restarts_for(self, role: NodeRole, version: Release) -> list[ServiceRestart]:
@@ -197,11 +215,14 @@ class UnitSpec:
 _ALL = frozenset(NodeRole)
 _CUCM = frozenset({NodeRole.PUBLISHER, NodeRole.SUBSCRIBER})
 _PUB = frozenset({NodeRole.PUBLISHER})
-_NOT_PUB = frozenset({NodeRole.SUBSCRIBER, NodeRole.IMP})
+_NOT_PUB = frozenset({NodeRole.SUBSCRIBER, NodeRole.IMP, NodeRole.IMP_PUBLISHER})
+_IMP = IMP_ROLES
+_IMP_PUB = frozenset({NodeRole.IMP_PUBLISHER})
 V14: Release = (14, 0, 0)
 V14SU1: Release = (14, 0, 1)
 
 _SEED = Cite(Source.SEED)
+_GIMP = Cite(Source.GUIDE_IMP)
 _SEED14 = Cite(Source.SEED, V14)
 _G14 = Cite(Source.GUIDE_14_SU2, V14)
 
@@ -223,6 +244,13 @@ _TOMCAT_RESTARTS = (
     ServiceRestart("Cisco Intercluster Lookup Service", RestartVia.SOAP, _CUCM, (_G14,)),
     ServiceRestart("Cisco Location Bandwidth Manager", RestartVia.SOAP, _CUCM, (_G14,)),
     ServiceRestart("Cisco Extension Mobility", RestartVia.SOAP, _CUCM, (_G14,)),
+    ServiceRestart(
+        "Cisco Intercluster Sync Agent",
+        RestartVia.SOAP,
+        _IMP_PUB,
+        (_GIMP,),
+        "IM&P database publisher: the new CA certificate reaches the other IM&P nodes and peers [INF which nodes]",
+    ),
 )
 
 _TOMCAT_ECDSA_RESTARTS = (
@@ -231,6 +259,13 @@ _TOMCAT_ECDSA_RESTARTS = (
     ServiceRestart("Cisco AXL Tomcat", RestartVia.CLI, _CUCM, (_SEED14, _G14), "CUCM 14+ upload pop-up"),
     ServiceRestart("Cisco DRF Master", RestartVia.SOAP, _PUB, (_SEED14, _G14), "the guide's 'DRS Master'"),
     ServiceRestart("Cisco DRF Local", RestartVia.SOAP, _ALL, (_SEED14, _G14), "the guide's 'DRS Local'"),
+    ServiceRestart(
+        "Cisco Intercluster Sync Agent",
+        RestartVia.SOAP,
+        _IMP_PUB,
+        (_GIMP,),
+        "IM&P database publisher: the new CA certificate reaches the other IM&P nodes and peers [INF which nodes]",
+    ),
 )
 
 _CALLMANAGER_RESTARTS = (
@@ -269,6 +304,76 @@ _DRF_NOTE = "GUIDE 12.5SU2/14SU2: take a DRF backup after the regeneration (a re
 _RSA_SERVER_KU = frozenset({"digital_signature", "key_encipherment"})
 _EC_SERVER_KU = frozenset({"digital_signature", "key_agreement"})
 _SERVER_CLIENT = frozenset({SERVER_AUTH, CLIENT_AUTH})
+
+_CUP_RESTARTS = (
+    ServiceRestart("Cisco SIP Proxy", RestartVia.SOAP, _IMP, (_GIMP,)),
+    ServiceRestart("Cisco Presence Engine", RestartVia.SOAP, _IMP, (_GIMP,)),
+)
+_XMPP_RESTARTS = (
+    ServiceRestart(
+        "Cisco XCP Router",
+        RestartVia.SOAP,
+        _IMP,
+        (_GIMP,),
+        "every IM&P node of the cluster; its restart restarts the active XCP services too",
+    ),
+)
+_S2S_RESTARTS = (
+    ServiceRestart(
+        "Cisco XCP XMPP Federation Connection Manager",
+        RestartVia.SOAP,
+        _IMP,
+        (_GIMP,),
+        "runs only on nodes with XMPP federation on (elsewhere not activated, so not restarted)",
+    ),
+)
+_IMP_USAGE_NOTE = (
+    "GUIDE: key usages as procedure.md reads the guides' table for the cup* units: serverAuth, clientAuth and "
+    "IPsec End System (to confirm: the 12.5SU2 and 14SU2 tables differ in places)"
+)
+_IMP_TRUST_NOTE = (
+    "GUIDE IM&P: the CA certificates go to the IM&P database publisher only; certops then restarts Cisco "
+    "Intercluster Sync Agent there and waits (imp_trust_replication_timeout, Cisco: about 30 minutes) until "
+    "every IM&P node's {store} holds them, or names the node, store and certificate that did not replicate"
+)
+
+
+def _imp_unit(
+    name: str,
+    trust_store: str,
+    scope: NodeScope,
+    key_type: str,
+    restarts: tuple[ServiceRestart, ...],
+    risk: Risk,
+    impact: str,
+    inferred: tuple[str, ...] = (),
+) -> UnitSpec:
+    """An IM and Presence unit (``cup*``): IM&P nodes only, no phones, no CTL, trust via the IM&P publisher."""
+    return UnitSpec(
+        name=name,
+        trust_store=trust_store,
+        scope=scope,
+        key_type=key_type,
+        restarts=restarts,
+        ctl_update_in_mixed_mode=False,
+        reset_phones=False,
+        risk=risk,
+        preconditions=frozenset(),
+        exclusion_group=None,
+        key_usage=_EC_SERVER_KU if key_type == "ec" else _RSA_SERVER_KU,
+        extended_key_usage=frozenset({SERVER_AUTH, CLIENT_AUTH, IPSEC_END_SYSTEM}),
+        must_be_ca=False,
+        impact=impact,
+        trust_via_imp_publisher=True,
+        guide_notes=(_IMP_TRUST_NOTE.format(store=trust_store), _IMP_USAGE_NOTE),
+        inferred=(
+            *inferred,
+            "the IPsec End System EKU on the cup* units, read from procedure.md's summary of the guides [INF]",
+            "restarts through Control Center (soapDoControlServices) on IM&P nodes [INF: the guides say "
+            "Serviceability > Control Center]",
+        ),
+    )
+
 
 UNITS: dict[str, UnitSpec] = {
     "tomcat": UnitSpec(
@@ -521,6 +626,64 @@ UNITS: dict[str, UnitSpec] = {
         scanned=False,
         inferred=("trust store and key usages not stated by Cisco's guide [INF]",),
     ),
+    "cup": _imp_unit(
+        "cup",
+        "cup-trust",
+        NodeScope.IMP,
+        "rsa",
+        _CUP_RESTARTS,
+        Risk.MEDIUM,
+        "SIP on the IM&P node: the TLS SIP trunk to CUCM, presence for SIP clients, SIP federation "
+        "(Microsoft Lync/OCS/Skype partitioned intradomain and interdomain federation)",
+    ),
+    "cup-ECDSA": _imp_unit(
+        "cup-ECDSA",
+        "cup-trust",
+        NodeScope.IMP,
+        "ec",
+        _CUP_RESTARTS,
+        Risk.MEDIUM,
+        "as cup, for SIP peers that negotiate ECDSA",
+        ("trust store: cup-trust, as for cup (the guides name no cup-ECDSA-trust) [INF]",),
+    ),
+    "cup-xmpp": _imp_unit(
+        "cup-xmpp",
+        "cup-xmpp-trust",
+        NodeScope.IMP,
+        "rsa",
+        _XMPP_RESTARTS,
+        Risk.HIGH,
+        "Jabber (XMPP client-to-server TLS) logins, IM and presence on every IM&P node; MRA through Expressway "
+        "(Expressway-C X14.2+ verifies it)",
+    ),
+    "cup-xmpp-ECDSA": _imp_unit(
+        "cup-xmpp-ECDSA",
+        "cup-xmpp-trust",
+        NodeScope.IMP,
+        "ec",
+        _XMPP_RESTARTS,
+        Risk.HIGH,
+        "as cup-xmpp, for XMPP clients that negotiate ECDSA",
+        ("trust store: cup-xmpp-trust, as for cup-xmpp [INF]",),
+    ),
+    "cup-xmpp-s2s": _imp_unit(
+        "cup-xmpp-s2s",
+        "cup-xmpp-trust",
+        NodeScope.IMP_FEDERATION,
+        "rsa",
+        _S2S_RESTARTS,
+        Risk.MEDIUM,
+        "XMPP federation with other domains (server-to-server TLS) from the federation nodes",
+    ),
+    "cup-xmpp-s2s-ECDSA": _imp_unit(
+        "cup-xmpp-s2s-ECDSA",
+        "cup-xmpp-trust",
+        NodeScope.IMP_FEDERATION,
+        "ec",
+        _S2S_RESTARTS,
+        Risk.MEDIUM,
+        "as cup-xmpp-s2s, for federated servers that negotiate ECDSA",
+    ),
 }
 """Every unit certops knows, by its exact (case-sensitive) CUCM name."""
 
@@ -536,11 +699,16 @@ def unit(name: str) -> UnitSpec:
         raise KeyError(f"unknown certificate unit {name!r}; known units (case matters): {known}") from None
 
 
-def units_for_role(role: NodeRole) -> list[str]:
-    """The scanned units a node of ``role`` holds (IM&P: tomcat, tomcat-ECDSA, ipsec)."""
-    if role is NodeRole.IMP:
-        return [n for n in SCANNED_UNITS if UNITS[n].scope is NodeScope.ALL]
-    return list(SCANNED_UNITS)
+def units_for_role(role: NodeRole, federation: bool = False) -> list[str]:
+    """The scanned units a node of ``role`` holds.
+
+    IM&P nodes: tomcat, tomcat-ECDSA, ipsec and the cup* units (cup-xmpp-s2s and its ECDSA twin only
+    where ``federation`` is on); CUCM nodes: every scanned unit but the cup* ones (a subscriber's CAPF
+    is read too, and judged unused by the due rules).
+    """
+    if role in IMP_ROLES:
+        return [n for n in SCANNED_UNITS if UNITS[n].nodes_with(role, federation)]
+    return [n for n in SCANNED_UNITS if UNITS[n].scope not in (NodeScope.IMP, NodeScope.IMP_FEDERATION)]
 
 
 def parse_version(version: str) -> tuple[int, int]:
@@ -613,7 +781,8 @@ def _by_release_markdown() -> str:
         "",
         "Services restarted on the publisher after the upload, by the release the node runs (read from "
         "`show version active`, down to the Service Update; subscribers skip the publisher-only ones, "
-        "IM&P nodes the CUCM-only ones). Only services activated on the node are restarted. A service "
+        "IM&P nodes the CUCM-only ones; the cup* units: on an IM&P node). Only services activated on the node "
+        "are restarted. A service "
         "named with a source is due on that release by that source only (the other asks from a later one).",
         "",
         f"| unit | {head} |",
@@ -623,7 +792,8 @@ def _by_release_markdown() -> str:
         cells = []
         for rel in RELEASES:
             names = []
-            for r in spec.restarts_for(NodeRole.PUBLISHER, rel):
+            imp = spec.scope in (NodeScope.IMP, NodeScope.IMP_FEDERATION)
+            for r in spec.restarts_for(NodeRole.IMP if imp else NodeRole.PUBLISHER, rel):
                 asking = [c for c in r.cites if c.since is None or rel >= c.since]
                 only = "" if len(asking) == len(r.cites) else " " + " ".join(f"[{c.source.value}]" for c in asking)
                 names.append(r.service.removeprefix("Cisco ") + only)
@@ -678,6 +848,13 @@ def _plan_order_markdown() -> str:
 def units_markdown() -> str:
     """The unit table as Markdown: what ``docs/units.md`` holds and ``certops units`` prints."""
     role_names = {NodeRole.PUBLISHER: "pub", NodeRole.SUBSCRIBER: "sub", NodeRole.IMP: "IM&P"}
+
+    def roles_text(roles: frozenset[NodeRole]) -> str:
+        names = [role_names[x] for x in NodeRole if x in roles and x in role_names]
+        if NodeRole.IMP_PUBLISHER in roles and NodeRole.IMP not in roles:
+            names.append("IM&P publisher")
+        return "/".join(names)
+
     lines = [
         "| unit | nodes | trust store | key | restarts after upload (roles, how, from version) "
         "| CTL update in mixed mode | phones reset | risk | preconditions | never together with |",
@@ -685,9 +862,7 @@ def units_markdown() -> str:
     ]
     for spec in UNITS.values():
         restarts = "<br>".join(
-            f"{r.service} ({'/'.join(role_names[x] for x in NodeRole if x in r.roles)}, {r.via.value}) "
-            + r.sources_text()
-            for r in spec.restarts
+            f"{r.service} ({roles_text(r.roles)}, {r.via.value}) " + r.sources_text() for r in spec.restarts
         )
         group = [u for u, s in UNITS.items() if s.exclusion_group and s.exclusion_group == spec.exclusion_group]
         others = ", ".join(u for u in group if u != spec.name) or "—"

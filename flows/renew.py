@@ -38,7 +38,7 @@ from certops.renewal.state import NodeProgress, NotificationRecord, RenewalState
 from certops.units import Precondition, UnitSpec, parse_version
 from certops.units import unit as unit_spec
 from certops.windows import window_decision
-from flows import _locks
+from flows import _imp, _locks
 from flows.approval import request_chain, request_sso_confirmation
 from tasks import notify as slack
 from tasks import renewal as t
@@ -575,6 +575,8 @@ def _tls_trust_gate(r: _Run) -> None:
 
 
 def _uploads(r: _Run) -> None:
+    if r.spec.trust_via_imp_publisher:  # IM&P: the CA certificates replicate from the IM&P publisher
+        _imp.trust_via_publisher(r)
     for p in r.progress():
         if p.identity_uploaded:
             continue

@@ -11,6 +11,8 @@
 | ``mixed-mode`` | cluster (all) | | Cluster Security Mode 1 |
 | ``drf-backup`` / ``drf-restore`` | cluster (all) | ``seconds`` | a DRF job runs; the platform API is locked |
 | ``phones-never-reregister`` | cluster (all) | | reset phones stay UnRegistered |
+| ``trust-never-replicates`` | node (IM&P) | | trust replicated from the IM&P database publisher never |
+| | | | arrives on this node (the publisher's Intercluster Sync Agent restart notwithstanding) |
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ if TYPE_CHECKING:
     from simulator.fleet import SimulatedFleet
     from simulator.state import SimulatedCluster
 
-NODE_KINDS = ("unreachable", "restart-fails", "upload-error", "ssh-drop")
+NODE_KINDS = ("unreachable", "restart-fails", "upload-error", "ssh-drop", "trust-never-replicates")
 CLUSTER_KINDS = ("sso", "mixed-mode", "drf-backup", "drf-restore", "phones-never-reregister")
 KINDS = (*NODE_KINDS, "latency", *CLUSTER_KINDS)
 
@@ -32,7 +34,7 @@ def parse_fault(spec: str) -> dict[str, Any]:
     Forms: ``unreachable:NODE``, ``latency:SECONDS[:NODE]``, ``restart-fails:NODE:SERVICE``,
     ``upload-error:NODE[:TIMES]``, ``ssh-drop:NODE[:TIMES]``, ``sso[:CLUSTER]``,
     ``mixed-mode[:CLUSTER]``, ``drf-backup:SECONDS[:CLUSTER]``, ``drf-restore:SECONDS[:CLUSTER]``,
-    ``phones-never-reregister[:CLUSTER]``.
+    ``phones-never-reregister[:CLUSTER]``, ``trust-never-replicates:NODE``.
     """
     kind, _, rest = spec.partition(":")
     parts = rest.split(":") if rest else []
@@ -91,6 +93,8 @@ def apply_fault(
                 f.upload_errors = int(params.get("times", 1))
             elif kind == "ssh-drop":
                 f.ssh_drops = int(params.get("times", 1))
+            elif kind == "trust-never-replicates":
+                f.trust_never_replicates = bool(params.get("on", True))
         fleet.runtime.events.add(target.cluster.name, target.fqdn, "fault_set", detail={"kind": kind, **params})
         if kind == "unreachable":
             fleet.runtime.sync_listeners(target)

@@ -4,7 +4,8 @@
 loop, SSH on one acceptor thread), writes the CA bundle and known_hosts into ``state_dir``, and
 stops everything on exit. Clusters are ``c1``, ``c2``, ...; in each, node 1 is the publisher
 ``cucm-pub.cN.certops.test``, then subscribers ``cucm-subK.cN.certops.test``, and with 3 or more
-nodes the last one is the IM&P node ``imp1.cN.certops.test``.
+nodes the last one is the IM&P node ``imp1.cN.certops.test``. With ``FleetOptions.imp_nodes = K`` the
+last K nodes are the IM&P nodes ``imp1`` .. ``impK`` (``imp1`` the IM&P database publisher).
 """
 
 from __future__ import annotations
@@ -109,14 +110,24 @@ class SimulatedFleet:
         for ci in range(opts.clusters):
             name = f"c{ci + 1}"
             cluster = SimulatedCluster(self.runtime, name, opts.version_for(ci, name))
+            first_imp = _first_imp(opts)
             for ni in range(opts.nodes):
+                k = ni - first_imp + 1  # 1-based IM&P number
                 if ni == 0:
                     role, host = PUBLISHER, "cucm-pub"
-                elif opts.nodes >= 3 and ni == opts.nodes - 1:
-                    role, host = IMP, "imp1"
+                elif k >= 1:
+                    role, host = IMP, f"imp{k}"
                 else:
                     role, host = SUBSCRIBER, f"cucm-sub{ni}"
-                node = SimulatedNode(self.runtime, cluster, f"{host}.{name}.{DOMAIN}", role, ni)
+                node = SimulatedNode(
+                    self.runtime,
+                    cluster,
+                    f"{host}.{name}.{DOMAIN}",
+                    role,
+                    ni,
+                    imp_db_publisher=k == 1,
+                    federation=k >= 1 and k in opts.federation,
+                )
                 cluster.nodes.append(node)
                 self._nodes[node.fqdn] = node
                 kinds = ["https", "soap"]
@@ -310,6 +321,10 @@ class SimulatedFleet:
                 }
                 if n.service_tls_ports:
                     entry["service_tls_ports"] = dict(n.service_tls_ports)
+                if n.imp_db_publisher and opts.imp_nodes is not None:
+                    entry["role"] = "imp-publisher"
+                if n.federation:
+                    entry["federation"] = True
                 nodes.append(entry)
             clusters.append({"name": c.name, "version": c.version, "nodes": nodes})
         return {
@@ -333,6 +348,15 @@ class SimulatedFleet:
         target.parent.mkdir(parents=True, exist_ok=True)
         target.write_text(yaml.safe_dump(self.inventory_dict(password_env, app_password_env), sort_keys=False))
         return target
+
+
+def _first_imp(opts: FleetOptions) -> int:
+    """The index of the first IM&P node of a cluster (``opts.nodes`` when there is none)."""
+    if opts.imp_nodes is None:
+        return opts.nodes - 1 if opts.nodes >= 3 else opts.nodes
+    if not 0 <= opts.imp_nodes < opts.nodes:
+        raise ValueError(f"imp_nodes={opts.imp_nodes}: a cluster of {opts.nodes} nodes keeps at least its publisher")
+    return opts.nodes - opts.imp_nodes
 
 
 def _service_of(unit: str) -> str:

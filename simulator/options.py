@@ -19,8 +19,19 @@ CUCM_UNITS: tuple[str, ...] = (
 )
 """Identity units on a CUCM node (exact case)."""
 
-IMP_UNITS: tuple[str, ...] = ("tomcat", "tomcat-ECDSA", "ipsec")
-"""Identity units on an IM&P node."""
+IMP_UNITS: tuple[str, ...] = (
+    "tomcat",
+    "tomcat-ECDSA",
+    "ipsec",
+    "cup",
+    "cup-ECDSA",
+    "cup-xmpp",
+    "cup-xmpp-ECDSA",
+    "cup-xmpp-s2s",
+    "cup-xmpp-s2s-ECDSA",
+)
+"""Identity units on an IM&P node (every IM&P node holds the cup-xmpp-s2s certificates; only the
+federation nodes run the service that uses them [INF])."""
 
 DEFAULT_EXPIRY_DAYS: dict[str, int] = {
     "tomcat": 20,
@@ -31,10 +42,18 @@ DEFAULT_EXPIRY_DAYS: dict[str, int] = {
     "CallManager-ECDSA": 500,
     "TVS": 60,
     "ITLRecovery": 3000,
+    "cup": 410,
+    "cup-ECDSA": 700,
+    "cup-xmpp": 420,
+    "cup-xmpp-ECDSA": 710,
+    "cup-xmpp-s2s": 430,
+    "cup-xmpp-s2s-ECDSA": 720,
 }
 """Days until each unit's initial certificate expires (tomcat and CallManager expire soon)."""
 
-DEFAULT_SELF_SIGNED: frozenset[str] = frozenset({"tomcat-ECDSA", "CallManager-ECDSA", "ITLRecovery"})
+DEFAULT_SELF_SIGNED: frozenset[str] = frozenset(
+    {"tomcat-ECDSA", "CallManager-ECDSA", "ITLRecovery", "cup-ECDSA", "cup-xmpp-ECDSA", "cup-xmpp-s2s-ECDSA"}
+)
 """Units whose initial certificate is self-signed; the rest (all served over TLS) are signed by the simulator CA."""
 
 FULL_VERSIONS: dict[str, str] = {
@@ -131,6 +150,14 @@ class FleetOptions:
     drf_backup_seconds: float = 30.0
     drf_devices: tuple[str, ...] = ("NETWORK_BACKUP",)  # DRS backup devices each cluster has configured [INF]
     pty_height: int = 24
+    # IM and Presence: None = the classic layout (one IM&P node, the last, when nodes >= 3; the inventory
+    # calls it "imp"); K = the last K of ``nodes`` are IM&P nodes imp1..impK, imp1 the IM&P database
+    # publisher (inventory role "imp-publisher")
+    imp_nodes: int | None = None
+    federation: tuple[int, ...] = (1,)  # IM&P nodes (1-based) with XMPP federation on
+    # after Cisco Intercluster Sync Agent restarts on the IM&P database publisher, each other IM&P node
+    # gets the publisher's IM&P trust stores this much later (Cisco: about 30 minutes) [INF]
+    trust_replication_seconds: float = 1.0
 
     def version_for(self, index: int, name: str) -> str:
         """The version of cluster number ``index`` (0-based) called ``name``."""

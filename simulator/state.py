@@ -31,6 +31,9 @@ SERVICE_SERVES: dict[str, tuple[str, ...]] = {
     "Cisco CallManager": ("CallManager", "CallManager-ECDSA"),
     "Cisco Trust Verification Service": ("TVS",),
     "Cisco Certificate Authority Proxy Function": ("CAPF",),
+    "Cisco SIP Proxy": ("cup", "cup-ECDSA"),
+    "Cisco XCP Router": ("cup-xmpp", "cup-xmpp-ECDSA"),
+    "Cisco XCP XMPP Federation Connection Manager": ("cup-xmpp-s2s", "cup-xmpp-s2s-ECDSA"),
 }
 """Which served certificates change when a service restarts [INF for all but Cisco Tomcat]."""
 
@@ -53,10 +56,30 @@ TRUST_STORES: dict[str, tuple[str, ...]] = {
     "CallManager-ECDSA": ("CallManager-trust",),
     "TVS": ("TVS-trust", "CallManager-trust"),
     "ITLRecovery": ("CallManager-trust", "TVS-trust"),
+    "cup": ("cup-trust",),
+    "cup-ECDSA": ("cup-trust",),
+    "cup-xmpp": ("cup-xmpp-trust",),
+    "cup-xmpp-ECDSA": ("cup-xmpp-trust",),
+    "cup-xmpp-s2s": ("cup-xmpp-trust",),  # IM&P guide: s2s trusts live in cup-xmpp-trust
+    "cup-xmpp-s2s-ECDSA": ("cup-xmpp-trust",),
 }
 """Where the issuer of a unit's certificate must be found (any of the stores) [INF for TVS, ITLRecovery]."""
 
-ALL_TRUST_STORES = ("tomcat-trust", "ipsec-trust", "CAPF-trust", "CallManager-trust", "TVS-trust")
+ALL_TRUST_STORES = (
+    "tomcat-trust",
+    "ipsec-trust",
+    "CAPF-trust",
+    "CallManager-trust",
+    "TVS-trust",
+    "cup-trust",
+    "cup-xmpp-trust",
+)
+
+IMP_REPLICATED_STORES = ("tomcat-trust", "cup-trust", "cup-xmpp-trust")
+"""IM&P trust stores the IM&P database publisher replicates to the other IM&P nodes [INF which stores]."""
+
+SYNC_AGENT = "Cisco Intercluster Sync Agent"
+FEDERATION_CM = "Cisco XCP XMPP Federation Connection Manager"
 
 
 def iso_now() -> str:
@@ -219,10 +242,12 @@ class NodeFaults:
     restart_fails: dict[str, str] = field(default_factory=dict)  # service -> reason
     upload_errors: int = 0  # the next N identity/trust uploads fail with HTTP 500
     ssh_drops: int = 0  # the next N CLI commands drop the SSH connection mid-output
+    trust_never_replicates: bool = False  # IM&P: trust replicated from the IM&P publisher never arrives here
 
     def as_dict(self) -> dict[str, Any]:
         """JSON-friendly view."""
         return {
+            "trust_never_replicates": self.trust_never_replicates,
             "unreachable": self.unreachable,
             "latency": self.latency,
             "restart_fails": dict(self.restart_fails),
@@ -284,8 +309,12 @@ class SimulatedPhone:
     resets: int = 0
 
 
-def _services_for(role: str, version: tuple[int, int], sub_index: int) -> list[ServiceState]:
-    """A realistic service list for a node of ``role`` (IM&P: no CallManager/TFTP/TVS...)."""
+def _services_for(role: str, version: tuple[int, int], sub_index: int, federation: bool = False) -> list[ServiceState]:
+    """A realistic service list for a node of ``role`` (IM&P: no CallManager/TFTP/TVS...).
+
+    IM&P: Cisco XCP XMPP Federation Connection Manager is activated only where federation is on
+    (Cisco: it cannot start unless XMPP federation is on for the node).
+    """
     v14 = version >= (14, 0)
     names: list[tuple[str, bool]]
     if role == IMP:
@@ -300,6 +329,8 @@ def _services_for(role: str, version: tuple[int, int], sub_index: int) -> list[S
             ("Cisco AXL Web Service", True),
             ("Platform Administrative Web Service", True),
             ("Cisco RIS Data Collector", True),
+            (SYNC_AGENT, True),
+            (FEDERATION_CM, federation),
         ]
         if v14:
             names.append(("Cisco HAProxy", True))
@@ -347,8 +378,20 @@ def _services_for(role: str, version: tuple[int, int], sub_index: int) -> list[S
 class SimulatedNode:
     """One CUCM or IM&P node: certificates, pending CSRs, trust stores, services, faults."""
 
-    def __init__(self, runtime: Runtime, cluster: SimulatedCluster, fqdn: str, role: str, sub_index: int) -> None:
+    def __init__(
+        self,
+        runtime: Runtime,
+        cluster: SimulatedCluster,
+        fqdn: str,
+        role: str,
+        sub_index: int,
+        *,
+        imp_db_publisher: bool = False,
+        federation: bool = False,
+    ) -> None:
         self.runtime = runtime
+        self.imp_db_publisher = imp_db_publisher  # IM&P: the IM&P database publisher
+        self.federation = federation  # IM&P: XMPP federation on
         self.cluster = cluster
         self.fqdn = fqdn
         self.role = role
@@ -363,7 +406,7 @@ class SimulatedNode:
         self.csrs: dict[str, PendingCsr] = {}
         self.trust: dict[str, dict[str, x509.Certificate]] = {s: {} for s in ALL_TRUST_STORES}
         self.services: dict[str, ServiceState] = {
-            s.name: s for s in _services_for(role, cluster.version_tuple, sub_index)
+            s.name: s for s in _services_for(role, cluster.version_tuple, sub_index, federation)
         }
         for unit in self.units:
             if unit not in runtime.options.self_signed_units:
@@ -579,6 +622,8 @@ class SimulatedNode:
                 service=service,
                 detail={"result": "started" if ok else "failed", "reason": failure},
             )
+            if ok and service == SYNC_AGENT and self.imp_db_publisher:
+                self.cluster.replicate_imp_trust(self)
         self.runtime.sync_listeners(self)
         return ok
 
@@ -764,6 +809,51 @@ class SimulatedCluster:
                 self._event(phone.node, "phone_registered", detail={"phone": phone.name})
 
         self.runtime.call_later(self.runtime.options.reregister_seconds, reregister)
+
+    # ----- IM&P trust replication ---------------------------------------------------------------
+    @property
+    def imp_publisher(self) -> SimulatedNode | None:
+        """The IM&P database publisher, or None when the cluster has no IM&P node."""
+        return next((n for n in self.nodes if n.imp_db_publisher), None)
+
+    def replicate_imp_trust(self, source: SimulatedNode) -> None:
+        """Cisco Intercluster Sync Agent restarted on the IM&P publisher: its IM&P trust stores replicate.
+
+        Every other IM&P node gets the certificates the publisher holds now (one per CN, the later
+        start date wins, as an upload) ``trust_replication_seconds`` later, on the fleet's clock
+        (a timer, never a sleep) [INF: Cisco says "about 30 minutes", not how]. A node with the
+        ``trust-never-replicates`` fault gets nothing. Events: ``trust_replication_started`` now,
+        ``trust_replicated`` per node and store when it lands.
+        """
+        with self.runtime.lock:
+            stores = {s: dict(source.trust.get(s, {})) for s in IMP_REPLICATED_STORES}
+            targets = [n for n in self.nodes if n.role == IMP and n is not source]
+            delay = self.runtime.options.trust_replication_seconds
+            self._event(
+                source.fqdn,
+                "trust_replication_started",
+                detail={"to": [n.fqdn for n in targets], "seconds": delay},
+            )
+
+        for target in targets:
+
+            def land(target: SimulatedNode = target) -> None:
+                with self.runtime.lock:
+                    if target.faults.trust_never_replicates:
+                        return
+                    for store, certs in stores.items():
+                        added = []
+                        for cn, cert in certs.items():
+                            current = target.trust.setdefault(store, {}).get(cn)
+                            if current is None or cert.not_valid_before_utc > current.not_valid_before_utc:
+                                target.trust[store][cn] = cert
+                                added.append(cn)
+                        if added:
+                            self._event(
+                                target.fqdn, "trust_replicated", unit=store, detail={"from": source.fqdn, "cns": added}
+                            )
+
+            self.runtime.call_later(delay, land)
 
     def registered_count(self) -> int:
         """How many phones are registered now."""

@@ -20,6 +20,7 @@ from certops.cli._app import app
 
 EXIT_OK = 0
 EXIT_PROBLEMS = 2
+_ROLE_NAMES = ("publisher", "subscriber", "imp-publisher", "imp")
 
 config_app = typer.Typer(name="config", help="Check the inventory file.", no_args_is_help=True)
 app.add_typer(config_app, name="config")
@@ -56,14 +57,14 @@ def run_config_check(file: Path, *, files_elsewhere: bool = False) -> int:
     typer.echo(f"{file}: OK")
     typer.echo(
         f"  {len(inv.clusters)} cluster(s), {sum(roles.values())} node(s): "
-        + ", ".join(f"{roles[r]} {r}" for r in ("publisher", "subscriber", "imp") if roles[r])
+        + ", ".join(f"{roles[r]} {r}" for r in _ROLE_NAMES if roles[r])
     )
     for cluster in inv.clusters:
         ca_name, ca = inv.ca_for(cluster)
         cluster_roles: Counter[str] = Counter(n.role.value for n in cluster.nodes)
         typer.echo(
             f"  - {cluster.name} (CUCM {cluster.version}): "
-            + ", ".join(f"{cluster_roles[r]} {r}" for r in ("publisher", "subscriber", "imp") if cluster_roles[r])
+            + ", ".join(f"{cluster_roles[r]} {r}" for r in _ROLE_NAMES if cluster_roles[r])
             + f"; CA {ca_name} ({ca.type})"
         )
     typer.echo("  CA backends: " + ", ".join(f"{name} ({cfg.type})" for name, cfg in inv.ca_backends.items()))

@@ -45,6 +45,11 @@ class RenewalSettings(BaseModel):
     # the on-cluster in-flight check (certops.renewal.inflight): an identity of another ITL-group unit
     # issued this recently (notBefore), that no finished renewal installed, counts as a renewal in flight
     inflight_recent_window: float = Field(default=600.0, ge=0)
+    # IM&P units: after the CA certificates went to the IM&P database publisher and Cisco Intercluster
+    # Sync Agent restarted there, wait at most this long for them on every IM&P node (Cisco: "about 30
+    # minutes"; the default leaves half as much again), reading the trust stores every poll seconds
+    imp_trust_replication_timeout: float = Field(default=2700.0, gt=0)
+    imp_trust_replication_poll: float = Field(default=60.0, gt=0)
     # pending CSRs the operator declared leftovers (fingerprints, prefixes of 8+ hex digits, or unit names)
     ignore_pending_csrs: tuple[str, ...] = ()
 

@@ -116,6 +116,12 @@ class RenewalState(BaseModel):
     notifications: list[NotificationRecord] = Field(default_factory=list)
     guide_warnings: list[str] = Field(default_factory=list)  # Cisco's Security Guides' warnings (log, report)
     phones_interaction: str | None = None  # "Phone Interaction on Certificate Update": automatic/manual/absent
+    # IM&P units (certops.renewal.imp_trust): the CA certificates uploaded to the IM&P database publisher,
+    # Cisco Intercluster Sync Agent restarted there (asked: attempted; seen Started: restarted), replicated
+    imp_trust_uploaded: bool = False
+    imp_sync_agent_attempted: bool = False
+    imp_sync_agent_restarted: bool = False
+    imp_trust_replicated: bool = False
 
     @property
     def changed_anything(self) -> bool:

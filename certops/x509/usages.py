@@ -1,7 +1,7 @@
 """Key usages per unit, from the unit table, and the warnings Cisco's Security Guides give.
 
 The unit table (``certops.units``) holds what each unit's certificate must carry: serverAuth
-everywhere, clientAuth where listed, the IPsec End System EKU (1.3.6.1.5.5.7.3.5) for ipsec,
+everywhere, clientAuth where listed, the IPsec End System EKU (1.3.6.1.5.5.7.3.5) for ipsec and the cup* units,
 keyCertSign and CA:TRUE for CAPF. This module adds what the guides say beyond "carry these":
 
 - "Ensure that the Data Encipherment bit is not changed or removed as part of the CA-signing

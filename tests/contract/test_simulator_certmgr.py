@@ -71,7 +71,7 @@ def refusals(fleet: SimulatedFleet, fqdn: str) -> list[str]:
 # --------------------------------------------------------------------------------------------- reads
 
 
-def test_snapshot_lists_every_unit_of_a_cucm_node_and_three_on_imp(fleet: SimulatedFleet) -> None:
+def test_snapshot_lists_every_unit_of_a_cucm_node_and_the_imp_units_on_imp(fleet: SimulatedFleet) -> None:
     with client(fleet, "cucm-pub.c1.certops.test") as c:
         pub = c.get(f"{API}/snapshot/server", auth=AUTH).json()
     with client(fleet, "imp1.c1.certops.test") as c:
@@ -86,7 +86,17 @@ def test_snapshot_lists_every_unit_of_a_cucm_node_and_three_on_imp(fleet: Simula
         "TVS",
         "ITLRecovery",
     ]
-    assert [i["service"] for i in imp["identities"]] == ["tomcat", "tomcat-ECDSA", "ipsec"]
+    assert [i["service"] for i in imp["identities"]] == [
+        "tomcat",
+        "tomcat-ECDSA",
+        "ipsec",
+        "cup",
+        "cup-ECDSA",
+        "cup-xmpp",
+        "cup-xmpp-ECDSA",
+        "cup-xmpp-s2s",
+        "cup-xmpp-s2s-ECDSA",
+    ]
 
 
 def test_snapshot_expiry_follows_the_configured_days(fleet: SimulatedFleet) -> None:

@@ -30,7 +30,8 @@ APP_PW = SIM_APP_PASSWORD
 ENV = {"CUCM_SIM_OS_PASSWORD": OS_PW, "CUCM_SIM_APP_PASSWORD": APP_PW, "WRONG_OS_PASSWORD": "not-the-password"}
 
 CUCM_UNITS = {"tomcat", "tomcat-ECDSA", "ipsec", "CAPF", "CallManager", "CallManager-ECDSA", "TVS"}
-IMP_UNITS = {"tomcat", "tomcat-ECDSA", "ipsec"}
+IMP_UNITS = {"tomcat", "tomcat-ECDSA", "ipsec", "cup", "cup-ECDSA", "cup-xmpp", "cup-xmpp-ECDSA"}
+FEDERATION_UNITS = {"cup-xmpp-s2s", "cup-xmpp-s2s-ECDSA"}  # on IM&P nodes with federation on (the fleet's imp1)
 
 
 @pytest.fixture()
@@ -79,7 +80,9 @@ def test_every_unit_of_every_node_is_listed_with_verification_on(fleet15: Simula
     got: dict[str, set[str]] = {}
     for cert in report["certificates"]:
         got.setdefault(cert["node"], set()).add(cert["unit"])
-    expected = {fqdn: (IMP_UNITS if role == "imp" else CUCM_UNITS) for fqdn, role in _roles(fleet15).items()}
+    expected = {
+        fqdn: (IMP_UNITS | FEDERATION_UNITS if role == "imp" else CUCM_UNITS) for fqdn, role in _roles(fleet15).items()
+    }
     assert got == expected
     for cert in report["certificates"]:
         parsed = x509.load_pem_x509_certificate(cert["pem"].encode())
@@ -92,7 +95,7 @@ def test_table_is_sorted_by_days_left_and_says_every_node_answered(fleet15: Simu
     assert result.exit_code == 0, result.output
     assert "every node answered" in result.stdout
     rows = [line for line in result.stdout.splitlines() if "certops.test" in line and "│" in line]
-    assert len(rows) == 17
+    assert len(rows) == 7 + 7 + 9  # publisher, subscriber, IM&P node (federation on)
     days = [int(row.split("│")[8].strip()) for row in rows]
     assert days == sorted(days)
     assert any("self-signed" in r for r in rows) and any("CA-signed" in r for r in rows)
@@ -120,7 +123,9 @@ def test_12_5_cluster_is_read_through_the_cli(fleet125: SimulatedFleet, tmp_path
     got: dict[str, set[str]] = {}
     for cert in report["certificates"]:
         got.setdefault(cert["node"], set()).add(cert["unit"])
-    expected = {fqdn: (IMP_UNITS if role == "imp" else CUCM_UNITS) for fqdn, role in _roles(fleet125).items()}
+    expected = {
+        fqdn: (IMP_UNITS | FEDERATION_UNITS if role == "imp" else CUCM_UNITS) for fqdn, role in _roles(fleet125).items()
+    }
     assert got == expected
     # The CLI-read tomcat certificate is the one the node serves.
     inv = load_inventory(tmp_path / "inv.yaml")
@@ -204,7 +209,7 @@ def test_node_serving_another_nodes_certificate_is_a_tls_mismatch(fleet15: Simul
     report = _json_report(result)
     failure = _failures(report)[sub]
     assert "could not be verified" in failure["reason"] and sub in failure["reason"]
-    assert len(report["certificates"]) == 7 + 3
+    assert len(report["certificates"]) == 7 + 9  # the publisher and the IM&P node (federation on)
 
 
 def test_wrong_ca_bundle_fails_every_node_with_a_trust_error(fleet15: SimulatedFleet, tmp_path: Path) -> None:

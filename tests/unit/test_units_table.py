@@ -7,8 +7,11 @@ import pytest
 from certops.units import UNITS, NodeRole, RestartVia, parse_version, unit, units_for_role
 
 
-def test_imp_nodes_hold_only_tomcat_and_ipsec_units() -> None:
-    assert units_for_role(NodeRole.IMP) == ["tomcat", "tomcat-ECDSA", "ipsec"]
+def test_imp_nodes_hold_tomcat_ipsec_and_the_cup_units_s2s_only_with_federation() -> None:
+    imp = ["tomcat", "tomcat-ECDSA", "ipsec", "cup", "cup-ECDSA", "cup-xmpp", "cup-xmpp-ECDSA"]
+    assert units_for_role(NodeRole.IMP) == imp
+    assert units_for_role(NodeRole.IMP_PUBLISHER) == imp
+    assert units_for_role(NodeRole.IMP, federation=True) == [*imp, "cup-xmpp-s2s", "cup-xmpp-s2s-ECDSA"]
 
 
 def test_cucm_nodes_are_scanned_for_every_identity_unit_but_itlrecovery() -> None:
