@@ -584,7 +584,13 @@ def _guide_rules(spec: UnitSpec, st: ClusterState, cl: ClusterConfig) -> list[Ru
         RuleCheck(
             rule="guide",
             text=f"after the renewal, take a DRF backup of cluster {cl.name}: a restore without the new certificate "
-            "forces an unlock of every phone by hand",
+            "forces an unlock of every phone by hand; "
+            + (
+                f"certops starts it to device {cl.drf_backup.device} and waits for it"
+                if cl.drf_backup is not None
+                else "no backup device in the inventory (clusters[].drf_backup): certops says it is due, a person "
+                "takes it"
+            ),
             status="applies",
         )
     )

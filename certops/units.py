@@ -365,6 +365,13 @@ def _imp_unit(
         must_be_ca=False,
         impact=impact,
         trust_via_imp_publisher=True,
+        plan_order=PlanOrder(
+            25,
+            "IM&P unit: no phone reset and not in the ITL group: early, after tomcat (whose trust it may share), "
+            "whenever its rules allow [INF: the guides give no order across IM&P units]",
+            (Source.GUIDE_IMP,),
+            independent=True,
+        ),
         guide_notes=(_IMP_TRUST_NOTE.format(store=trust_store), _IMP_USAGE_NOTE),
         inferred=(
             *inferred,

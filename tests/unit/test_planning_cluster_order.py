@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from certops.due import select_due
@@ -103,4 +105,10 @@ def test_an_unknown_cluster_is_a_config_error():
 def test_the_unit_page_shows_the_order_with_its_sources():
     md = units_markdown()
     assert "## Order in a cluster plan" in md
-    assert "| 5 | TVS | TVS before CallManager" in md
+    assert re.search(r"^\| \d+ \| TVS \| TVS before CallManager.*\| \[GUIDE 12.5SU2\] \[GUIDE 14SU2\] \|$", md, re.M)
+
+
+def test_an_imp_unit_goes_with_the_early_units_before_the_itl_group():
+    plan = plan_cluster(inventory(), "c1", _due("CallManager", "cup-xmpp", "tomcat"))
+    assert plan.units == ["tomcat", "cup-xmpp", "CallManager"]
+    assert plan.positions[1].independent and "[GUIDE IM&P]" in plan.positions[1].sources
