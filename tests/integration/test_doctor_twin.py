@@ -199,3 +199,28 @@ def test_the_readme_before_your_first_renewal_block_runs_as_written(tmp_path: Pa
     assert int(re.findall(r"Identity certificates \((\d+)\)", table.stdout)[0]) >= 19
     dry = next(r for c, r in results.items() if "--dry-run" in c)
     assert "tomcat" in dry.stdout
+
+
+def _dry_run(inventory: Path, unit: str) -> dict[str, object]:
+    result = subprocess.run(
+        [CERTOPS, "renew", "-i", str(inventory), "-c", "c1", "-u", unit, "--dry-run", "--json"],
+        capture_output=True,
+        text=True,
+        env=_env(),
+        timeout=300,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    return json.loads(re.sub(r"\bport \d+", "port N", result.stdout))  # the twin listens on other ports
+
+
+def test_a_dry_run_on_the_twin_shows_the_plan_it_shows_on_the_cluster(
+    sim_factory: Callable[..., SimulatedFleet], tmp_path: Path
+) -> None:
+    fleet = sim_factory(nodes=3, version="14.0")
+    fleet.set_fault("mixed-mode")
+    capture = _capture(fleet, tmp_path / "capture")
+    on_cluster = _dry_run(fleet.state_dir / "inventory.yaml", "CallManager")
+    with TwinFleet(capture, sim_options(state_dir=tmp_path / "twin")) as twin:
+        on_twin = _dry_run(twin.write_inventory(tmp_path / "twin.yaml"), "CallManager")
+    assert on_twin == on_cluster
+    assert "ctl" in json.dumps(on_cluster).lower()  # mixed mode reached the twin's plan too
