@@ -81,3 +81,36 @@ def test_docs_doctor_names_every_inf_id_once_under_what_settles_it() -> None:
     by_change = set(re.findall(r"`([a-z]+\.[a-z0-9_]+)`", settles[1].split("## ", 1)[0]))
     assert read_only == {i.id for i in INF_ITEMS.values() if i.observed_by}
     assert by_change == {i.id for i in INF_ITEMS.values() if not i.observed_by}
+
+
+ENVELOPE = (
+    '<soapenv:Envelope xmlns:soapenv="http://schemas.xmlsoap.org/soap/envelope/"><soapenv:Body>{}'
+    "</soapenv:Body></soapenv:Envelope>"
+)
+
+
+def test_without_cisco_schemas_the_verdict_is_not_available_and_says_how_to_get_them(
+    tmp_path: object, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from certops.doctor.schemas import judge_soap
+
+    monkeypatch.setenv("CERTOPS_CISCO_SCHEMAS", str(tmp_path))
+    verdict = judge_soap(ENVELOPE.format("<x/>"), "controlcenter")
+    assert verdict.status == "not available" and "fetch_cisco_schemas.py" in verdict.detail
+    assert judge_soap("{}", "certmgr").status == "not available"
+
+
+def test_cisco_schemas_judge_an_answer_that_breaks_them() -> None:
+    from certops.doctor.schemas import judge_soap, schema_file
+
+    assert schema_file("axl", "15.0").is_file()  # scripts/setup fetched them
+    bad = ENVELOPE.format(
+        '<ns:getCCMVersionResponse xmlns:ns="http://www.cisco.com/AXL/API/15.0"><nope/></ns:getCCMVersionResponse>'
+    )
+    verdict = judge_soap(bad, "axl", "15.0")
+    assert verdict.status == "invalid" and "nope" in verdict.detail
+    good = ENVELOPE.format(
+        '<ns:getCCMVersionResponse xmlns:ns="http://www.cisco.com/AXL/API/15.0"><return><componentVersion>'
+        "<version>15.0.1.11900-40</version></componentVersion></return></ns:getCCMVersionResponse>"
+    )
+    assert judge_soap(good, "axl", "15.0").status == "valid"
