@@ -187,6 +187,13 @@ def attempt(probe: Probe, cid: str, title: str, fn: Callable[[], Check | None], 
         result = fn()
     except CertopsError as exc:
         return error_check(probe, cid, title, exc, blocks)
+    except (ValueError, KeyError, TypeError, IndexError, OSError) as exc:  # an answer certops cannot read
+        detail = f"{type(exc).__name__}: {exc}"
+        fix = (
+            f"{probe.fqdn}: {title}: certops could not read the node's answer ({detail}). Run certops doctor "
+            "--capture DIR and send the capture: this answer differs from what certops expects."
+        )
+        return probe.check(cid, title, CheckStatus.FAIL, detail, fix, blocks)
     return result if result is not None else probe.check(cid, title, CheckStatus.OK)
 
 

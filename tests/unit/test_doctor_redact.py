@@ -114,3 +114,21 @@ def test_cisco_schemas_judge_an_answer_that_breaks_them() -> None:
         "<version>15.0.1.11900-40</version></componentVersion></return></ns:getCCMVersionResponse>"
     )
     assert judge_soap(good, "axl", "15.0").status == "valid"
+
+
+def test_an_answer_certops_cannot_read_is_one_failed_check_not_a_crash() -> None:
+    from types import SimpleNamespace
+
+    from certops.doctor.checks import attempt
+
+    probe = SimpleNamespace(fqdn="pub.example.com")
+    probe.check = lambda cid, title, status, detail="", fix="", blocks=(): Check(  # type: ignore[attr-defined]
+        cid, probe.fqdn, title, status, detail, fix, blocks
+    )
+
+    def unreadable() -> Check:
+        raise ValueError("no 'Active Master Version:' line")
+
+    check = attempt(probe, "cli.version", "show version active", unreadable)  # type: ignore[arg-type]
+    assert check.status is CheckStatus.FAIL and check.blocking
+    assert "could not read the node's answer (ValueError: no 'Active Master Version:' line)" in check.fix
