@@ -17,7 +17,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
 from simulator import certmgr, pki
 from simulator.soap import run_sql
-from simulator.state import SimulatedNode
+from simulator.state import TRUST_STORES, SimulatedNode
 
 PROMPT = "admin:"
 PAGER = "\x1b[1mPress <enter> for 1 line, <space> for one page, or <q> to quit\x1b[0m"
@@ -532,7 +532,8 @@ class CliSession:
             else:
                 self.write(f"{body['message']}\n{FAILED}\n")
             return
-        status, body = certmgr.upload_identity(node, {"service": base, "certificates": [pem]})
+        chain = [pem, *self._intermediates_in_trust(base, pem)]
+        status, body = certmgr.upload_identity(node, {"service": base, "certificates": chain})
         if status == 200:
             self.write(
                 f"Successfully imported certificate for {base}.\n"
@@ -540,6 +541,29 @@ class CliSession:
             )
         else:
             self.write(f"{body['message']}\n{FAILED}\n")
+
+    def _intermediates_in_trust(self, unit: str, pem: str) -> list[str]:
+        """The pasted leaf's issuing CAs below the root, as found in the unit's trust store(s) [INF].
+
+        ``set cert import own`` takes one certificate, so the node builds the chain it serves from
+        the CA certificates imported into ``<unit>-trust`` first (the reason Cisco's procedure has
+        the intermediates uploaded there before the leaf); a leaf whose chain is not there gets the
+        certmgr refusal as on REST.
+        """
+        try:
+            current = pki.load_certificate(pem)
+        except ValueError:
+            return []
+        stores = TRUST_STORES.get(unit, (f"{unit}-trust",))
+        certs = [c for store in stores for c in self.node.trust.get(store, {}).values()]
+        out: list[str] = []
+        for _ in range(8):
+            issuer = next((c for c in certs if pki.signed_by(current, c)), None)
+            if issuer is None or issuer.issuer == issuer.subject:
+                break
+            out.append(pki.cert_pem(issuer))
+            current = issuer
+        return out
 
     def _sql(self, query: str) -> None:
         try:

@@ -153,4 +153,7 @@ def test_identity_import_after_its_ca_says_to_restart_the_services(fleet: Simula
     assert "Successfully imported certificate for CAPF." in out
     assert "Please restart services related to CAPF for the new certificate to become active." in out
     assert "CAPF" not in fleet.node(PUB).csrs
-    assert fleet.node(PUB).identity("CAPF").cert == x509.load_pem_x509_certificate(leaf.encode())
+    installed = fleet.node(PUB).identity("CAPF")
+    assert installed.cert == x509.load_pem_x509_certificate(leaf.encode())
+    # one certificate was pasted; the node completes the chain it presents from CAPF-trust (not the root)
+    assert installed.chain == [x509.load_pem_x509_certificate(ca.intermediate_pem.encode())]

@@ -83,6 +83,14 @@ CASES = {
     ),
     # the reset task returned and was recorded long before the first phone comes back (2 s)
     "first-phone-registered": Case("TVS", KillPoint("phone_registered"), {"reregister_seconds": 2.0}),
+    # CUCM 12.5: no certmgr REST, so the CSR ('set csr gen') and the uploads ('set cert import') go over
+    # the CLI; the rerun finds the CSR with 'show csr own' and the installed leaf with 'show cert own'
+    "12.5-second-node-csr-generated-over-the-cli": Case(
+        "CallManager", KillPoint("csr_generated", nth=2), {"version": "12.5"}
+    ),
+    "12.5-first-identity-imported-over-the-cli": Case(
+        "CallManager", KillPoint("identity_uploaded"), {"version": "12.5"}
+    ),
 }
 
 
