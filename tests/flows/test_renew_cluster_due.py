@@ -136,3 +136,43 @@ def test_a_single_renewal_that_completed_takes_the_backup_when_the_inventory_nam
         dt.datetime.fromisoformat(e["time"]) for e in env.fleet.events() if e["operation"] == "drf_backup_requested"
     ]
     assert min(asked) >= max(_times(env, "ipsec"))
+
+
+@pytest.mark.prefect
+def test_with_the_manual_ca_a_unit_of_the_plan_pauses_for_its_chain_and_the_plan_goes_on_once_approved(make_env):
+    from prefect.flow_runs import resume_flow_run
+
+    from tests.flows.conftest import start_in_thread
+
+    env = make_env(ca="person", fleet=_expiry(ipsec=5, tomcat=9))
+    fut = start_in_thread(renew_cluster, str(env.inventory_path), "c1", settings=FAST, notify=False)
+    for unit in ("ipsec", "tomcat"):
+        run = _paused(env, unit)
+        if unit == "ipsec":
+            assert not _times(env, "tomcat")  # one unit at a time, in the plan's order: tomcat not begun
+        pending = [n.csrs[unit].pem for n in env.fleet.cluster("c1").nodes if unit in n.csrs]
+        chain = "".join(env.ca.sign(pem, unit).leaf_pem for pem in pending) + "".join(env.ca.chain_pems)
+        resume_flow_run(run.id, run_input={"chain_pem": chain, "approver": "alice"})
+    report = fut.result(timeout=600)
+    assert [(o.unit, o.status) for o in report.outcomes] == [("ipsec", "completed"), ("tomcat", "completed")]
+    assert max(_times(env, "ipsec")) <= min(_times(env, "tomcat"))
+
+
+def _paused(env: Any, unit: str, timeout: float = 240.0) -> Any:
+    """The renew run of ``unit`` (this test's inventory) once it is Paused for its chain."""
+    import time
+
+    from prefect import get_client
+    from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterState, FlowRunFilterStateType
+    from prefect.client.schemas.objects import StateType
+
+    deadline = time.monotonic() + timeout
+    flt = FlowRunFilter(state=FlowRunFilterState(type=FlowRunFilterStateType(any_=[StateType.PAUSED])))
+    while time.monotonic() < deadline:
+        with get_client(sync_client=True) as client:
+            for run in client.read_flow_runs(flow_run_filter=flt):
+                params = run.parameters
+                if params.get("inventory_path") == str(env.inventory_path) and params.get("unit") == unit:
+                    return run
+        time.sleep(0.3)
+    raise AssertionError(f"the {unit} renewal of the plan did not pause for approval in time")
