@@ -307,9 +307,9 @@ def plan_renewal(
             fqdn=n.fqdn,
             role=n.role,
             version=(v := st.versions.get(n.fqdn, cl.version)),
-            release=(r := parse_release(v, cl.service_update)),
-            path=(cp := certificate_path(r)).via.value,
-            path_reason=cp.why,
+            release=(node_release := parse_release(v, cl.service_update)),
+            path=(node_path := certificate_path(node_release)).via.value,
+            path_reason=node_path.why,
         )
         for n in chosen
     ]
