@@ -1,23 +1,31 @@
 """Reading the identity certificates of many nodes at once.
 
 ``read_fleet_certificates`` reads every node of every (selected) cluster concurrently, within
-bounds: a thread pool of ``max_workers`` and at most ``per_cluster`` nodes of one cluster at a
-time (a cluster's nodes share a publisher and a rate-limited platform). A node that fails does
-not stop the others: it becomes a ``NodeFailure`` whose reason a person can act on. A plain
-library function: the CLI and the scheduled scan both use it.
+bounds: at most ``max_workers`` nodes at once and at most ``per_cluster`` nodes of one cluster at
+a time (a cluster's nodes share a publisher and a rate-limited platform). CUCM 14+ nodes are read
+on one event loop (one certmgr snapshot each, over TLS contexts shared per CA bundle); 12.5 nodes,
+read through the SSH CLI, in threads under the same limits. A node that fails does not stop the
+others: it becomes a ``NodeFailure`` whose reason a person can act on. A plain library function:
+the CLI and the scheduled scan both use it.
 """
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import logging
-import threading
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Coroutine, Iterable
 from concurrent.futures import ThreadPoolExecutor
+from typing import Any, TypeVar
 
+from pydantic import SecretStr
+
+from certops.cucm._http import FleetHttp
+from certops.cucm.certinfo import certificate_info
 from certops.cucm.node import CucmNode
-from certops.errors import CertopsError, CucmError
-from certops.inventory import ClusterConfig, Inventory, NodeConfig
+from certops.cucm.rest import CertMgrClient, read_snapshot
+from certops.errors import CertificateError, CertopsError, CucmApiError, CucmError
+from certops.inventory import ClusterConfig, Inventory, NodeConfig, resolve_secret
 from certops.models import CertificateInfo, CertificateReport, NodeFailure
 from certops.units import units_for_role
 
@@ -27,6 +35,8 @@ ProgressCallback = Callable[[str, str, bool], None]
 """Called as ``progress(cluster, node, ok)`` after each node was read (from worker threads)."""
 
 NodeFactory = Callable[[Inventory, str, str], CucmNode]
+
+_T = TypeVar("_T")
 
 
 def read_fleet_certificates(
@@ -45,32 +55,137 @@ def read_fleet_certificates(
     (``certops.units.units_for_role``: CUCM nodes seven, IM&P nodes tomcat, tomcat-ECDSA and
     ipsec). Raises ``KeyError`` for an unknown cluster name; every node problem becomes a
     ``NodeFailure`` in the report instead of an exception.
+
+    At most ``max_workers`` nodes are read at once, and at most ``per_cluster`` of one cluster; a
+    node waits for its cluster's turn before it takes one of the ``max_workers`` places, so a busy
+    cluster never holds places others could use. Nodes with the certmgr REST API (CUCM 14+) are
+    read on one event loop over TLS contexts shared per CA bundle (``FleetHttp``); CLI nodes (12.5), and every
+    node of a custom ``node_factory``, are read in a thread pool under the same limits.
     """
     if max_workers < 1 or per_cluster < 1:
         raise ValueError("max_workers and per_cluster must be at least 1")
     selected = [inventory.cluster(name) for name in clusters] if clusters is not None else list(inventory.clusters)
     wanted = list(units) if units is not None else None
-    semaphores = {c.name: threading.Semaphore(per_cluster) for c in selected}
     jobs = [(c, n) for c in selected for n in c.nodes]
+    results = _run(_read_all(inventory, selected, jobs, wanted, max_workers, per_cluster, progress, node_factory))
+    certificates: list[CertificateInfo] = []
+    failures: list[NodeFailure] = []
+    for result in results:
+        if isinstance(result, NodeFailure):
+            failures.append(result)
+        else:
+            certificates.extend(result)
+    return CertificateReport(generated_at=dt.datetime.now(dt.UTC), certificates=certificates, failures=failures)
 
-    def read(cluster: ClusterConfig, node: NodeConfig) -> list[CertificateInfo] | NodeFailure:
-        with semaphores[cluster.name]:
-            result = _read_node(inventory, cluster, node, wanted, node_factory)
+
+def _run(coro: Coroutine[Any, Any, _T]) -> _T:
+    """Run ``coro`` to completion: here, or in a helper thread when this thread already runs an event loop."""
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return asyncio.run(coro)
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="certops-fleet") as helper:
+        return helper.submit(asyncio.run, coro).result()
+
+
+async def _read_all(
+    inventory: Inventory,
+    selected: list[ClusterConfig],
+    jobs: list[tuple[ClusterConfig, NodeConfig]],
+    units: list[str] | None,
+    max_workers: int,
+    per_cluster: int,
+    progress: ProgressCallback | None,
+    node_factory: NodeFactory,
+) -> list[list[CertificateInfo] | NodeFailure]:
+    slots = asyncio.Semaphore(max_workers)
+    cluster_turns = {c.name: asyncio.Semaphore(per_cluster) for c in selected}
+    own_nodes = node_factory == CucmNode.from_inventory  # bound class methods are equal, never identical
+    rest_clusters = {c.name for c in selected if own_nodes and _uses_rest(c)}
+    threaded = sum(1 for c, _ in jobs if c.name not in rest_clusters)
+    pool = (
+        ThreadPoolExecutor(max_workers=min(max_workers, threaded), thread_name_prefix="certops-read")
+        if threaded
+        else None
+    )
+    http = FleetHttp(timeout=CertMgrClient.default_timeout)
+    secrets: dict[tuple[str, str | None, str | None], SecretStr] = {}
+    loop = asyncio.get_running_loop()
+
+    async def read(cluster: ClusterConfig, node: NodeConfig) -> list[CertificateInfo] | NodeFailure:
+        async with cluster_turns[cluster.name], slots:  # the cluster's turn first, then a place
+            if cluster.name in rest_clusters:
+                result = await _read_rest_node(http, inventory, cluster, node, units, secrets)
+            else:
+                assert pool is not None
+                result = await loop.run_in_executor(pool, _read_node, inventory, cluster, node, units, node_factory)
         if progress is not None:
             progress(cluster.name, node.fqdn, not isinstance(result, NodeFailure))
         return result
 
-    certificates: list[CertificateInfo] = []
-    failures: list[NodeFailure] = []
-    with ThreadPoolExecutor(max_workers=min(max_workers, max(1, len(jobs))), thread_name_prefix="certops-read") as pool:
-        futures = [pool.submit(read, c, n) for c, n in jobs]
-        for future in futures:
-            result = future.result()
-            if isinstance(result, NodeFailure):
-                failures.append(result)
-            else:
-                certificates.extend(result)
-    return CertificateReport(generated_at=dt.datetime.now(dt.UTC), certificates=certificates, failures=failures)
+    try:
+        return await asyncio.gather(*(read(c, n) for c, n in jobs))
+    finally:
+        if pool is not None:
+            pool.shutdown(wait=True)
+
+
+def _uses_rest(cluster: ClusterConfig) -> bool:
+    """Whether ``CucmNode`` reads this cluster's certificates over certmgr REST (its own rule, asked)."""
+    probe = CucmNode(cluster=cluster, node=cluster.nodes[0], os_username="", os_password=SecretStr(""))
+    return probe.uses_rest
+
+
+def _units_wanted(node: NodeConfig, units: list[str] | None) -> list[str]:
+    """The units to read on ``node``: ``units`` when given, else those its role holds."""
+    return units if units is not None else units_for_role(node.role, node.federation)
+
+
+async def _read_rest_node(
+    http: FleetHttp,
+    inventory: Inventory,
+    cluster: ClusterConfig,
+    node: NodeConfig,
+    units: list[str] | None,
+    secrets: dict[tuple[str, str | None, str | None], SecretStr],
+) -> list[CertificateInfo] | NodeFailure:
+    """One CUCM 14+ node: its certmgr snapshot, each wanted identity described (as ``CucmNode`` does)."""
+    wanted = _units_wanted(node, units)
+    try:
+        ref = inventory.os_admin_for(cluster, node)
+        key = (ref.username, ref.password_env, ref.password_secret_block)
+        if key not in secrets:  # one look-up per credential and scan, not per node
+            secrets[key] = resolve_secret(ref)
+        tls = inventory.tls_for(cluster)
+        snapshot = await read_snapshot(
+            http,
+            fqdn=node.fqdn,
+            address=node.connect_address,
+            port=node.https_port,
+            username=ref.username,
+            password=secrets[key],
+            verify=tls.verify,
+            ca_bundle=tls.ca_bundle,
+        )
+        found: list[CertificateInfo] = []
+        for identity in snapshot.identities:
+            if identity.unit not in wanted:
+                continue
+            try:
+                found.append(
+                    certificate_info(identity.certificate, cluster=cluster.name, node=node.fqdn, unit=identity.unit)
+                )
+            except CertificateError as exc:
+                raise CucmApiError(
+                    f"the node returned an unreadable certificate: {exc.message}",
+                    node=node.fqdn,
+                    operation="snapshot",
+                    unit=identity.unit,
+                ) from exc
+    except Exception as exc:  # noqa: BLE001  (sorted by _failure, as the threaded path does)
+        return _failure(cluster, node, exc)
+    _log_missing(node, wanted, found, units)
+    return found
 
 
 def _read_node(
@@ -80,16 +195,30 @@ def _read_node(
     units: list[str] | None,
     node_factory: NodeFactory,
 ) -> list[CertificateInfo] | NodeFailure:
-    wanted = units if units is not None else units_for_role(node.role, node.federation)
+    wanted = _units_wanted(node, units)
     try:
         with node_factory(inventory, cluster.name, node.fqdn) as cucm:
             found = cucm.read_certificates(wanted)
-    except CucmError as exc:
+    except Exception as exc:  # noqa: BLE001  (one node's failure must not hide the others' certificates)
+        return _failure(cluster, node, exc)
+    _log_missing(node, wanted, found, units)
+    return found
+
+
+def _log_missing(node: NodeConfig, wanted: list[str], found: list[CertificateInfo], units: list[str] | None) -> None:
+    missing = sorted(set(wanted) - {c.unit for c in found})
+    if missing and units is None:
+        log.info("%s holds no certificate for %s", node.fqdn, ", ".join(missing))
+
+
+def _failure(cluster: ClusterConfig, node: NodeConfig, exc: Exception) -> NodeFailure:
+    """The ``NodeFailure`` for a node whose read raised ``exc``: the reason a person can act on."""
+    if isinstance(exc, CucmError):
         log.warning("reading %s failed: %s", node.fqdn, exc)
         return NodeFailure(
             cluster=cluster.name, node=node.fqdn, operation=exc.operation, reason=_reason(exc), transient=exc.transient
         )
-    except CertopsError as exc:
+    if isinstance(exc, CertopsError):
         log.warning("reading %s failed: %s", node.fqdn, exc)
         return NodeFailure(
             cluster=cluster.name,
@@ -98,19 +227,14 @@ def _read_node(
             reason=str(exc),
             transient=exc.transient,
         )
-    except Exception as exc:  # one node's bug must not hide the others' certificates
-        log.exception("reading %s failed unexpectedly", node.fqdn)
-        return NodeFailure(
-            cluster=cluster.name,
-            node=node.fqdn,
-            operation="read_certificates",
-            reason=f"unexpected error {type(exc).__name__}: {exc}",
-            transient=False,
-        )
-    missing = sorted(set(wanted) - {c.unit for c in found})
-    if missing and units is None:
-        log.info("%s holds no certificate for %s", node.fqdn, ", ".join(missing))
-    return found
+    log.error("reading %s failed unexpectedly", node.fqdn, exc_info=exc)  # one node's bug must not hide the rest
+    return NodeFailure(
+        cluster=cluster.name,
+        node=node.fqdn,
+        operation="read_certificates",
+        reason=f"unexpected error {type(exc).__name__}: {exc}",
+        transient=False,
+    )
 
 
 def _reason(exc: CucmError) -> str:

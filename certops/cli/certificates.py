@@ -83,21 +83,18 @@ def _cn(name: str) -> str:
 
 
 def _print_table(report: object) -> None:
-    from rich.table import Table
-
+    from certops.cli._table import print_table
     from certops.models import CertificateReport
     from certops.report.table import console as table_console
 
     assert isinstance(report, CertificateReport)
     console = table_console(sys.stdout)  # $COLUMNS wide when set
     now = dt.datetime.now(dt.UTC)
-    table = Table(title=f"Identity certificates ({len(report.certificates)})", title_justify="left")
-    for column in ("cluster", "node", "unit", "subject", "issuer", "SANs", "not after (UTC)", "days left", "signed"):
-        table.add_column(column, justify="right" if column == "days left" else "left", overflow="fold")
+    rows: list[tuple[tuple[str, ...], str | None]] = []
     for cert in sorted(report.certificates, key=lambda c: (c.not_after, c.cluster, c.node, c.unit)):
         days = cert.days_left(now)
         style = "bold red" if days < 0 else "red" if days <= 30 else "yellow" if days <= 60 else None
-        table.add_row(
+        cells = (
             cert.cluster,
             cert.node,
             cert.unit,
@@ -107,9 +104,16 @@ def _print_table(report: object) -> None:
             cert.not_after.strftime("%Y-%m-%d %H:%M"),
             str(days),
             "self-signed" if cert.self_signed else "CA-signed",
-            style=style,
         )
-    console.print(table)
+        rows.append((cells, style))
+    print_table(
+        console,
+        ("cluster", "node", "unit", "subject", "issuer", "SANs", "not after (UTC)", "days left", "signed"),
+        rows,
+        title=f"Identity certificates ({len(report.certificates)})",
+        title_justify="left",
+        right=("days left",),
+    )
     if report.failures:
         console.print(f"[bold red]{len(report.failures)} node(s) could not be read:[/bold red]")
         for failure in sorted(report.failures, key=lambda f: (f.cluster, f.node)):

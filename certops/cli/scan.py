@@ -145,13 +145,20 @@ def run_local_scan(
 
 def _print(plan: object) -> None:
     """The scan on the terminal: the table (``$COLUMNS`` wide when set), a summary that adds up, what is due."""
+    from certops.cli._table import print_table
     from certops.due import DuePlan
+    from certops.report.table import _STYLE, COLUMNS, row, summary
     from certops.report.table import console as table_console
-    from certops.report.table import rich_table, summary
 
     assert isinstance(plan, DuePlan)
     console = table_console(sys.stdout)
-    console.print(rich_table(plan))
+    print_table(  # what rich_table draws, without rich's cost per cell (thousands of rows)
+        console,
+        COLUMNS,
+        [(row(s), _STYLE[s.urgency] if s.counted else "dim") for s in plan.statuses],
+        title=f"Certificates, {plan.generated_at:%Y-%m-%d %H:%M} UTC",
+        right=("days left",),
+    )
     console.print(summary(plan), markup=False)
     for f in plan.failures:
         retry = " (temporary: retry later)" if f.transient else ""

@@ -2,22 +2,47 @@
 
 from __future__ import annotations
 
-import datetime as dt
+import base64
+import binascii
+import hashlib
 
 from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import dsa, ec, ed448, ed25519, rsa
 from cryptography.x509.oid import NameOID
 
 from certops.errors import CertificateError
 from certops.models import CertificateInfo
 
+_PEM_BEGIN = b"-----BEGIN CERTIFICATE-----"
+_PEM_END = b"-----END CERTIFICATE-----"
+
+
+def _der_of(raw: bytes) -> bytes:
+    """The DER of the first ``CERTIFICATE`` block of PEM ``raw``, or ``raw`` itself when it is no PEM."""
+    begin = raw.find(_PEM_BEGIN)
+    if begin < 0:
+        return raw
+    end = raw.find(_PEM_END, begin)
+    if end < 0:
+        raise CertificateError("not a readable X.509 certificate: the PEM block has no END line")
+    try:
+        return binascii.a2b_base64(raw[begin + len(_PEM_BEGIN) : end])
+    except binascii.Error as exc:
+        raise CertificateError(f"not a readable X.509 certificate: bad base64 in the PEM block ({exc})") from exc
+
+
+def _pem_of(der: bytes) -> str:
+    """PEM text of ``der``, as ``cryptography`` writes it (64 characters a line, newline at the end)."""
+    b64 = base64.b64encode(der).decode("ascii")
+    body = "\n".join(b64[i : i + 64] for i in range(0, len(b64), 64))
+    return f"-----BEGIN CERTIFICATE-----\n{body}\n-----END CERTIFICATE-----\n"
+
 
 def load_certificate(data: str | bytes) -> x509.Certificate:
     """A certificate from PEM text or DER bytes; ``CertificateError`` if it is neither."""
     raw = data.encode() if isinstance(data, str) else data
     try:
-        if b"-----BEGIN CERTIFICATE-----" in raw:
+        if _PEM_BEGIN in raw:
             return x509.load_pem_x509_certificate(raw)
         return x509.load_der_x509_certificate(raw)
     except ValueError as exc:
@@ -39,9 +64,28 @@ def _key(cert: x509.Certificate) -> tuple[str, int]:
     return type(key).__name__.lower(), 0
 
 
-def _is_self_signed(cert: x509.Certificate) -> bool:
-    if cert.issuer != cert.subject:
+def _is_self_signed(cert: x509.Certificate, names_equal: bool | None = None) -> bool:
+    """Issuer and subject are the same name and the certificate's own key signed it.
+
+    The key check is by key identifier when the certificate carries both (its authority key
+    identifier equals its subject key identifier, RFC 5280 4.2.1.1): no signature to verify.
+    Without both identifiers the signature is verified with the certificate's own key.
+    ``names_equal`` is passed when the caller compared the names already.
+    """
+    if names_equal is None:
+        names_equal = cert.issuer == cert.subject
+    if not names_equal:
         return False
+    ski: bytes | None
+    aki: bytes | None
+    try:
+        exts = cert.extensions
+        ski = exts.get_extension_for_class(x509.SubjectKeyIdentifier).value.digest
+        aki = exts.get_extension_for_class(x509.AuthorityKeyIdentifier).value.key_identifier
+    except (x509.ExtensionNotFound, ValueError):
+        ski = aki = None
+    if ski is not None and aki is not None:
+        return bool(ski == aki)
     try:
         cert.verify_directly_issued_by(cert)
     except (ValueError, TypeError, Exception):  # noqa: BLE001  (any failure: not provably self-signed)
@@ -49,10 +93,33 @@ def _is_self_signed(cert: x509.Certificate) -> bool:
     return True
 
 
+_ISSUERS: dict[bytes, tuple[str, str | None]] = {}
+"""RFC 4514 text and CN of issuer names seen, by their DER: a fleet has few issuers."""
+
+
+def _issuer_text(name: x509.Name) -> tuple[str, str | None]:
+    der = name.public_bytes()
+    known = _ISSUERS.get(der)
+    if known is None:
+        cns = name.get_attributes_for_oid(NameOID.COMMON_NAME)
+        known = (name.rfc4514_string(), str(cns[0].value) if cns else None)
+        if len(_ISSUERS) < 4096:
+            _ISSUERS[der] = known
+    return known
+
+
 def certificate_info(data: str | bytes, *, cluster: str, node: str, unit: str) -> CertificateInfo:
     """Describe one certificate (PEM or DER) of ``unit`` on ``node``."""
-    cert = load_certificate(data)
-    cns = cert.subject.get_attributes_for_oid(NameOID.COMMON_NAME)
+    raw = data.encode() if isinstance(data, str) else data
+    der = _der_of(raw)
+    try:
+        cert = x509.load_der_x509_certificate(der)
+    except ValueError as exc:
+        raise CertificateError(f"not a readable X.509 certificate: {exc}") from exc
+    subject_name, issuer_name = cert.subject, cert.issuer  # each access parses the name again: once
+    cns = subject_name.get_attributes_for_oid(NameOID.COMMON_NAME)
+    subject, subject_cn = subject_name.rfc4514_string(), (str(cns[0].value) if cns else None)
+    issuer, _ = _issuer_text(issuer_name)
     try:
         san = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
         dns = [str(n) for n in san.get_values_for_type(x509.DNSName)]
@@ -64,17 +131,18 @@ def certificate_info(data: str | bytes, *, cluster: str, node: str, unit: str) -
         cluster=cluster,
         node=node,
         unit=unit,
-        subject=cert.subject.rfc4514_string(),
-        subject_cn=str(cns[0].value) if cns else None,
-        issuer=cert.issuer.rfc4514_string(),
+        subject=subject,
+        subject_cn=subject_cn,
+        issuer=issuer,
         sans_dns=dns,
         sans_ip=ips,
         serial=format(cert.serial_number, "x"),
-        not_before=cert.not_valid_before_utc.astimezone(dt.UTC),
-        not_after=cert.not_valid_after_utc.astimezone(dt.UTC),
-        fingerprint_sha256=cert.fingerprint(hashes.SHA256()).hex(),
-        self_signed=_is_self_signed(cert),
+        not_before=cert.not_valid_before_utc,
+        not_after=cert.not_valid_after_utc,
+        fingerprint_sha256=hashlib.sha256(der).hexdigest(),
+        # equal names render alike; the full comparison only for those (self-signed candidates)
+        self_signed=_is_self_signed(cert, subject == issuer and subject_name == issuer_name),
         key_type=key_type,
         key_size=key_size,
-        pem=cert.public_bytes(serialization.Encoding.PEM).decode("ascii"),
+        pem=_pem_of(der),
     )

@@ -9,12 +9,14 @@ locked platform API (DRF backup running) becomes ``PlatformLocked``.
 from __future__ import annotations
 
 import re
+from pathlib import Path
 from typing import Any
 
 import httpx
+from pydantic import SecretStr
 
 from certops.cucm import certmgr_shapes as shapes
-from certops.cucm._http import NodeClient, error_text
+from certops.cucm._http import FleetHttp, NodeClient, error_text
 from certops.cucm.certmgr_shapes import BASE_PATH, IdentityEntry, Snapshot
 from certops.errors import (
     CsrNotFound,
@@ -26,7 +28,15 @@ from certops.errors import (
 )
 from certops.models import CsrRequest
 
-__all__ = ["BASE_PATH", "CertMgrClient", "IdentityEntry", "Snapshot", "classify_error"]
+__all__ = [
+    "BASE_PATH",
+    "CertMgrClient",
+    "IdentityEntry",
+    "Snapshot",
+    "classify_error",
+    "read_snapshot",
+    "snapshot_from",
+]
 
 
 # (pattern on the lower-cased error text, error class, hint). Order matters: most specific first.
@@ -96,6 +106,60 @@ def classify_error(response: httpx.Response, *, node: str, operation: str, unit:
     return CucmApiError(f"HTTP {status}: {text}", node=node, operation=operation, unit=unit, status=status, hint=hint)
 
 
+def _json(response: httpx.Response, *, node: str, operation: str, unit: str | None = None) -> Any:
+    try:
+        return response.json()
+    except ValueError:
+        raise CucmApiError(
+            f"the response is not JSON (HTTP {response.status_code}, {len(response.content)} bytes)",
+            node=node,
+            operation=operation,
+            unit=unit,
+            status=response.status_code,
+            hint="is this node CUCM 14 or later? certmgr REST does not exist on 12.5",
+        ) from None
+
+
+def snapshot_from(response: httpx.Response, *, node: str) -> Snapshot:
+    """The ``Snapshot`` in a ``GET /snapshot/server`` answer; ``CucmApiError`` for an error or a bad shape."""
+    op = "snapshot"
+    if response.status_code >= 400:
+        raise classify_error(response, node=node, operation=op, unit=None)
+    data = _json(response, node=node, operation=op)
+    try:
+        return shapes.parse_snapshot(data)
+    except shapes.ShapeError as exc:
+        raise CucmApiError(str(exc), node=node, operation=op, hint="report this node's version") from exc
+
+
+async def read_snapshot(
+    http: FleetHttp,
+    *,
+    fqdn: str,
+    address: str,
+    port: int,
+    username: str,
+    password: SecretStr,
+    verify: bool = True,
+    ca_bundle: Path | None = None,
+) -> Snapshot:
+    """``GET /snapshot/server`` of one node over the scan's shared ``FleetHttp`` (same errors as ``snapshot``)."""
+    response = await http.request(
+        "GET",
+        BASE_PATH + "/snapshot/server",
+        fqdn=fqdn,
+        address=address,
+        port=port,
+        username=username,
+        password=password,
+        verify=verify,
+        ca_bundle=ca_bundle,
+        operation="snapshot",
+        credential_kind=CertMgrClient.credential_kind,
+    )
+    return snapshot_from(response, node=fqdn)
+
+
 class CertMgrClient(NodeClient):
     """certmgr REST on one node. A context manager; domain verbs only.
 
@@ -117,28 +181,14 @@ class CertMgrClient(NodeClient):
         return response
 
     def _json(self, response: httpx.Response, *, operation: str, unit: str | None = None) -> Any:
-        try:
-            return response.json()
-        except ValueError:
-            raise CucmApiError(
-                f"the response is not JSON (HTTP {response.status_code}, {len(response.content)} bytes)",
-                node=self.fqdn,
-                operation=operation,
-                unit=unit,
-                status=response.status_code,
-                hint="is this node CUCM 14 or later? certmgr REST does not exist on 12.5",
-            ) from None
+        return _json(response, node=self.fqdn, operation=operation, unit=unit)
 
     # -- verbs ----------------------------------------------------------------------------------------
 
     def snapshot(self) -> Snapshot:
         """``GET /snapshot/server``: every identity (with its PEM and any pending CSR) and trust on the node."""
-        op = "snapshot"
-        data = self._json(self._call("GET", "/snapshot/server", operation=op), operation=op)
-        try:
-            return shapes.parse_snapshot(data)
-        except shapes.ShapeError as exc:
-            raise CucmApiError(str(exc), node=self.fqdn, operation=op, hint="report this node's version") from exc
+        response = self._http.request("GET", BASE_PATH + "/snapshot/server", operation="snapshot")
+        return snapshot_from(response, node=self.fqdn)
 
     def get_csr(self, unit: str) -> str | None:
         """``GET /csr?service=<unit>``: the pending CSR's PEM, or None when the node has none."""
