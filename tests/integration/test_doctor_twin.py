@@ -224,3 +224,17 @@ def test_a_dry_run_on_the_twin_shows_the_plan_it_shows_on_the_cluster(
         on_twin = _dry_run(twin.write_inventory(tmp_path / "twin.yaml"), "CallManager")
     assert on_twin == on_cluster
     assert "ctl" in json.dumps(on_cluster).lower()  # mixed mode reached the twin's plan too
+
+
+def test_a_twin_starts_from_an_anonymized_capture_with_the_stand_in_names(
+    sim_factory: Callable[..., SimulatedFleet], tmp_path: Path
+) -> None:
+    fleet = sim_factory(nodes=3)
+    run = run_doctor(load_inventory(fleet.state_dir / "inventory.yaml"), "c1")
+    write_capture(tmp_path / "capture", run, anonymize=True)
+    with TwinFleet(tmp_path / "capture", sim_options(state_dir=tmp_path / "twin")) as twin:
+        assert [n.fqdn for n in twin.nodes] == [f"node{i}.example.invalid" for i in (1, 2, 3)]
+        tomcat = twin.node("node2.example.invalid").identity("tomcat").cert
+        assert pki.dns_sans(tomcat) == ["node2.example.invalid"]
+        again = run_doctor(load_inventory(twin.write_inventory(tmp_path / "twin.yaml")), "c1")
+        assert again.report.ok, [c.fix for c in again.report.blocking]
