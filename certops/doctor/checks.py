@@ -625,6 +625,10 @@ def check_control_center(probe: Probe) -> list[Check]:
         services = probe.cucm.service_status()
         detail, valid = _schema_detail(probe, "controlcenter", "soapGetServiceStatus")
         names = {s.name for s in services}
+        if len(names) > 1 and "Cisco Tomcat" in names:
+            probe.verdict("cc.empty_means_all", InfStatus.CONFIRMED)
+        else:
+            probe.verdict("cc.empty_means_all", InfStatus.REFUTED, f"{len(names)} service(s): {sorted(names)[:5]}")
         if probe.cluster.version_tuple >= (14, 0):
             cli_names = {s["name"] for s in probe.facts.services}
             if "Cisco HAProxy" in cli_names:

@@ -18,6 +18,7 @@ class InfItem:
     behaviour: str
     simulator: str
     observed_by: str | None = None
+    why_not: str = "needs a change on a node (doctor is read-only)"
 
 
 def _items(*items: InfItem) -> dict[str, InfItem]:
@@ -125,10 +126,96 @@ INF_ITEMS: dict[str, InfItem] = _items(
     InfItem("cli.unknown_command", "an unknown CLI command", "'Executed command unsuccessfully'", "cli.privilege"),
     InfItem("cli.restart_output", "utils service restart output", "[STOPPING] ... [STARTED]"),
     InfItem("cli.paste_end", "end of a pasted certificate", "the first empty line"),
+    # added: the rest of docs/simulator.md's [INF] rows
+    InfItem("certmgr.csr_sans", "CSR SANs with distribution this-server", "the node FQDN + altNames"),
+    InfItem(
+        "certmgr.issuer_stores",
+        "which trust store holds a unit's issuer",
+        "-ECDSA in tomcat-trust / CallManager-trust; TVS and ITLRecovery in either of two",
+    ),
+    InfItem(
+        "axl.ris_wrong_node", "AXL on a subscriber or IM&P, RIS on IM&P", "HTTP 404", why_not="doctor does not ask it"
+    ),
+    InfItem(
+        "cc.empty_means_all",
+        "soapGetServiceStatus with one empty ServiceStatus",
+        "every service of the node",
+        "cc.status",
+    ),
+    InfItem(
+        "cc.item_form_refused",
+        "the old <ServiceStatus><item> form",
+        "refused with Axis's SAXException",
+        why_not="doctor does not ask it",
+    ),
+    InfItem(
+        "ris.cmdevice_defaults",
+        "CmDevice values the simulator does not model",
+        "fixed defaults",
+        why_not="doctor does not ask it",
+    ),
+    InfItem("ris.product_code", "CmDevice Product code", "the model's own code", why_not="doctor does not ask it"),
+    InfItem(
+        "cc.static_list_fields",
+        "ServiceType, Deployable, GroupName of the static list",
+        "Service; Deployable except Tomcat; Control Center's group names",
+        why_not="doctor does not ask it",
+    ),
+    InfItem(
+        "cc.product_information",
+        "getProductInformationList contents",
+        "one product, the static list",
+        why_not="doctor does not ask it",
+    ),
+    InfItem(
+        "soap.missing_elements", "requests missing required elements", "accepted", why_not="doctor does not ask it"
+    ),
+    InfItem(
+        "soap.wsdl_endpoint",
+        "<endpoint>?wsdl credentials and address",
+        "the application user; the node's own address",
+        why_not="doctor does not ask it",
+    ),
+    InfItem(
+        "axl.599_body",
+        "the HTTP 599 page of a refused AXL version",
+        "a Tomcat-style page listing versions",
+        why_not="seen only when the inventory's version is refused",
+    ),
+    InfItem(
+        "axl.soapaction_without_version",
+        "SOAPAction without a version",
+        "the oldest accepted schema",
+        why_not="doctor does not ask it",
+    ),
+    InfItem(
+        "axl.version_mismatch",
+        "SOAPAction and namespace naming different versions",
+        "AXL fault 5003",
+        why_not="doctor does not ask it",
+    ),
+    InfItem("axl.error_namespace", "namespace of axlError", "unqualified", why_not="doctor does not ask it"),
+    InfItem(
+        "axl.wsdl_served",
+        "/axl/?wsdl on a real node",
+        "served to the application user",
+        why_not="doctor does not ask it",
+    ),
+    InfItem(
+        "axl.listphone_tags",
+        "listPhone tags the simulator does not model",
+        "left out",
+        why_not="doctor does not ask it",
+    ),
+    InfItem("axl.ccmversion_node", "getCCMVersion processNodeName", "ignored", why_not="doctor does not ask it"),
+    InfItem("cli.ou_answer_effect", "what the OU answer changes", "no drops the OU from the CSR subject"),
+    InfItem("cli.ou_bad_answer", "an answer other than yes/no", "'Invalid input', nothing generated"),
+    InfItem("cli.several_certs_paste", "several certificates in one paste", "refused whole"),
+    InfItem("tls.port_while_service_down", "a TLS port while its service is down", "reset before any byte"),
 )
 """Every [INF] item, by id."""
 
 
-def not_observed(node: str = "") -> list[tuple[str, str]]:
+def not_observed() -> list[tuple[str, str]]:
     """``(id, why)`` for every item no read-only check can settle."""
-    return [(i.id, "needs a change on the node (not done by doctor)") for i in INF_ITEMS.values() if not i.observed_by]
+    return [(i.id, i.why_not) for i in INF_ITEMS.values() if not i.observed_by]

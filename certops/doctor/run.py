@@ -101,11 +101,7 @@ def run_doctor(inventory: Inventory, cluster_name: str) -> DoctorRun:
     seen = {v.id for v in report.inf}
     for item in INF_ITEMS.values():
         if item.id not in seen:
-            why = (
-                "needs a change on a node (doctor is read-only)"
-                if item.observed_by is None
-                else "the node did not answer it"
-            )
+            why = item.why_not if item.observed_by is None else "the node did not answer it"
             report.inf.append(InfVerdict(item.id, InfStatus.NOT_REACHABLE, "", why))
     return DoctorRun(report=report, cluster=facts, nodes=node_facts, recorder=recorder, secrets=secrets)
 

@@ -78,9 +78,12 @@ def test_docs_doctor_names_every_inf_id_once_under_what_settles_it() -> None:
     text = (Path(__file__).resolve().parents[2] / "docs" / "doctor.md").read_text()
     settles = text.split("Items doctor can settle read-only:", 1)[1].split("Only by a change", 1)
     read_only = set(re.findall(r"`([a-z]+\.[a-z0-9_]+)`", settles[0]))
-    by_change = set(re.findall(r"`([a-z]+\.[a-z0-9_]+)`", settles[1].split("## ", 1)[0]))
+    rest = settles[1].split("## ", 1)[0].split("Not asked by doctor", 1)
+    by_change = set(re.findall(r"`([a-z]+\.[a-z0-9_]+)`", rest[0]))
+    not_asked = set(re.findall(r"`([a-z0-9]+\.[a-z0-9_]+)`", rest[1]))
     assert read_only == {i.id for i in INF_ITEMS.values() if i.observed_by}
-    assert by_change == {i.id for i in INF_ITEMS.values() if not i.observed_by}
+    assert by_change == {i.id for i in INF_ITEMS.values() if not i.observed_by and i.why_not.startswith("needs")}
+    assert not_asked == {i.id for i in INF_ITEMS.values() if not i.observed_by and not i.why_not.startswith("needs")}
 
 
 ENVELOPE = (
