@@ -11,15 +11,19 @@ Prints a verdict per check and per [INF] item; then either "certops can renew ev
 
 from __future__ import annotations
 
+import json
 import textwrap
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
 from certops.cli._app import app
 from certops.cli._inventory import load_for_command
+
+if TYPE_CHECKING:
+    from certops.doctor.verdicts import DoctorReport
 
 EXIT_OK = 0
 EXIT_BLOCKED = 1
@@ -37,9 +41,14 @@ def doctor(
         bool, typer.Option("--anonymize", help="in the capture, replace host names and addresses consistently")
     ] = False,
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="also list every [INF] item not reachable")] = False,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="print the verdicts as JSON (one object per cluster)")
+    ] = False,
 ) -> None:
     """Prove, read-only, that certops can renew every unit of a cluster; say what to fix otherwise."""
-    raise typer.Exit(run_doctor_command(inventory, cluster, capture=capture, anonymize=anonymize, verbose=verbose))
+    raise typer.Exit(
+        run_doctor_command(inventory, cluster, capture=capture, anonymize=anonymize, verbose=verbose, as_json=as_json)
+    )
 
 
 def run_doctor_command(
@@ -49,6 +58,7 @@ def run_doctor_command(
     capture: Path | None = None,
     anonymize: bool = False,
     verbose: bool = False,
+    as_json: bool = False,
 ) -> int:
     """Run doctor on the cluster(s), print the verdicts, write the capture; return the exit code."""
     from certops.doctor.capture import write_capture
@@ -69,17 +79,49 @@ def run_doctor_command(
     code = EXIT_OK
     for name in names:
         run = run_doctor(inv, name)
-        _print(run.report, verbose=verbose)
+        if as_json:
+            typer.echo(json.dumps(report_dict(run.report), indent=2))
+        else:
+            _print(run.report, verbose=verbose)
         if capture is not None:
             path = write_capture(capture, run, anonymize=anonymize)
             typer.echo(
                 f"capture written: {path} ({len(run.recorder.exchanges)} answers, redacted"
                 + (", anonymized" if anonymize else "")
-                + ")"
+                + ")",
+                err=as_json,  # stdout stays JSON
             )
         if not run.report.ok:
             code = EXIT_BLOCKED
     return code
+
+
+def report_dict(report: DoctorReport) -> dict[str, Any]:
+    """The verdicts as JSON: ``ok`` (exit 0), the units blocked per node, every check, every [INF] id."""
+    nodes = list(dict.fromkeys(c.node for c in report.checks))
+    return {
+        "cluster": report.cluster,
+        "version": report.version,
+        "ok": report.ok,
+        "units": list(report.units),
+        "blocked": {n: report.blocked_units(n) for n in nodes if report.blocked_units(n)},
+        "checks": [
+            {
+                "id": c.id,
+                "node": c.node,
+                "title": c.title,
+                "status": c.status.value,
+                "detail": c.detail,
+                "fix": c.fix,
+                "blocks": list(c.blocks),
+            }
+            for c in report.checks
+        ],
+        "inf": [
+            {"id": v.id, "status": v.status.value, "node": v.node, "said": v.said}
+            for v in sorted(report.inf_summary().values(), key=lambda v: v.id)
+        ],
+    }
 
 
 _MARK = {"ok": "ok", "warn": "WARN", "fail": "FAIL", "unreachable": "UNREACHABLE", "skipped": "skipped"}

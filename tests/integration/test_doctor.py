@@ -3,6 +3,7 @@ with its fix, nothing is ever changed (the simulator's event log), and the captu
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import subprocess
@@ -209,6 +210,13 @@ def test_sso_on_blocks_tomcat_with_how_to_disable_it(
     assert f"{PUB} — blocks: tomcat, tomcat-ECDSA" in fixes
     assert "SAML SSO is enabled" in fixes and "Disable SSO" in fixes and "wait_for_person" in fixes
     assert "ipsec" not in fixes.split(f"{PUB} — blocks:", 1)[1].split("-", 1)[0]
+    code = run_doctor_command(_inventory(fleet), "c1", as_json=True)
+    data = json.loads(capsys.readouterr().out)
+    assert code == 1 and data["ok"] is False
+    assert data["blocked"] == {PUB: ["tomcat", "tomcat-ECDSA"], SUB: ["tomcat", "tomcat-ECDSA"]}
+    sso = next(c for c in data["checks"] if c["id"] == "cli.sso" and c["node"] == PUB)
+    assert sso["status"] == "fail" and "Disable SSO" in sso["fix"]
+    assert {v["id"]: v["status"] for v in data["inf"]}["cli.sso_disabled_text"] == "not reachable"
     assert _changes(fleet.events()[before:]) == []
 
 
