@@ -159,34 +159,42 @@ def _skip_reason(
 
 def judge(cert: CertificateInfo, inventory: Inventory, now: dt.datetime) -> CertificateStatus:
     """The status of one certificate under its cluster's policy."""
-    federation = False
-    try:
-        cluster = inventory.cluster(cert.cluster)
-    except KeyError:
-        policy = inventory.defaults.policy
-        role: NodeRole | None = None
-    else:
-        policy = inventory.policy_for(cluster)
-        try:
-            node = cluster.node(cert.node)
-            role, federation = node.role, node.federation
-        except KeyError:
-            role = None
-    threshold = policy.threshold_for(cert.unit)
-    reason = _skip_reason(cert, policy, role, federation)
-    return CertificateStatus(
-        certificate=cert,
-        days_left=days_left(cert.not_after, now),
-        urgency=urgency_of(cert.not_after, now, threshold_days=threshold, urgent_days=policy.urgent_days),
-        threshold_days=threshold,
-        counted=reason is None,
-        skip_reason=reason,
-    )
+    return _Judge(inventory)(cert, now)
+
+
+class _Judge:
+    """``judge`` for many certificates of one inventory: each cluster's policy and node roles looked up once."""
+
+    def __init__(self, inventory: Inventory) -> None:
+        self.default_policy = inventory.defaults.policy
+        self.policies: dict[str, RenewalPolicy] = {}
+        self.nodes: dict[tuple[str, str], tuple[NodeRole, bool]] = {}
+        for cluster in inventory.clusters:
+            self.policies[cluster.name] = inventory.policy_for(cluster)
+            for node in cluster.nodes:
+                self.nodes[(cluster.name, node.fqdn)] = (node.role, node.federation)
+
+    def __call__(self, cert: CertificateInfo, now: dt.datetime) -> CertificateStatus:
+        policy = self.policies.get(cert.cluster, self.default_policy)
+        role: NodeRole | None
+        role, federation = self.nodes.get((cert.cluster, cert.node.lower()), (None, False))
+        threshold = policy.threshold_for(cert.unit)
+        reason = _skip_reason(cert, policy, role, federation)
+        return CertificateStatus(
+            certificate=cert,
+            days_left=days_left(cert.not_after, now),
+            urgency=urgency_of(cert.not_after, now, threshold_days=threshold, urgent_days=policy.urgent_days),
+            threshold_days=threshold,
+            counted=reason is None,
+            skip_reason=reason,
+        )
+
+
+_UNIT_ORDER = {name: i for i, name in enumerate(UNITS)}
 
 
 def _unit_order(unit: str) -> int:
-    names = list(UNITS)
-    return names.index(unit) if unit in names else len(names)
+    return _UNIT_ORDER.get(unit, len(_UNIT_ORDER))
 
 
 def select_due(report: CertificateReport, inventory: Inventory, now: dt.datetime | None = None) -> DuePlan:
@@ -195,8 +203,9 @@ def select_due(report: CertificateReport, inventory: Inventory, now: dt.datetime
     ``now`` defaults to the report's ``generated_at``, so the same report always gives the same plan.
     """
     now = now or report.generated_at
+    judge_one = _Judge(inventory)
     statuses = sorted(
-        (judge(c, inventory, now) for c in report.certificates),
+        (judge_one(c, now) for c in report.certificates),
         key=lambda s: (s.certificate.not_after, s.cluster, _unit_order(s.unit), s.node),
     )
     by_key: dict[tuple[str, str], list[CertificateStatus]] = defaultdict(list)
