@@ -940,6 +940,8 @@ def renew(
     if run_id not in state.run_ids:
         state.run_ids.append(run_id)
     r = _Run(inventory_path, inv, cl, spec, plan, s, run_id, store, state)
+    sessions = t.cli_sessions()  # one SSH login per node for the whole run (this process's tasks)
+    sessions.__enter__()
     release = False
     try:
         with r.phase("preflight"):
@@ -956,6 +958,7 @@ def renew(
                 # waiting for a person may take days (pause or suspend): the host lock goes; the CSRs
                 # pending on the nodes and the Prefect claim keep the other ITL units out meanwhile
                 hostlock.release()
+                t.close_idle_sessions()  # no CLI session stays open on a node while a person decides
                 _, ca_cfg = inv.ca_for(cl)
                 _sign_by_person(r, getattr(ca_cfg, "instructions", ""), approval_timeout_days)
             else:
@@ -1013,6 +1016,7 @@ def renew(
                     store.finish(state, "abandoned")
                 _locks.release_claim(cluster=cluster, unit=unit, run_id=run_id)
         finally:
+            sessions.__exit__(None, None, None)
             hostlock.release()
 
 

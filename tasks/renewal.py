@@ -7,6 +7,9 @@ first and skip what is already done (``certops.renewal.steps``).
 
 from __future__ import annotations
 
+import contextlib
+import os
+import threading
 from typing import Any
 
 from prefect import get_run_logger, task
@@ -15,9 +18,10 @@ from pydantic import BaseModel, ConfigDict
 
 from certops.ca.base import CaTicket, SignedChainPem
 from certops.errors import CaError, CucmError, is_transient
+from certops.inventory import Inventory
 from certops.models import CertificateInfo, CsrArtifact, PhoneCount, SsoStatus
-from certops.renewal import steps
-from certops.renewal.adapters import ca_backend, load_inventory, open_node
+from certops.renewal import adapters, steps
+from certops.renewal.adapters import ca_backend, open_node
 from certops.renewal.inflight import ClusterLook
 from certops.renewal.state import CertSummary
 from certops.units import RestartVia
@@ -63,9 +67,48 @@ def _info(message: str) -> None:
     get_run_logger().info("%s", message)
 
 
-def _ris_budget(inventory_path: str, cluster: str, per_minute: int, window: float) -> steps.RateBudget:
-    """This process's one RisPort70 budget for ``cluster`` (shared by every task and renewal here)."""
-    return steps.ris_budget_for(load_inventory(inventory_path), cluster, per_minute, window)
+_INVENTORIES: dict[tuple[str, int, int], Inventory] = {}
+_INVENTORIES_LOCK = threading.Lock()
+
+
+def load_inventory(path: str) -> Inventory:
+    """The inventory at ``path``, read once per process while the file is unchanged (mtime and size).
+
+    Every task of a renewal names the same file; reading and validating it is ≈15 ms each time.
+    """
+    st = os.stat(path)
+    key = (os.path.abspath(path), st.st_mtime_ns, st.st_size)
+    with _INVENTORIES_LOCK:
+        inv = _INVENTORIES.get(key)
+    if inv is None:
+        inv = adapters.load_inventory(path)
+        with _INVENTORIES_LOCK:
+            for old in [k for k in _INVENTORIES if k[0] == key[0]]:  # an older version of the same file
+                del _INVENTORIES[old]
+            _INVENTORIES[key] = inv
+    return inv
+
+
+def _ris_budget(inventory_path: str, cluster: str, per_minute: int, window: float) -> Any:
+    """The cluster's one RisPort70 budget: a Prefect rate limit shared by every run, task and process."""
+    from tasks.ris_budget import ClusterRisBudget
+
+    pub = load_inventory(inventory_path).cluster(cluster).publisher
+    return ClusterRisBudget(cluster, per_minute, window, (pub.fqdn, pub.connect_address, str(pub.soap_port)))
+
+
+def cli_sessions() -> contextlib.AbstractContextManager[Any]:
+    """Keep each node's CLI session open between the tasks of this process (one login per node per run)."""
+    from certops.cucm.shell import reuse_sessions
+
+    return reuse_sessions()
+
+
+def close_idle_sessions() -> int:
+    """Log out every CLI session kept idle in this process (before a long wait); returns how many."""
+    from certops.cucm.shell import SESSIONS
+
+    return SESSIONS.close_idle()
 
 
 @task(
@@ -169,7 +212,7 @@ def count_phones(
 ) -> PhoneCount:
     """Registered phones, cluster-wide (RisPort70): the baseline before any change.
 
-    Takes from this process's budget for the cluster and waits out ``Server.RateControl``.
+    Takes from the cluster's budget on the Prefect server and waits out ``Server.RateControl``.
     """
     inv = load_inventory(inventory_path)
     budget = _ris_budget(inventory_path, cluster, per_minute, window)
@@ -347,7 +390,9 @@ def restart_service(
             )
         if not wanted and not (attempted_before and "not running" in reason):
             return RestartOutcome(service=service, restarted=False, reason=reason)
-        took = steps.restart_and_confirm(api, service, how, unit=unit, timeout=timeout, poll=poll)
+        took = steps.restart_and_confirm(
+            api, service, how, unit=unit, timeout=timeout, poll=poll, history=(cluster, service)
+        )
     return RestartOutcome(service=service, restarted=True, reason="Started again", seconds=took, done=True)
 
 
@@ -384,7 +429,7 @@ def wait_registration(
 ) -> int:
     """Poll RisPort70 (within budget) until the registered count is back to the baseline; fail loudly past timeout.
 
-    The budget is this process's one budget for the cluster, shared with every other renewal here.
+    The budget is the cluster's one budget on the Prefect server, shared with every run and process.
     """
     inv = load_inventory(inventory_path)
     budget = _ris_budget(inventory_path, cluster, per_minute, window)
@@ -399,6 +444,7 @@ def wait_registration(
             budget=budget,
             rate_limited_max_wait=rate_limited_max_wait,
             log=_info,
+            history=(cluster, "registration"),
         )
     return count
 

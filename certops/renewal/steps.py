@@ -17,7 +17,7 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable
-from typing import TypeVar
+from typing import Protocol, TypeVar
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes
@@ -247,6 +247,57 @@ def upload_identity_unless_installed(api: CucmNodeApi, unit: str, identity_pems:
     return True
 
 
+# --- polls ---------------------------------------------------------------------------------------
+
+_EXPECTED: dict[tuple[str, ...], float] = {}
+_EXPECTED_LOCK = threading.Lock()
+
+
+def expected_seconds(key: tuple[str, ...] | None) -> float | None:
+    """How long the last wait of this kind took in this process (a restart of one service on one
+    cluster, one cluster's phones re-registering), or None when none was seen yet."""
+    if key is None:
+        return None
+    with _EXPECTED_LOCK:
+        return _EXPECTED.get(key)
+
+
+def record_seconds(key: tuple[str, ...] | None, seconds: float) -> None:
+    """Remember how long a wait of this kind took at least (the next one looks near its expected end).
+
+    Callers record the time of their last look that saw it unfinished, a lower bound: recording
+    when they saw it finished would carry this wait's polling slack into the next one."""
+    if key is not None:
+        with _EXPECTED_LOCK:
+            _EXPECTED[key] = seconds
+
+
+def look_delay(
+    elapsed: float,
+    expected: float | None,
+    cap: float,
+    *,
+    floor: float,
+    growth: float,
+    near: float = 0.9,
+    after: float = 0.03,
+) -> float:
+    """Seconds until the next look at something that has taken ``elapsed`` seconds so far.
+
+    Known ``expected`` duration: no earlier look than ``near`` of it (at most ``cap`` apart, so a
+    failure still shows), then every ``after`` of it. Unknown: every ``growth`` of the time so far
+    (a look never comes later than that fraction after the end). Never less than ``floor`` (the
+    cost of one look), never more than ``cap`` (the configured poll interval).
+    """
+    if expected is not None:
+        if elapsed < near * expected:
+            return max(0.0, min(cap, near * expected - elapsed))
+        step = after * expected
+    else:
+        step = growth * elapsed
+    return min(cap, max(floor, step))
+
+
 # --- services ------------------------------------------------------------------------------------
 
 
@@ -281,10 +332,14 @@ def restart_and_confirm(
     timeout: float,
     poll: float,
     sleep: Sleep = time.sleep,
+    history: tuple[str, ...] | None = None,
 ) -> float:
     """Restart ``name`` and wait until it reports Started; return the seconds it took.
 
-    Raises ``RenewalStopped`` naming the node, the service and what to do when it does not start.
+    Looks at the service right away (the CLI restart returns once it started), then near the
+    time the last restart of the same ``history`` key took (:func:`look_delay`), at most
+    ``poll`` apart. Raises ``RenewalStopped`` naming the node, the service and what to do when
+    it does not start.
     """
     t0 = time.monotonic()
     if via is RestartVia.CLI:
@@ -293,11 +348,15 @@ def restart_and_confirm(
         api.restart_service_soap(name)
     deadline = t0 + timeout
     last: ServiceStatus | None = None
-    attempt = 0
+    expected = expected_seconds(history)
+    unfinished = 0.0  # the time of the last look that saw it not Started yet
     while True:
+        looked = time.monotonic() - t0
         last = _status_of(api, name, via)
         if last is not None and last.state is ServiceState.STARTED:
+            record_seconds(history, unfinished)
             return time.monotonic() - t0
+        unfinished = looked
         if time.monotonic() >= deadline:
             if last is None:
                 said = "the node no longer lists it"
@@ -311,8 +370,7 @@ def restart_and_confirm(
                 hint=f"check {name} on {api.fqdn} (Serviceability > Control Center, or "
                 f"'utils service list'), start it, then rerun the same renewal: finished steps are skipped",
             )
-        sleep(min(poll, 0.25 * 2**attempt))  # most restarts finish in seconds: look early, then every `poll`
-        attempt += 1
+        sleep(look_delay(time.monotonic() - t0, expected, poll, floor=0.1, growth=0.1))
 
 
 # --- cluster state -----------------------------------------------------------------------------------
@@ -404,6 +462,16 @@ def wait_platform_unlocked(
         return result
 
 
+class Budget(Protocol):
+    """What the RisPort70 steps need from a budget: ``take`` waits until requests fit; the window it counts."""
+
+    window: float
+
+    def take(self, cost: int = 1) -> float:
+        """Wait until ``cost`` more requests fit, record them; return the seconds waited."""
+        ...
+
+
 class RateBudget:
     """At most ``per_minute`` requests in any ``window`` seconds (RisPort70: 15 per 60 s cluster-wide).
 
@@ -471,7 +539,7 @@ def read_registered_phones(
     api: CucmNodeApi,
     *,
     cluster: str,
-    budget: RateBudget,
+    budget: Budget,
     max_wait: float,
     sleep: Sleep = time.sleep,
     log: Log = _no_log,
@@ -546,19 +614,24 @@ def wait_registration(
     baseline: int,
     timeout: float,
     interval: float,
-    budget: RateBudget,
+    budget: Budget,
     sleep: Sleep = time.sleep,
     rate_limited_max_wait: float = 600.0,
     log: Log = _no_log,
+    history: tuple[str, ...] | None = None,
 ) -> tuple[int, float]:
     """Poll RisPort70 until the registered count is back to ``baseline``; return (count, seconds).
 
     Each read takes from ``budget`` and waits out ``Server.RateControl`` (:func:`read_registered_phones`).
+    The reads are few (RisPort70 allows 15 a minute cluster-wide): the first comes near the time
+    the last re-registration of the same ``history`` key took, or after a second when none was
+    seen, then each after half the time so far (:func:`look_delay`), at most ``interval`` apart.
     Past ``timeout`` it raises ``RenewalStopped`` with the count reached: the run fails loudly.
     """
     t0 = time.monotonic()
     count = -1
-    attempt = 0
+    expected = expected_seconds(history)
+    unfinished = 0.0  # the time of the last read that found phones missing
     wait = Wait(
         f"cluster {cluster} [{unit}]",
         f"the phones to re-register (baseline {baseline})",
@@ -567,13 +640,18 @@ def wait_registration(
         setting="registration_timeout",
     )
     while True:
+        elapsed = time.monotonic() - t0
+        sleep(look_delay(elapsed, expected, interval, floor=min(1.0, interval), growth=0.5, near=0.95, after=0.1))
+        looked = time.monotonic() - t0
         pc = read_registered_phones(
             api, cluster=cluster, budget=budget, max_wait=rate_limited_max_wait, sleep=sleep, log=log
         )
         count = pc.registered
         if count >= baseline:
             wait.done(f"{count} of {baseline} phones registered")
+            record_seconds(history, unfinished)
             return count, time.monotonic() - t0
+        unfinished = looked
         wait.tick(f"{count} of {baseline} registered")
         if time.monotonic() - t0 >= timeout:
             raise RenewalStopped(
@@ -583,8 +661,6 @@ def wait_registration(
                 "need 'utils itl reset' or a factory reset. Do not start CallManager/TVS/ITLRecovery renewals until "
                 "every phone is registered",
             )
-        sleep(min(interval, 2.0 * 2**attempt))  # early looks are cheap within the budget; then every `interval`
-        attempt += 1
 
 
 # --- verification ------------------------------------------------------------------------------------
