@@ -159,6 +159,8 @@ class TwinFleet(SimulatedFleet):
                 if node.role == IMP and spec.get("role") == SUBSCRIBER:
                     # the simulator makes the last of 3+ nodes IM&P; this cluster has a subscriber there
                     node.role, node.units = SUBSCRIBER, CUCM_UNITS
+                    if hasattr(node, "federation"):  # XMPP federation is an IM&P setting
+                        node.federation = False
                     self.notes.append(
                         f"{node.fqdn}: a subscriber in the simulator's IM&P place: no CallManager/TVS/CAPF TLS ports"
                     )

@@ -238,3 +238,23 @@ def test_a_twin_starts_from_an_anonymized_capture_with_the_stand_in_names(
         assert pki.dns_sans(tomcat) == ["node2.example.invalid"]
         again = run_doctor(load_inventory(twin.write_inventory(tmp_path / "twin.yaml")), "c1")
         assert again.report.ok, [c.fix for c in again.report.blocking]
+
+
+def test_a_three_node_cluster_without_im_and_p_gets_a_subscriber_in_the_last_place(
+    sim_factory: Callable[..., SimulatedFleet], tmp_path: Path
+) -> None:
+    fleet = sim_factory(nodes=3)
+    capture = _capture(fleet, tmp_path / "capture")
+    data = json.loads((capture / "capture.json").read_text())
+    data["nodes"][2]["role"] = "subscriber"  # as a publisher and two subscribers would have been captured
+    (capture / "capture.json").write_text(json.dumps(data))
+    with TwinFleet(capture, sim_options(state_dir=tmp_path / "twin")) as twin:
+        last = twin.clusters[0].nodes[2]
+        assert (last.fqdn, last.role) == ("imp1.c1.certops.test", "subscriber")
+        assert any("a subscriber in the simulator's IM&P place" in n for n in twin.notes)
+        inventory = load_inventory(twin.write_inventory(tmp_path / "twin.yaml"))
+        assert [n.role for n in inventory.clusters[0].nodes] == ["publisher", "subscriber", "subscriber"]
+    data["nodes"] = [data["nodes"][0], {**data["nodes"][2], "role": "imp"}]
+    (capture / "capture.json").write_text(json.dumps(data))
+    with pytest.raises(TwinError, match="an IM&P node in a cluster of fewer than 3 nodes"):
+        TwinFleet(capture)
