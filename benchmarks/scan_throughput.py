@@ -1,19 +1,31 @@
-"""Scan throughput: read every certificate of a simulated fleet and print what it cost.
+"""Scan throughput: read every certificate of a simulated fleet and print what it cost, beside a minimal scanner.
 
-Default: 1,000 nodes (200 clusters of 5) with 50 ms injected latency per request, read with
-``read_fleet_certificates`` at the scan's default concurrency (32 workers, 4 per cluster), then
-judged with ``select_due``. Prints nodes per second, wall time, the ratio of the wall time to the
-latency floor at that concurrency, and peak memory.
+Default: 1,000 nodes (200 clusters of 5) with 50 ms injected latency per request, read at the
+scan's default concurrency (32 nodes at once, 4 per cluster). The simulator is warmed first (it
+builds each node's TLS context at its first connection, about 5 ms a node): one full read, not
+timed. Then:
 
-The latency floor is ``nodes x requests_per_node x latency / concurrency``, where
-``concurrency = min(max_workers, clusters x per_cluster)`` and ``requests_per_node`` is measured
-first (one node read sequentially with and without the latency). The simulator runs in this
-process, so its CPU time competes with the client's (2 cores here); ``--sim-process`` runs it as
-``certops sim`` in its own process instead. A ratio near 1 means the scan is latency-bound, well
-above 1 means CPU-bound (TLS handshakes, parsing, the simulator).
+1. the library: ``read_fleet_certificates`` and ``select_due`` in this process (wall, CPU, peak
+   memory);
+2. side by side, whole processes (start-up, inventory, reading, printing): the minimal scanner
+   written for this benchmark (``benchmarks/minimal_scanner.py``: one shared SSLContext, one TLS
+   connection per node, the certmgr snapshot, ``cryptography`` per certificate, the same number
+   of nodes at once), ``certops certificates`` and ``certops scan --no-renew``; each ``--repeat``
+   times, the best run shown, with its client CPU per node, peak RSS and the simulator's CPU
+   during it;
+3. with ``--sweep 100,500,1000,2000``: the library's client CPU per node at each fleet size
+   (the first N nodes of the fleet), to show the cost is linear in nodes.
 
-    .venv/bin/python benchmarks/scan_throughput.py [--clusters 200] [--nodes 5] [--latency 0.05]
-        [--max-workers 32] [--per-cluster 4] [--tracemalloc] [--sim-process]
+The floor is stated honestly: the latency floor (``nodes x round trips x latency /
+concurrency``, round trips measured on one node) and the simulator's own CPU during the run —
+the simulator serves every node from one Python process, so its CPU seconds bound the wall time
+from below whatever the client does. ``--sim-process`` runs the simulator as ``certops sim`` in
+its own process (client-only CPU and memory, its CPU read from /proc); without it the simulator
+shares this process (library figures then include its CPU).
+
+    .venv/bin/python benchmarks/scan_throughput.py --sim-process [--clusters 200] [--nodes 5]
+        [--latency 0.05] [--max-workers 32] [--per-cluster 4] [--repeat 3] [--sweep 100,500,1000,2000]
+        [--tracemalloc]
 """
 
 from __future__ import annotations
@@ -35,6 +47,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from certops.due import select_due
 from certops.fleet import read_fleet_certificates
+from certops.inventory import Inventory
 from certops.inventory_file import load_inventory
 from simulator.fleet import SimulatedFleet
 from simulator.options import FleetOptions
@@ -52,9 +65,22 @@ def _one_node_seconds(inv, cluster: str, fqdn: str) -> float:
     return best
 
 
+def _proc_cpu(pid: int) -> float:
+    """CPU seconds (user + system) of process ``pid`` so far, from /proc."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _self_cpu() -> float:
+    t = os.times()
+    return t.user + t.system
+
+
 @contextlib.contextmanager
-def _fleet(args: argparse.Namespace, tmp: Path) -> Iterator[tuple[Path, Callable[[float], None] | None, float]]:
-    """Yield (inventory path, latency setter or None, start seconds) of a running simulated fleet."""
+def _fleet(
+    args: argparse.Namespace, tmp: Path
+) -> Iterator[tuple[Path, Callable[[float], None] | None, float, Callable[[], float]]]:
+    """Yield (inventory path, latency setter or None, start seconds, simulator CPU so far) of a running fleet."""
     os.environ["CUCM_SIM_OS_PASSWORD"] = os.environ["BENCH_OS"] = "bench-os-pw"
     os.environ["CUCM_SIM_APP_PASSWORD"] = os.environ["BENCH_APP"] = "bench-app-pw"
     t0 = time.perf_counter()
@@ -70,7 +96,7 @@ def _fleet(args: argparse.Namespace, tmp: Path) -> Iterator[tuple[Path, Callable
         )
         with SimulatedFleet(opts) as fleet:
             path = fleet.write_inventory(tmp / "inv.yaml", password_env="BENCH_OS", app_password_env="BENCH_APP")
-            yield path, lambda seconds: fleet.set_fault("latency", seconds=seconds), time.perf_counter() - t0
+            yield path, lambda seconds: fleet.set_fault("latency", seconds=seconds), time.perf_counter() - t0, _self_cpu
         return
     path = tmp / "inv.yaml"
     certops = Path(sys.executable).parent / "certops"
@@ -83,10 +109,52 @@ def _fleet(args: argparse.Namespace, tmp: Path) -> Iterator[tuple[Path, Callable
                 raise SystemExit(f"certops sim exited with {proc.returncode}")
             time.sleep(0.2)
         time.sleep(0.5)  # the file is written once every listener is ready; let the write finish
-        yield path, None, time.perf_counter() - t0
+        yield path, None, time.perf_counter() - t0, lambda: _proc_cpu(proc.pid)
     finally:
         os.killpg(proc.pid, signal.SIGINT)
         proc.wait(timeout=60)
+
+
+def _first_nodes(inv: Inventory, count: int) -> Inventory:
+    """The inventory cut to its first ``count`` nodes (whole clusters, then part of the last one)."""
+    clusters = []
+    left = count
+    for c in inv.clusters:
+        if left <= 0:
+            break
+        clusters.append(c if len(c.nodes) <= left else c.model_copy(update={"nodes": c.nodes[:left]}))
+        left -= len(clusters[-1].nodes)
+    return inv.model_copy(update={"clusters": clusters})
+
+
+class Run:
+    """One whole-process run: wall, client CPU, peak RSS, simulator CPU meanwhile, exit code."""
+
+    def __init__(self, wall: float, cpu: float, rss_mb: float, sim_cpu: float, code: int) -> None:
+        self.wall, self.cpu, self.rss_mb, self.sim_cpu, self.code = wall, cpu, rss_mb, sim_cpu, code
+
+
+def _run_process(cmd: list[str], sim_cpu: Callable[[], float]) -> Run:
+    """Run ``cmd`` to its end; its CPU from wait4, its peak RSS from /proc (VmHWM, read while it runs).
+
+    wait4's ``ru_maxrss`` would count the memory of this process, which the child had before exec.
+    """
+    s0 = sim_cpu()
+    t = time.perf_counter()
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    peak_kb = 0
+    while True:
+        pid, status, usage = os.wait4(proc.pid, os.WNOHANG)
+        if pid:
+            break
+        with contextlib.suppress(OSError, ValueError, IndexError):
+            for line in Path(f"/proc/{proc.pid}/status").read_text().splitlines():
+                if line.startswith("VmHWM:"):
+                    peak_kb = max(peak_kb, int(line.split()[1]))
+        time.sleep(0.05)  # sampling the child's high-water mark, not synchronising with it
+    wall = time.perf_counter() - t
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    return Run(wall, usage.ru_utime + usage.ru_stime, peak_kb / 1024, sim_cpu() - s0, proc.returncode)
 
 
 def main() -> None:
@@ -96,15 +164,22 @@ def main() -> None:
     ap.add_argument("--latency", type=float, default=0.05)
     ap.add_argument("--max-workers", type=int, default=32)
     ap.add_argument("--per-cluster", type=int, default=4)
+    ap.add_argument("--repeat", type=int, default=3, help="whole-process runs of each scanner (the best is shown)")
+    ap.add_argument("--sweep", default="", help="fleet sizes for the linearity check, e.g. 100,500,1000,2000")
     ap.add_argument("--tracemalloc", action="store_true", help="also trace Python allocations during the read (slower)")
     ap.add_argument("--sim-process", action="store_true", help="run the simulator as 'certops sim' in its own process")
     args = ap.parse_args()
 
     rss0 = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    with tempfile.TemporaryDirectory() as tmp, _fleet(args, Path(tmp)) as (path, set_latency, started):
+    with tempfile.TemporaryDirectory() as tmp, _fleet(args, Path(tmp)) as (path, set_latency, started, sim_cpu):
         inv = load_inventory(path)
         nodes = sum(len(c.nodes) for c in inv.clusters)
         first = inv.clusters[0]
+
+        # warm the simulator: every node builds its TLS context at its first connection
+        w = time.perf_counter()
+        warm = read_fleet_certificates(inv, max_workers=args.max_workers, per_cluster=args.per_cluster)
+        warmed = time.perf_counter() - w
 
         # latency-bound round trips per node, measured on one node read sequentially
         if set_latency is not None:
@@ -120,12 +195,13 @@ def main() -> None:
         concurrency = min(args.max_workers, len(inv.clusters) * args.per_cluster)
         floor = nodes * per_node * args.latency / concurrency
         rss1 = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-        cpu0 = os.times()
+        cpu0, s0 = os.times(), sim_cpu()
         if args.tracemalloc:
             tracemalloc.start()
         t = time.perf_counter()
         report = read_fleet_certificates(inv, max_workers=args.max_workers, per_cluster=args.per_cluster)
         wall = time.perf_counter() - t
+        sim_during_read = sim_cpu() - s0
         plan = select_due(report, inv)
         judged = time.perf_counter() - t - wall
         traced = tracemalloc.get_traced_memory()[1] if args.tracemalloc else None
@@ -134,10 +210,35 @@ def main() -> None:
         rss2 = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
         cpu1 = os.times()
 
+        bin_dir = Path(sys.executable).parent
+        scanners = {
+            "minimal scanner": [
+                *(sys.executable, str(Path(__file__).with_name("minimal_scanner.py")), str(path)),
+                *("--concurrency", str(concurrency)),
+            ],
+            "certops certificates": [str(bin_dir / "certops"), "certificates", "-i", str(path)],
+            "certops scan --no-renew": [str(bin_dir / "certops"), "scan", "--no-renew", "-i", str(path)],
+        }
+        side: dict[str, list[Run]] = {name: [] for name in scanners}
+        for _ in range(args.repeat):  # interleaved, so a busy moment of the machine hits each alike
+            for name, cmd in scanners.items():
+                side[name].append(_run_process(cmd, sim_cpu))
+
+        sweep: list[tuple[int, float, float]] = []
+        for size in [int(x) for x in args.sweep.split(",") if x.strip()]:
+            if size > nodes:
+                print(f"sweep: {size} nodes skipped (the fleet has {nodes}; use --clusters/--nodes)")
+                continue
+            sub = _first_nodes(inv, size)
+            c0, t0 = time.process_time(), time.perf_counter()
+            read_fleet_certificates(sub, max_workers=args.max_workers, per_cluster=args.per_cluster)
+            sweep.append((size, (time.process_time() - c0) / size * 1000, time.perf_counter() - t0))
+
     where = "in a separate process" if args.sim_process else "in this process"
     print(
         f"fleet: {len(inv.clusters)} clusters x {args.nodes} nodes = {nodes} nodes; "
-        f"simulator {where}, started in {started:.1f} s"
+        f"simulator {where}, started in {started:.1f} s; warmed by one untimed read ({warmed:.1f} s, "
+        f"{len(warm.failures)} failures)"
     )
     print(
         f"latency {args.latency * 1000:.0f} ms/request; measured {per_node} latency-bound round trip(s) per node "
@@ -145,24 +246,57 @@ def main() -> None:
         + (f", {bare * 1000:.0f} ms without)" if bare is not None else ")")
     )
     print(f"concurrency: max_workers={args.max_workers}, per_cluster={args.per_cluster} -> {concurrency} nodes at once")
-    print(f"read: {len(report.certificates)} certificates, {len(report.failures)} failures")
-    print(f"wall time: {wall:.2f} s  ->  {nodes / wall:.1f} nodes/s")
-    print(f"latency floor at this concurrency: {floor:.2f} s  ->  wall / floor = {wall / floor:.2f}")
+    print("")
+    print("library (read_fleet_certificates in this process):")
+    print(f"  read: {len(report.certificates)} certificates, {len(report.failures)} failures")
+    print(f"  wall time: {wall:.2f} s  ->  {nodes / wall:.1f} nodes/s")
+    client_cpu = (cpu1.user - cpu0.user) + (cpu1.system - cpu0.system)
+    if args.sim_process:
+        print(
+            f"  floor: latency {floor:.2f} s, simulator CPU during the read {sim_during_read:.2f} s "
+            f"(one process) -> wall / floor = {wall / max(floor, sim_during_read):.2f}"
+        )
+        print(f"  client CPU during the read: {client_cpu:.2f} s = {client_cpu / nodes * 1000:.2f} ms/node")
+    else:
+        print(f"  latency floor at this concurrency: {floor:.2f} s  ->  wall / floor = {wall / floor:.2f}")
+        print(
+            f"  CPU of this process during the read (client and simulator): user {cpu1.user - cpu0.user:.1f} s, "
+            f"system {cpu1.system - cpu0.system:.1f} s"
+        )
     print(
-        f"due selection of {len(plan.statuses)} certificates: {judged * 1000:.0f} ms; "
+        f"  due selection of {len(plan.statuses)} certificates: {judged * 1000:.0f} ms; "
         f"due renewals: {len(plan.start)} start, {len(plan.queued)} queued"
     )
     shared = "client only" if args.sim_process else "client and simulator share this process"
     print(
-        f"peak RSS of this process: {rss2 / 1024:.0f} MB (at start {rss0 / 1024:.0f} MB, "
+        f"  peak RSS of this process: {rss2 / 1024:.0f} MB (at start {rss0 / 1024:.0f} MB, "
         f"before the read {rss1 / 1024:.0f} MB; {shared})"
     )
     if traced is not None:
-        print(f"tracemalloc peak during the read: {traced / 1e6:.1f} MB")
-    print(
-        f"CPU of this process during the read: user {cpu1.user - cpu0.user:.1f} s, "
-        f"system {cpu1.system - cpu0.system:.1f} s"
-    )
+        print(f"  tracemalloc peak during the read: {traced / 1e6:.1f} MB")
+    print("")
+    print(f"side by side, whole processes, best of {args.repeat} (same warm simulator, {concurrency} nodes at once):")
+    print(f"  {'scanner':<26}{'wall s':>8}{'client CPU s':>14}{'ms/node':>9}{'peak RSS MB':>13}{'sim CPU s':>11}  exit")
+    best = {name: min(runs, key=lambda r: r.wall) for name, runs in side.items()}
+    for name, r in best.items():
+        print(
+            f"  {name:<26}{r.wall:>8.2f}{r.cpu:>14.2f}{r.cpu / nodes * 1000:>9.2f}{r.rss_mb:>13.0f}{r.sim_cpu:>11.2f}"
+            f"  {r.code}"
+        )
+    yardstick = best["minimal scanner"]
+    for name in ("certops certificates", "certops scan --no-renew"):
+        r = best[name]
+        print(
+            f"  {name}: {r.wall / yardstick.wall:.2f}x the minimal scanner's wall time, "
+            f"{r.cpu / yardstick.cpu:.2f}x its client CPU"
+        )
+    all_walls = {name: ", ".join(f"{r.wall:.1f}" for r in runs) for name, runs in side.items()}
+    print("  every run's wall time: " + "; ".join(f"{name} {walls}" for name, walls in all_walls.items()))
+    if sweep:
+        print("")
+        print("linearity (library, client CPU per node by fleet size; simulator " + where + "):")
+        for size, ms, seconds in sweep:
+            print(f"  {size:>6} nodes: {ms:.2f} ms/node CPU, {seconds:.2f} s wall")
 
 
 if __name__ == "__main__":
