@@ -300,6 +300,11 @@ def acquire_claim(
             raise PolicyViolation(
                 busy_message(cluster, unit, key, held, info), cluster=cluster, unit=unit, rule="exclusion"
             )
+        # say what it waits for at the first look, even when the bound is already spent (a slow look)
+        if announced != held.run_id:
+            log(busy_message(cluster, unit, key, held, info))
+            announced = held.run_id
+        wait.tick(f"held by {held.describe()}")
         if time.monotonic() >= deadline:
             raise PolicyViolation(
                 busy_message(cluster, unit, key, held, info, waited=wait_timeout),
@@ -307,10 +312,6 @@ def acquire_claim(
                 unit=unit,
                 rule="exclusion",
             )
-        if announced != held.run_id:
-            log(busy_message(cluster, unit, key, held, info))
-            announced = held.run_id
-        wait.tick(f"held by {held.describe()}")
         time.sleep(poll)
 
 

@@ -79,11 +79,13 @@ def _run_log(run_id: str) -> list[str]:
 @pytest.mark.prefect
 def test_ipsec_renewal_started_during_a_drf_backup_waits_for_it_and_changes_nothing_before_it_ends(make_env):
     env = make_env(ca="auto")
-    # longer than the read retries of the preflight (1 + 5 + 15 s), which used to give up during it
-    env.fleet.set_fault("drf-backup", cluster="c1", seconds=30.0)
+    # the backup runs until the renewal has met the platform lock: no race between its length and the run's pace
+    env.fleet.set_fault("drf-backup", cluster="c1", seconds=3600.0)
+    ender = _end_backup_once_met(env)
     settings = FAST.model_copy(update={"drf_wait_timeout": 180.0, "drf_poll": 0.5})
 
     report = renew(str(env.inventory_path), "c1", "ipsec", settings=settings)
+    ender.result(timeout=10)
 
     assert report.status == "completed"
     events = env.fleet.events()
@@ -96,6 +98,26 @@ def test_ipsec_renewal_started_during_a_drf_backup_waits_for_it_and_changes_noth
     waits = [m for m in messages if "waiting for DRF" in m]
     assert waits, messages
     assert "since" in waits[0] and "at most 180 s" in waits[0]
+
+
+def _end_backup_once_met(env: Any, bound: float = 200.0) -> Any:
+    """In a thread: once the renewal has met the platform lock (a ``platform_locked`` event), end the backup."""
+    import time
+    from concurrent.futures import ThreadPoolExecutor
+
+    def end() -> None:
+        deadline = time.monotonic() + bound
+        while not any(e["operation"] == "platform_locked" for e in env.fleet.events()):
+            if time.monotonic() > deadline:
+                env.fleet.cluster("c1").stop_drf()
+                raise AssertionError(f"the renewal never met the platform lock within {bound:.0f} s")
+            time.sleep(0.2)
+        env.fleet.cluster("c1").stop_drf()
+
+    pool = ThreadPoolExecutor(max_workers=1)
+    fut = pool.submit(end)
+    pool.shutdown(wait=False)
+    return fut
 
 
 def _chain_for_all(env: Any, unit: str) -> str:
@@ -114,9 +136,11 @@ def test_a_backup_started_while_tomcat_awaits_approval_delays_its_uploads_instea
     fut = start_in_thread(renew, str(env.inventory_path), "c1", "tomcat", settings=settings)
     run = wait_paused(env)
     # tomcat has no DRF precondition: only the platform API's own HTTP 423 tells it a backup runs
-    env.fleet.set_fault("drf-backup", cluster="c1", seconds=3.0)
+    env.fleet.set_fault("drf-backup", cluster="c1", seconds=3600.0)
+    ender = _end_backup_once_met(env)
     resume_flow_run(run.id, run_input={"chain_pem": _chain_for_all(env, "tomcat"), "approver": "alice"})
     report = fut.result(timeout=240)
+    ender.result(timeout=10)
 
     assert report.status == "completed"
     events = env.fleet.events()
