@@ -140,3 +140,4 @@ class PhoneCount(_Value):
     registered: int
     total_seen: int
     requests_used: int = 1
+    stamps: dict[str, int] = Field(default_factory=dict)  # registered device -> its RIS TimeStamp (node clock)

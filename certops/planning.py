@@ -59,6 +59,7 @@ class ClusterState(_Value):
     host_lock_read: bool = False
     inflight: list[str] | None = None  # traces of another ITL-group renewal on the nodes (None: not read)
     phones_registered: int | None = None
+    phone_interaction: str | None = None  # "Phone Interaction on Certificate Update" as read (None: not read)
 
 
 class StepKind(StrEnum):
@@ -396,7 +397,25 @@ def plan_renewal(
             )
     # 7 phones
     if spec.reset_phones:
-        add(StepKind.RESET_PHONES, None, "reset all phones in throttled batches (AXL doDeviceReset)")
+        from certops.renewal.phones import PhoneStep, phone_step
+
+        phone_kind, _ = phone_step(spec, st.phone_interaction)
+        if phone_kind is PhoneStep.WATCH_AUTOMATIC:
+            add(
+                StepKind.RESET_PHONES,
+                None,
+                "no reset by certops: the phones reset themselves (Phone Interaction on Certificate Update: "
+                "automatic); watch them re-register (RisPort70) and reset only those not back within the timeout",
+            )
+        elif phone_kind is PhoneStep.READ_FIRST:
+            add(
+                StepKind.RESET_PHONES,
+                None,
+                "read Phone Interaction on Certificate Update (AXL): automatic -> watch the phones reset themselves "
+                "and reset only those not back; otherwise reset all phones in throttled batches (AXL doDeviceReset)",
+            )
+        else:
+            add(StepKind.RESET_PHONES, None, "reset all phones in throttled batches (AXL doDeviceReset)")
         add(
             StepKind.WAIT_REGISTRATION,
             None,
@@ -513,10 +532,15 @@ def _rules(
             )
         )
     if spec.reset_phones:
+        from certops.renewal.phones import phone_step
+
         base = "" if st.phones_registered is None else f" (baseline now: {st.phones_registered})"
+        _, why = phone_step(spec, st.phone_interaction)
         rules.append(
             RuleCheck(
-                rule="phones", text=f"all phones reset and re-registered before the run ends{base}", status="applies"
+                rule="phones",
+                text=f"all phones re-registered before the run ends{base}; {why}",
+                status="applies",
             )
         )
     policy = inventory.policy_for(cl)

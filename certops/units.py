@@ -190,6 +190,11 @@ class UnitSpec:
     scanned: bool = True  # reported by the expiry scan
     inferred: tuple[str, ...] = field(default=())  # facts that are [INF] and must be confirmed
     guide_notes: tuple[str, ...] = field(default=())  # what the Security Guides add, and the choice made
+    # the phones reset themselves when this certificate changes and "Phone Interaction on Certificate
+    # Update" is automatic (GUIDE 12.5SU2/14SU2: TVS, CAPF, CallManager/TFTP; CallManager-ECDSA [INF])
+    phones_reset_themselves: bool = False
+    # phones that use SIP OAuth must be reset after the Cisco Tomcat restart on CUCM 14+ (GUIDE 14SU2)
+    resets_sip_oauth_phones: bool = False
     # IM&P: the CA certificates go to the IM&P database publisher only; then Cisco Intercluster Sync
     # Agent is restarted there and certops waits (bounded) until every IM&P node's trust store has them
     trust_via_imp_publisher: bool = False
@@ -403,12 +408,13 @@ UNITS: dict[str, UnitSpec] = {
         key_usage=_RSA_SERVER_KU,
         extended_key_usage=_SERVER_CLIENT,
         must_be_ca=False,
+        resets_sip_oauth_phones=True,
         guide_notes=(
             "GUIDE 12.5SU2: Cisco Tftp restarts too, else TFTP keeps offering the old cached certificate",
             "GUIDE 14SU2: on 14+ also Cisco Intercluster Lookup Service, Cisco Location Bandwidth Manager, "
             "Cisco DRS Local/Master, Cisco Extension Mobility and Cisco AXL Tomcat Web Service, where activated",
             "GUIDE 14SU2: from 14, phones that use SIP OAuth must be reset by hand after the Tomcat restart "
-            "(certops does not reset them: tomcat has no phone step)",
+            "(certops resets them, or lists them with policy sip_oauth_phones: list) [INF: how they are found]",
             "GUIDE 14SU2: SAML SSO with the tomcat certificate needs the SP metadata re-provisioned on the IdP",
             _DRF_NOTE,
         ),
@@ -438,6 +444,7 @@ UNITS: dict[str, UnitSpec] = {
         key_usage=_EC_SERVER_KU,
         extended_key_usage=_SERVER_CLIENT,
         must_be_ca=False,
+        resets_sip_oauth_phones=True,
         guide_notes=(
             "GUIDE 14SU2: Cisco Tomcat, DRS Local/Master, UDS Tomcat, AXL Tomcat (the seed's 14+ list; no TFTP)",
             _DRF_NOTE,
@@ -498,6 +505,7 @@ UNITS: dict[str, UnitSpec] = {
         key_usage=frozenset({"digital_signature", "key_cert_sign"}),
         extended_key_usage=frozenset({SERVER_AUTH}),
         must_be_ca=True,
+        phones_reset_themselves=True,
         guide_notes=(
             _SELF_RESTART_NOTE.format(services="CAPF, TVS and TFTP"),
             _PHONES_NOTE,
@@ -527,6 +535,7 @@ UNITS: dict[str, UnitSpec] = {
         key_usage=_RSA_SERVER_KU,
         extended_key_usage=_SERVER_CLIENT,
         must_be_ca=False,
+        phones_reset_themselves=True,
         guide_notes=(
             "GUIDE 14SU2: Cisco HAProxy from 14SU1 (+ CTL update in mixed mode); the seed restarts it from 14.0: "
             "both are followed, so from 14.0",
@@ -561,6 +570,7 @@ UNITS: dict[str, UnitSpec] = {
         key_usage=_EC_SERVER_KU,
         extended_key_usage=_SERVER_CLIENT,
         must_be_ca=False,
+        phones_reset_themselves=True,
         guide_notes=(
             "GUIDE 14SU2: Cisco CallManager and Cisco HAProxy; the seed's CallManager list is kept (a superset)",
             _PHONES_NOTE,
@@ -589,6 +599,7 @@ UNITS: dict[str, UnitSpec] = {
         key_usage=_RSA_SERVER_KU,
         extended_key_usage=_SERVER_CLIENT,
         must_be_ca=False,
+        phones_reset_themselves=True,
         guide_notes=(
             _SELF_RESTART_NOTE.format(services="TVS and TFTP"),
             "GUIDE 12.5SU2/14SU2: TVS goes before CallManager when both are due",

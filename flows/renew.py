@@ -32,6 +32,7 @@ from certops.notify.messages import ApprovalRequest, DeliveryResult, RenewalFail
 from certops.planning import ClusterState, RenewalPlan, exclusion_key, plan_renewal
 from certops.renewal import inflight, steps, waiting
 from certops.renewal.adapters import ca_backend, load_inventory
+from certops.renewal.phones import PhoneStep, names_text, outcome_text, phone_step, sip_oauth_due
 from certops.renewal.report import RenewalReport
 from certops.renewal.settings import RenewalSettings
 from certops.renewal.state import NodeProgress, NotificationRecord, RenewalState, RenewalStore
@@ -146,9 +147,10 @@ def _preflight(r: _Run) -> None:
         _sso_gate(r)
     r.drf_gate()
     if spec.reset_phones and st.phones_baseline is None:
-        st.phones_baseline = t.count_phones(
+        pc = t.count_phones(
             r.path, cl.name, r.pub, r.s.ris_requests_per_minute, r.s.ris_window, r.s.ris_rate_limited_max_wait
-        ).registered
+        )
+        st.phones_baseline, st.phones_baseline_stamps = pc.registered, dict(pc.stamps)
         r.log.info("phone baseline: %d registered", st.phones_baseline)
     r.save()
 
@@ -330,11 +332,7 @@ def _guide_warnings(r: _Run, stage: str) -> None:
             f"take a DRF backup of cluster {r.cl.name} now: a restore from a backup without the new {spec.name} "
             "certificate forces an unlock of every phone by hand (Cisco Security Guide)"
         )
-        if spec.name.startswith("tomcat") and any(n.release[:2] >= (14, 0) for n in r.plan.nodes):
-            found.append(
-                "phones that use SIP OAuth must be reset by hand after the Tomcat restart on CUCM 14+ "
-                "(Cisco Security Guide 14SU2); certops does not reset phones for tomcat"
-            )
+        # tomcat on 14+: the phones that use SIP OAuth are reset, or named for a person (_sip_oauth)
     for w in found:
         if w not in st.guide_warnings:
             st.guide_warnings.append(w)
@@ -673,12 +671,12 @@ def _restarts(r: _Run) -> None:
         r.save()
 
 
-def _phone_interaction(r: _Run) -> None:
-    """Read "Phone Interaction on Certificate Update" before the phone step; say what it means.
+def _phone_interaction(r: _Run) -> PhoneStep:
+    """Read "Phone Interaction on Certificate Update" before the phone step; decide and say why.
 
-    CUCM 14+ resets the phones itself when a TVS, CAPF or CallManager/TFTP certificate changes
-    (Cisco's default: automatically), so certops's own reset doubles the outage. Watching the
-    automatic reset instead is not built yet: certops still resets every phone, and says so.
+    CUCM resets the phones itself when a TVS, CAPF or CallManager/TFTP certificate changes and the
+    parameter is automatic (Cisco's default): a reset by certops would double the outage, so
+    certops watches instead (``certops.renewal.phones.phone_step``).
     """
     from certops.errors import CertopsError
 
@@ -690,24 +688,38 @@ def _phone_interaction(r: _Run) -> None:
             got = f"unknown ({exc.message})"
         st.phones_interaction = got or "absent"
         r.save()
-    m = st.phones_interaction
-    if m == "automatic":
-        r.log.warning(
-            "cluster %s: Phone Interaction on Certificate Update is automatic: the phones reset themselves after "
-            "the %s change; certops resets them once more (watching the automatic reset instead is not built yet)",
-            r.cl.name,
-            r.spec.name,
-        )
-    else:
-        r.log.info("cluster %s: Phone Interaction on Certificate Update: %s; certops resets the phones", r.cl.name, m)
+    step, why = phone_step(r.spec, st.phones_interaction)
+    if step is PhoneStep.WATCH_AUTOMATIC and st.phones_baseline and not st.phones_baseline_stamps:
+        # a renewal begun by a certops that kept only the count: no phone can be told back from not back
+        step, why = PhoneStep.RESET_ALL, why + "; but this renewal's baseline names no phones, so certops resets all"
+    r.log.info("cluster %s [%s]: %s", r.cl.name, r.spec.name, why)
+    return step
 
 
-def _phones(r: _Run) -> None:
+def _sip_oauth(r: _Run) -> None:
+    """Tomcat on 14+: reset the phones that use SIP OAuth after the Tomcat restart (Cisco Security Guide 14SU2).
+
+    With the inventory's ``policy.sip_oauth_phones: list`` certops only names them (report, Slack,
+    a warning) for a person to reset.
+    """
     st = r.state
-    if not r.spec.reset_phones or st.phones_reregistered:
+    if st.sip_oauth_done or not sip_oauth_due(r.spec, [n.release for n in r.plan.nodes]):
         return
-    if not st.phones_reset:
-        _phone_interaction(r)
+    if st.sip_oauth_phones is None:
+        st.sip_oauth_phones = t.read_sip_oauth_phones(r.path, r.cl.name, r.pub)
+        r.save()
+    names = st.sip_oauth_phones
+    guide = "after the Tomcat restart on CUCM 14+ (Cisco Security Guide 14SU2)"
+    if not names:
+        st.phones_outcome = f"no phone uses SIP OAuth: none to reset {guide}"
+    elif r.inv.policy_for(r.cl).sip_oauth_phones == "list":
+        st.phones_outcome = (
+            f"{len(names)} phones use SIP OAuth and must be reset by hand {guide}: {names_text(names)} "
+            "(policy sip_oauth_phones: list; certops reset none)"
+        )
+        st.guide_warnings.append(st.phones_outcome)
+        r.log.warning("%s", st.phones_outcome)
+    else:
 
         def before_reset(name: str) -> None:
             st.phones_reset_attempted.append(name)
@@ -721,25 +733,99 @@ def _phones(r: _Run) -> None:
             r.s.phone_batch_pause,
             list(st.phones_reset_attempted),
             before_reset,
+            list(names),
         )
-        st.phones_reset = True
-        r.audit("reset_phones", detail=f"{count} phones reset in batches of {r.s.phone_batch_size}")
-        r.save()
+        r.audit("reset_phones", detail=f"{count} phones that use SIP OAuth reset {guide}")
+        st.phones_outcome = f"certops reset the {len(names)} phones that use SIP OAuth {guide}: {names_text(names)}"
+    st.sip_oauth_done = True
+    r.log.info("%s", st.phones_outcome)
+    r.save()
+
+
+def _phones(r: _Run) -> None:
+    """The phone step: watch the automatic reset (resetting only the phones not back) or reset every phone.
+
+    Then wait (bounded) until the registered count is back to the baseline; the outcome, in one
+    line, goes to the report and Slack ("phones reset themselves: 118/120 back; certops reset 2 …").
+    Tomcat on 14+: the phones that use SIP OAuth instead (:func:`_sip_oauth`).
+    """
+    st = r.state
+    _sip_oauth(r)
+    if not r.spec.reset_phones or st.phones_reregistered:
+        return
     assert st.phones_baseline is not None
-    got = t.wait_registration(
-        r.path,
-        r.cl.name,
-        r.pub,
-        r.spec.name,
-        st.phones_baseline,
-        r.s.registration_timeout,
-        r.s.registration_interval,
-        r.s.ris_requests_per_minute,
-        r.s.ris_window,
-        r.s.ris_rate_limited_max_wait,
-    )
+    if not st.phones_reset:
+        step = _phone_interaction(r)
+        only: list[str] | None = None
+        if step is PhoneStep.WATCH_AUTOMATIC:
+            if not st.phones_watched:
+                st.phones_not_back = t.watch_automatic_reset(
+                    r.path,
+                    r.cl.name,
+                    r.pub,
+                    r.spec.name,
+                    dict(st.phones_baseline_stamps),
+                    r.s.registration_timeout,
+                    r.s.registration_interval,
+                    r.s.ris_requests_per_minute,
+                    r.s.ris_window,
+                    r.s.ris_rate_limited_max_wait,
+                )
+                st.phones_watched = True
+                total = len(st.phones_baseline_stamps)
+                missing = st.phones_not_back
+                r.audit(
+                    "phones_reset_themselves",
+                    detail=f"{total - len(missing)}/{total} back by themselves"
+                    + (f"; not back: {names_text(missing)}" if missing else ""),
+                )
+                r.save()
+            only = list(st.phones_not_back)
+        if only is None or only:
+
+            def before_reset(name: str) -> None:
+                st.phones_reset_attempted.append(name)
+                r.save()
+
+            count = t.reset_phones(
+                r.path,
+                r.cl.name,
+                r.pub,
+                r.s.phone_batch_size,
+                r.s.phone_batch_pause,
+                list(st.phones_reset_attempted),
+                before_reset,
+                only,
+            )
+            what = "that did not come back by themselves" if only is not None else "(every phone)"
+            r.audit("reset_phones", detail=f"{count} phones reset {what} in batches of {r.s.phone_batch_size}")
+        st.phones_reset = True
+        r.save()
+    if st.phones_watched and not st.phones_not_back:
+        got = len(st.phones_baseline_stamps)  # the watch saw every phone back: no need to spend RisPort70 on it
+    else:
+        got = t.wait_registration(
+            r.path,
+            r.cl.name,
+            r.pub,
+            r.spec.name,
+            st.phones_baseline,
+            r.s.registration_timeout,
+            r.s.registration_interval,
+            r.s.ris_requests_per_minute,
+            r.s.ris_window,
+            r.s.ris_rate_limited_max_wait,
+        )
     st.phones_reregistered = True
-    r.log.info("phones re-registered: %d (baseline %d)", got, st.phones_baseline)
+    st.phones_outcome = outcome_text(
+        interaction=st.phones_interaction,
+        baseline=len(st.phones_baseline_stamps) if st.phones_watched else st.phones_baseline,
+        watched=st.phones_watched,
+        stuck=st.phones_not_back,
+        reset=len(set(st.phones_reset_attempted)),
+        registered=got,
+    )
+    r.log.info("phones re-registered: %d (baseline %d): %s", got, st.phones_baseline, st.phones_outcome)
     r.save()
 
 

@@ -11,6 +11,8 @@
 | ``mixed-mode`` | cluster (all) | | Cluster Security Mode 1 |
 | ``drf-backup`` / ``drf-restore`` | cluster (all) | ``seconds`` | a DRF job runs; the platform API is locked |
 | ``phones-never-reregister`` | cluster (all) | | reset phones stay UnRegistered |
+| ``phones-not-back`` | cluster (all) | ``count`` | after the next automatic reset, the first ``count`` |
+| | | | phones (by name) stay UnRegistered until a requested reset |
 | ``trust-never-replicates`` | node (IM&P) | | trust replicated from the IM&P database publisher never |
 | | | | arrives on this node (the publisher's Intercluster Sync Agent restart notwithstanding) |
 """
@@ -24,7 +26,7 @@ if TYPE_CHECKING:
     from simulator.state import SimulatedCluster
 
 NODE_KINDS = ("unreachable", "restart-fails", "upload-error", "ssh-drop", "trust-never-replicates")
-CLUSTER_KINDS = ("sso", "mixed-mode", "drf-backup", "drf-restore", "phones-never-reregister")
+CLUSTER_KINDS = ("sso", "mixed-mode", "drf-backup", "drf-restore", "phones-never-reregister", "phones-not-back")
 KINDS = (*NODE_KINDS, "latency", *CLUSTER_KINDS)
 
 
@@ -34,7 +36,7 @@ def parse_fault(spec: str) -> dict[str, Any]:
     Forms: ``unreachable:NODE``, ``latency:SECONDS[:NODE]``, ``restart-fails:NODE:SERVICE``,
     ``upload-error:NODE[:TIMES]``, ``ssh-drop:NODE[:TIMES]``, ``sso[:CLUSTER]``,
     ``mixed-mode[:CLUSTER]``, ``drf-backup:SECONDS[:CLUSTER]``, ``drf-restore:SECONDS[:CLUSTER]``,
-    ``phones-never-reregister[:CLUSTER]``, ``trust-never-replicates:NODE``.
+    ``phones-never-reregister[:CLUSTER]``, ``phones-not-back:COUNT[:CLUSTER]``, ``trust-never-replicates:NODE``.
     """
     kind, _, rest = spec.partition(":")
     parts = rest.split(":") if rest else []
@@ -57,6 +59,12 @@ def parse_fault(spec: str) -> dict[str, Any]:
         out["seconds"] = float(parts[0])
         if len(parts) > 1:
             out["node" if kind == "latency" else "cluster"] = parts[1]
+    elif kind == "phones-not-back":
+        if not parts:
+            raise ValueError("fault 'phones-not-back' needs a count: phones-not-back:COUNT[:CLUSTER]")
+        out["count"] = int(parts[0])
+        if len(parts) > 1:
+            out["cluster"] = parts[1]
     elif parts:
         out["cluster"] = parts[0]
     return out
@@ -113,6 +121,9 @@ def apply_fault(
         elif kind == "phones-never-reregister":
             with lock:
                 c.faults.phones_never_reregister = bool(params.get("on", True))
+        elif kind == "phones-not-back":
+            with lock:
+                c.faults.phones_not_back = int(params.get("count", 1))
         fleet.runtime.events.add(c.name, None, "fault_set", detail={"kind": kind, **params})
 
 

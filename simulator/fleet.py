@@ -110,6 +110,7 @@ class SimulatedFleet:
         for ci in range(opts.clusters):
             name = f"c{ci + 1}"
             cluster = SimulatedCluster(self.runtime, name, opts.version_for(ci, name))
+            cluster.phone_interaction = opts.phone_interaction
             first_imp = _first_imp(opts)
             for ni in range(opts.nodes):
                 k = ni - first_imp + 1  # 1-based IM&P number

@@ -139,6 +139,9 @@ class FleetOptions:
     tomcat_restart_seconds: float = 1.0
     phones_per_cluster: int = 20
     reregister_seconds: float = 1.0
+    auto_reset_delay_seconds: float = 0.5  # after an upload, until the phones reset themselves [INF]
+    phone_interaction: str = "automatic"  # "Phone Interaction on Certificate Update" (or "manual") per cluster
+    sip_oauth_phones: int = 0  # the first N phones of each cluster use SIP OAuth (14+) [INF]
     cli_banner_seconds: float = 0.2
     state_dir: Path | None = None
     expiry_days: Mapping[str, int] = field(default_factory=lambda: dict(DEFAULT_EXPIRY_DAYS))

@@ -788,5 +788,11 @@ def run_sql(cluster: SimulatedCluster, sql: str) -> tuple[list[str], list[list[s
             )
         if "tkclass" in rest and not re.search(r"tkclass\s*=\s*1\b", rest):
             rows = []
+        if "securityprofile" in rest and "enableoauthauthentication" in rest:
+            # The phones whose SIP phone security profile enables OAuth: AXL names the profile field
+            # EnableOAuthAuthentication (AXLSoap.xsd XPhoneSecurityProfile); the column name and its
+            # 't' value are [INF] (docs/simulator.md)
+            oauth = {p.name for p in cluster.phones if p.sip_oauth}
+            rows = [r for r in rows if r["name"] in oauth]
         return cols, [[r.get(c, "") for c in cols] for r in rows]
     raise ValueError(f"The simulator does not model table {table!r}")

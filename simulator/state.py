@@ -261,10 +261,11 @@ class ClusterFaults:
     """Faults injected on a cluster."""
 
     phones_never_reregister: bool = False
+    phones_not_back: int = 0  # the next automatic reset leaves this many phones down (until a requested reset)
 
     def as_dict(self) -> dict[str, Any]:
         """JSON-friendly view."""
-        return {"phones_never_reregister": self.phones_never_reregister}
+        return {"phones_never_reregister": self.phones_never_reregister, "phones_not_back": self.phones_not_back}
 
 
 @dataclass
@@ -293,6 +294,12 @@ class DrfJob:
         return not self.finished and time.time() < self.started + self.seconds
 
 
+# Units whose certificate the phones' ITL carries: a change makes the phones reset themselves when
+# "Phone Interaction on Certificate Update" is automatic. Cisco's Security Guides name TVS, CAPF and
+# CallManager/TFTP; CallManager-ECDSA is taken as CallManager, ITLRecovery is not named [INF].
+AUTO_RESET_UNITS = frozenset({"CallManager", "CallManager-ECDSA", "TVS", "CAPF"})
+
+
 @dataclass
 class SimulatedPhone:
     """A phone of a cluster and its registration as RisPort70 reports it."""
@@ -306,7 +313,18 @@ class SimulatedPhone:
     status: str = "Registered"
     timestamp: int = field(default_factory=lambda: int(time.time()))
     stale: list[tuple[str, int]] = field(default_factory=list)  # (node, timestamp) of an old failover record
-    resets: int = 0
+    resets: int = 0  # every unregistration, requested or automatic (a newer one cancels an older re-registration)
+    sip_oauth: bool = False  # its SIP phone security profile enables OAuth (14+) [INF: which phones]
+    stuck: bool = False  # did not come back after an automatic reset; only a requested reset brings it back
+
+
+def _next_stamp(phone: SimulatedPhone) -> int:
+    """The RIS TimeStamp of the phone's next status change: now, and later than its previous one.
+
+    A real phone takes tens of seconds to reset and register again, so its TimeStamp (whole
+    seconds) always moves; the simulator's phones come back within a second, so it is made to move.
+    """
+    return max(int(time.time()), phone.timestamp + 1)
 
 
 def _services_for(role: str, version: tuple[int, int], sub_index: int, federation: bool = False) -> list[ServiceState]:
@@ -505,6 +523,7 @@ class SimulatedNode:
                     "chain": len(chain),
                 },
             )
+            self.cluster.certificate_changed(unit, self)
 
     def add_csr(self, unit: str, pending: PendingCsr) -> None:
         """Store a new pending CSR for ``unit`` (replacing any older one)."""
@@ -713,6 +732,7 @@ class SimulatedCluster:
         self.mixed_mode = False
         self.sso_enabled = False
         self.phone_interaction = "automatic"  # "Phone Interaction on Certificate Update" (14+; Cisco's default)
+        self._auto_reset_generation = 0  # a newer certificate change before the reset fires postpones it
         self.drf: DrfJob | None = None
         self.drf_devices: list[str] = list(runtime.options.drf_devices)  # DRS backup devices configured
         self.drf_backup_result = "SUCCESS"  # how the next backup ends (a test may set "ERROR")
@@ -779,6 +799,7 @@ class SimulatedCluster:
             others = [n for n in cms if n is not home]
             if others and i % 10 == 3:
                 phone.stale.append((others[0].fqdn, now - 86400))
+            phone.sip_oauth = i < self.runtime.options.sip_oauth_phones
             self.phones.append(phone)
 
     # ----- phones -------------------------------------------------------------------------------
@@ -790,25 +811,73 @@ class SimulatedCluster:
         return None
 
     def reset_phone(self, phone: SimulatedPhone, kind: str = "Reset") -> None:
-        """Reset ``phone``: it unregisters at once and re-registers after ``reregister_seconds`` (unless faulted)."""
+        """Reset ``phone`` as asked (AXL): it unregisters at once and re-registers after ``reregister_seconds``.
+
+        A requested reset also brings back a phone that did not come back from an automatic reset.
+        """
+        with self.runtime.lock:
+            phone.stuck = False
+            self._unregister(phone, "phone_reset", {"phone": phone.name, "type": kind})
+
+    def _unregister(self, phone: SimulatedPhone, operation: str, detail: dict[str, Any]) -> None:
+        """Unregister ``phone`` now (event ``operation``); re-register later unless faulted or stuck."""
         with self.runtime.lock:
             phone.status = "UnRegistered"
-            phone.timestamp = int(time.time())
+            phone.timestamp = _next_stamp(phone)
             phone.resets += 1
             generation = phone.resets
-            self._event(phone.node, "phone_reset", detail={"phone": phone.name, "type": kind})
-        if self.faults.phones_never_reregister:
+            self._event(phone.node, operation, detail=detail)
+        if self.faults.phones_never_reregister or phone.stuck:
             return
 
         def reregister() -> None:
             with self.runtime.lock:
-                if phone.resets != generation or self.faults.phones_never_reregister:
+                if phone.resets != generation or self.faults.phones_never_reregister or phone.stuck:
                     return
                 phone.status = "Registered"
-                phone.timestamp = int(time.time())
+                phone.timestamp = _next_stamp(phone)
                 self._event(phone.node, "phone_registered", detail={"phone": phone.name})
 
         self.runtime.call_later(self.runtime.options.reregister_seconds, reregister)
+
+    def certificate_changed(self, unit: str, node: SimulatedNode) -> None:
+        """A new ``unit`` identity was uploaded on ``node``: the phones may reset themselves.
+
+        With "Phone Interaction on Certificate Update" automatic (14+), a change of a certificate
+        the phones' ITL carries (:data:`AUTO_RESET_UNITS`) makes every registered phone reset
+        itself ``auto_reset_delay_seconds`` after the upload [INF: when, and which phones]. Several
+        uploads within that delay (one per node) make one automatic reset.
+        """
+        if unit not in AUTO_RESET_UNITS or self.version_tuple < (14, 0) or self.phone_interaction != "automatic":
+            return
+        with self.runtime.lock:
+            self._auto_reset_generation += 1
+            generation = self._auto_reset_generation
+
+        def fire() -> None:
+            with self.runtime.lock:
+                if generation != self._auto_reset_generation:
+                    return
+                self.auto_reset(unit, node.fqdn)
+
+        self.runtime.call_later(self.runtime.options.auto_reset_delay_seconds, fire)
+
+    def auto_reset(self, unit: str, changed_on: str) -> int:
+        """The phones reset themselves (event ``phone_auto_reset`` each); returns how many.
+
+        With the ``phones-not-back`` fault, the first phones (by name) of that count stay
+        UnRegistered until certops (or a person) resets them.
+        """
+        with self.runtime.lock:
+            targets = [p for p in self.phones if p.status == "Registered"]
+            stuck = {p.name for p in sorted(targets, key=lambda p: p.name)[: self.faults.phones_not_back]}
+            self.faults.phones_not_back = 0
+            for phone in targets:
+                phone.stuck = phone.name in stuck
+                self._unregister(
+                    phone, "phone_auto_reset", {"phone": phone.name, "unit": unit, "changed_on": changed_on}
+                )
+            return len(targets)
 
     # ----- IM&P trust replication ---------------------------------------------------------------
     @property

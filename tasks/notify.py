@@ -201,6 +201,7 @@ def completed_message(report: Any, run_id: str, duration_s: float) -> RenewalCom
         nodes=nodes,
         duration_s=duration_s,
         approver=getattr(report, "approver", None),
+        phones=getattr(report, "phones_outcome", None),
     )
 
 

@@ -174,6 +174,20 @@ def read_phone_interaction(inventory_path: str, cluster: str, publisher: str) ->
 
 
 @task(
+    name="read-sip-oauth-phones",
+    cache_policy=NO_CACHE,
+    retries=3,
+    retry_delay_seconds=_BACKOFF,
+    retry_condition_fn=only_transient,
+)
+def read_sip_oauth_phones(inventory_path: str, cluster: str, publisher: str) -> list[str]:
+    """The phones whose security profile enables SIP OAuth (AXL, publisher), sorted."""
+    inv = load_inventory(inventory_path)
+    with open_node(inv, cluster, publisher) as api:
+        return api.sip_oauth_phones()
+
+
+@task(
     name="read-sso-status",
     cache_policy=NO_CACHE,
     retries=3,
@@ -405,12 +419,48 @@ def reset_phones(
     batch_pause: float,
     skip: list[str] | None = None,
     before_reset: Any = None,
+    only: list[str] | None = None,
 ) -> int:
-    """Reset every phone in throttled batches (AXL)."""
+    """Reset every phone (or ``only`` these) in throttled batches (AXL)."""
     inv = load_inventory(inventory_path)
     with open_node(inv, cluster, publisher) as api:
         return steps.reset_phones(
-            api, batch_size=batch_size, batch_pause=batch_pause, skip=frozenset(skip or ()), before_reset=before_reset
+            api,
+            batch_size=batch_size,
+            batch_pause=batch_pause,
+            skip=frozenset(skip or ()),
+            before_reset=before_reset,
+            only=only,
+        )
+
+
+@task(name="watch-automatic-reset", cache_policy=NO_CACHE)
+def watch_automatic_reset(
+    inventory_path: str,
+    cluster: str,
+    publisher: str,
+    unit: str,
+    baseline: dict[str, int],
+    timeout: float,
+    interval: float,
+    per_minute: int,
+    window: float = 60.0,
+    rate_limited_max_wait: float = 600.0,
+) -> list[str]:
+    """Watch the phones reset themselves (RisPort70, this process's budget); return those not back in time."""
+    inv = load_inventory(inventory_path)
+    budget = _ris_budget(inventory_path, cluster, per_minute, window)
+    with open_node(inv, cluster, publisher) as api:
+        return steps.watch_automatic_reset(
+            api,
+            cluster=cluster,
+            unit=unit,
+            baseline=baseline,
+            timeout=timeout,
+            interval=interval,
+            budget=budget,
+            rate_limited_max_wait=rate_limited_max_wait,
+            log=_info,
         )
 
 

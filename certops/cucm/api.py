@@ -120,3 +120,7 @@ class CucmNodeApi(Protocol):
     def reset_phone(self, name: str) -> None:
         """AXL ``doDeviceReset`` (hard reset) for one phone."""
         ...
+
+    def sip_oauth_phones(self) -> list[str]:
+        """AXL: the phones whose security profile enables SIP OAuth (14+)."""
+        ...

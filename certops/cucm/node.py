@@ -436,3 +436,7 @@ class CucmNode:
     def reset_phone(self, name: str) -> None:
         """AXL ``doDeviceReset`` (hard reset) of one phone."""
         self.axl().reset_device(name)
+
+    def sip_oauth_phones(self) -> list[str]:
+        """AXL: the phones whose security profile enables SIP OAuth."""
+        return self.axl().sip_oauth_phones()

@@ -38,6 +38,12 @@ _PHONE_INTERACTION_SQL = (
     "select paramname, paramvalue from processconfig where paramname = 'PhoneInteractionOnCertificateUpdate'"
 )
 PHONE_INTERACTION_VALUES = {"0": "automatic", "1": "manual"}  # [INF]
+# The phones whose SIP phone security profile enables OAuth (AXL XPhoneSecurityProfile
+# EnableOAuthAuthentication); the column name and its 't' value are [INF] (docs/renewal.md)
+_SIP_OAUTH_PHONES_SQL = (
+    "select d.name from device d, securityprofile s where d.fksecurityprofile = s.pkid "
+    "and s.enableoauthauthentication = 't' and d.tkclass = 1"
+)
 
 
 class _SoapClient(NodeClient):
@@ -178,8 +184,8 @@ class RisPortClient(_SoapClient):
             state_info = page.state_info
             if done:
                 break
-        registered = sum(1 for d in latest.values() if d.status.lower() == "registered")
-        return PhoneCount(registered=registered, total_seen=len(latest), requests_used=requests)
+        stamps = {d.name: d.timestamp for d in latest.values() if d.status.lower() == "registered"}
+        return PhoneCount(registered=len(stamps), total_seen=len(latest), requests_used=requests, stamps=stamps)
 
 
 # The AXL schema versions whose Cisco AXLSoap.xsd every request below is checked against
@@ -307,6 +313,10 @@ class AxlClient(_SoapClient):
             value = row.get("paramvalue", "").strip()
             return PHONE_INTERACTION_VALUES.get(value, f"unknown ({value})")
         return None
+
+    def sip_oauth_phones(self) -> list[str]:
+        """The phones whose security profile enables SIP OAuth (``executeSQLQuery``), sorted."""
+        return sorted(row["name"] for row in self.execute_sql_query(_SIP_OAUTH_PHONES_SQL) if row.get("name"))
 
     def cluster_security_mode(self) -> int:
         """ClusterSecurityMode from ``processconfig``: 0 non-secure, 1 mixed mode."""

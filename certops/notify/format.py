@@ -263,8 +263,11 @@ def renewal_completed(done: RenewalCompleted) -> SlackMessage:
             + (f", approved by {escape(done.approver)}" if done.approver else "")
         ),
         section("*Not after (before → after), SHA-256 fingerprints*\n" + _rows(lines, 40, "nodes")),
-        context(f"Run `{done.run_id}`" + (f" · {_link(done.ui_url, 'Prefect')}" if done.ui_url else "")),
     ]
+    if done.phones:
+        fallback += f". Phones: {escape(done.phones)}"
+        blocks.append(section(f"*Phones*: {escape(done.phones)}"))
+    blocks.append(context(f"Run `{done.run_id}`" + (f" · {_link(done.ui_url, 'Prefect')}" if done.ui_url else "")))
     return finish(fallback, blocks)
 
 

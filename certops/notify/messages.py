@@ -77,6 +77,7 @@ class RenewalCompleted(_Value):
     duration_s: float
     approver: str | None = None
     ui_url: str | None = None
+    phones: str | None = None  # who reset the phones and how many came back ("phones reset themselves: …")
 
 
 class RenewalFailed(_Value):

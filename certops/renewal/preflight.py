@@ -63,6 +63,13 @@ def read_cluster_state(
                 phones = pub.registered_phones().registered
     except CertopsError as exc:
         problems.append(str(exc))
+    interaction = None
+    if spec.reset_phones and spec.phones_reset_themselves:
+        try:
+            with open_node(inventory, cluster, cl.publisher.fqdn) as pub:
+                interaction = pub.phone_interaction() or "absent"
+        except CertopsError as exc:  # the run reads it again before the phone step; unknown -> reset all
+            interaction = f"unknown ({exc.message})"
     state = ClusterState(
         now=dt.datetime.now(dt.UTC),
         security_mode=security_mode,
@@ -72,5 +79,6 @@ def read_cluster_state(
         activated_services=active,
         expiries=expiries,
         phones_registered=phones,
+        phone_interaction=interaction,
     )
     return state, problems

@@ -39,6 +39,7 @@ class RenewalReport(BaseModel):
     phones_baseline: int | None = None
     phones_reset: bool = False
     phones_interaction: str | None = None  # the enterprise parameter as read before the phone step
+    phones_outcome: str | None = None  # who reset the phones and how many came back, in one line
     timings: dict[str, float] = Field(default_factory=dict)
     plan: str | None = None  # the dry-run text
     notifications: list[NotificationRecord] = Field(default_factory=list)  # Slack: delivered or not, and why
@@ -66,6 +67,7 @@ class RenewalReport(BaseModel):
             phones_baseline=state.phones_baseline,
             phones_reset=state.phones_reset,
             phones_interaction=state.phones_interaction,
+            phones_outcome=state.phones_outcome,
             timings=dict(state.timings),
             notifications=list(state.notifications),
             warnings=list(state.guide_warnings),
@@ -93,7 +95,9 @@ class RenewalReport(BaseModel):
             lines += ["**Warnings** (Cisco's Security Guides):", *[f"- {w}" for w in self.warnings], ""]
         if self.ctl_updated:
             lines.append("CTL file updated on the publisher (mixed mode).")
-        if self.phones_reset:
+        if self.phones_outcome:
+            lines.append(f"Phones: {self.phones_outcome}.")
+        elif self.phones_reset:
             lines.append(f"Phones reset; all {self.phones_baseline} re-registered.")
         if self.phones_interaction:
             lines.append(f"Phone Interaction on Certificate Update: {self.phones_interaction}.")
@@ -119,6 +123,8 @@ class RenewalReport(BaseModel):
             b = f"{n.before.fingerprint_sha256[:12]}… until {n.before.not_after:%Y-%m-%d}" if n.before else "-"
             a = f"{n.after.fingerprint_sha256[:12]}… until {n.after.not_after:%Y-%m-%d}" if n.after else "-"
             lines.append(f"  {n.fqdn:32} {b}  ->  {a}  {'verified' if n.verified else 'NOT verified'}")
+        if self.phones_outcome:
+            lines.append(f"  phones: {self.phones_outcome}")
         lines += [f"  WARNING: {w}" for w in self.warnings]
         for m in self.notifications:
             if not m.delivered:

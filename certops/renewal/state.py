@@ -116,6 +116,12 @@ class RenewalState(BaseModel):
     notifications: list[NotificationRecord] = Field(default_factory=list)
     guide_warnings: list[str] = Field(default_factory=list)  # Cisco's Security Guides' warnings (log, report)
     phones_interaction: str | None = None  # "Phone Interaction on Certificate Update": automatic/manual/absent
+    phones_baseline_stamps: dict[str, int] = Field(default_factory=dict)  # registered phone -> RIS TimeStamp
+    phones_watched: bool = False  # the automatic reset was watched; phones_not_back are those that did not return
+    phones_not_back: list[str] = Field(default_factory=list)
+    phones_outcome: str | None = None  # what happened to the phones, in one line (report, Slack)
+    sip_oauth_phones: list[str] | None = None  # tomcat on 14+: the phones that use SIP OAuth (None: not read)
+    sip_oauth_done: bool = False
     # IM&P units (certops.renewal.imp_trust): the CA certificates uploaded to the IM&P database publisher,
     # Cisco Intercluster Sync Agent restarted there (asked: attempted; seen Started: restarted), replicated
     imp_trust_uploaded: bool = False

@@ -593,9 +593,13 @@ def reset_phones(
     sleep: Sleep = time.sleep,
     skip: frozenset[str] = frozenset(),
     before_reset: Callable[[str], None] | None = None,
+    only: list[str] | None = None,
 ) -> int:
-    """Reset every phone (AXL) not in ``skip``, ``batch_size`` at a time; ``before_reset(name)`` records each first."""
-    phones = [p for p in api.list_phones() if p not in skip]
+    """Reset every phone (AXL) not in ``skip``, ``batch_size`` at a time; ``before_reset(name)`` records each first.
+
+    ``only``: reset just these phones (those that did not come back from the automatic reset).
+    """
+    phones = [p for p in (api.list_phones() if only is None else only) if p not in skip]
     for i in range(0, len(phones), batch_size):
         for name in phones[i : i + batch_size]:
             if before_reset is not None:
@@ -661,6 +665,53 @@ def wait_registration(
                 "need 'utils itl reset' or a factory reset. Do not start CallManager/TVS/ITLRecovery renewals until "
                 "every phone is registered",
             )
+
+
+def watch_automatic_reset(
+    api: CucmNodeApi,
+    *,
+    cluster: str,
+    unit: str,
+    baseline: dict[str, int],
+    timeout: float,
+    interval: float,
+    budget: RateBudget,
+    sleep: Sleep = time.sleep,
+    rate_limited_max_wait: float = 600.0,
+    log: Log = _no_log,
+) -> list[str]:
+    """Watch the phones reset themselves (RisPort70, within ``budget``); return those not back in ``timeout``.
+
+    ``baseline`` maps each phone registered before the change to its RIS TimeStamp: a phone is
+    back when it is registered again with a later TimeStamp (:func:`certops.renewal.phones.not_back`).
+    Never raises for phones that stay away: the caller resets them (the fallback).
+    """
+    from certops.renewal.phones import not_back
+
+    t0 = time.monotonic()
+    attempt = 0
+    wait = Wait(
+        f"cluster {cluster} [{unit}]",
+        f"the phones' automatic reset: {len(baseline)} phones to re-register by themselves",
+        bound=timeout,
+        log=log,
+        setting="registration_timeout",
+    )
+    while True:
+        pc = read_registered_phones(
+            api, cluster=cluster, budget=budget, max_wait=rate_limited_max_wait, sleep=sleep, log=log
+        )
+        missing = not_back(baseline, pc.stamps)
+        back = len(baseline) - len(missing)
+        if not missing:
+            wait.done(f"all {len(baseline)} phones reset themselves and re-registered")
+            return []
+        if time.monotonic() - t0 >= timeout:
+            wait.done(f"{back} of {len(baseline)} phones back; {len(missing)} did not come back by themselves")
+            return missing
+        wait.tick(f"{back} of {len(baseline)} back")
+        sleep(min(interval, 2.0 * 2**attempt, max(0.05, timeout - (time.monotonic() - t0))))
+        attempt += 1
 
 
 # --- verification ------------------------------------------------------------------------------------

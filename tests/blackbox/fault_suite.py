@@ -54,6 +54,7 @@ APP_PASSWORD = "fs-app-Kp4xR7mY"
 SLACK_TOKEN = "xoxb-fault-suite-9J2hL6sD"
 
 ITL_GROUP = ("CallManager", "CallManager-ECDSA", "TVS", "ITLRecovery")
+PHONE_RESETS = ("phone_reset", "phone_auto_reset")  # asked for by certops, or the phones' own (automatic)
 
 # short waits for the simulator (the product defaults are for real clusters); certops renew reads them
 SETTINGS: dict[str, Any] = {
@@ -321,10 +322,11 @@ def count_overlaps(events: list[dict[str, Any]]) -> tuple[int, list[str]]:
                 found.append(f"{a.cluster}: {b.unit} made a CSR before {a.unit}'s last upload")
                 continue
             between = [e for e in events[a.last_own : b.start] if e["cluster"] == a.cluster]
-            if not any(e["operation"] == "phone_reset" for e in between):
-                found.append(f"{a.cluster}: {b.unit} started before {a.unit} reset the phones")
+            # a reset certops asked for, or the phones' own after the upload (automatic)
+            if not any(e["operation"] in PHONE_RESETS for e in between):
+                found.append(f"{a.cluster}: {b.unit} started before {a.unit}'s phones reset")
                 continue
-            last_reset = {e["detail"]["phone"]: i for i, e in enumerate(between) if e["operation"] == "phone_reset"}
+            last_reset = {e["detail"]["phone"]: i for i, e in enumerate(between) if e["operation"] in PHONE_RESETS}
             back = {
                 phone
                 for phone, at in last_reset.items()

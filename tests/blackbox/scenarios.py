@@ -82,7 +82,7 @@ def concurrent_starts(
 KILL_POINTS = [
     ("CallManager", "identity_uploaded", 1, None),
     ("TVS", "service_restart_finished", 1, "pub"),
-    ("CallManager", "phone_reset", 2, None),
+    ("CallManager", "phone_auto_reset", 2, None),  # the phones reset themselves (automatic)
     ("TVS", "trust_uploaded", 2, None),
 ]
 

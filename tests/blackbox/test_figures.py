@@ -87,3 +87,11 @@ def test_other_clusters_renewals_inside_a_long_renewal_are_neither_repeats_nor_i
     # c1's TVS starting before c1's phones are back is an overlap, whatever c2's phones did meanwhile
     late = long_one + others + _renewal("TVS")
     assert count_overlaps(late)[0] == 1
+
+
+def test_phones_that_reset_themselves_count_as_reset_and_must_be_back_before_the_next_unit():
+    def automatic(events: list[dict]) -> list[dict]:  # Phone Interaction on Certificate Update: automatic
+        return [dict(e, operation="phone_auto_reset") if e["operation"] == "phone_reset" else e for e in events]
+
+    assert count_overlaps(automatic(_renewal("CallManager")) + _renewal("TVS"))[0] == 0
+    assert count_overlaps(automatic(_renewal("CallManager", reregister=False)) + _renewal("TVS"))[0] == 1

@@ -44,7 +44,14 @@ CLI_SETTINGS = {
     "ca_poll_interval": 0.1,
     "ca_poll_timeout": 20,
 }
-DISRUPTIVE = ("trust_uploaded", "identity_uploaded", "ctl_updated", "service_restart_started", "phone_reset")
+DISRUPTIVE = (
+    "trust_uploaded",
+    "identity_uploaded",
+    "ctl_updated",
+    "service_restart_started",
+    "phone_reset",
+    "phone_auto_reset",  # the phones reset themselves after the owner's upload (automatic)
+)
 
 
 def _start(env: RenewalEnv, unit: str, where: Path, *, state: Path, locks: Path, on_busy: str) -> Any:

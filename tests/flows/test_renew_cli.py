@@ -120,7 +120,8 @@ def test_renew_runs_the_flow_and_prints_the_report_as_json(make_env):
     report = json.loads(result.output[result.output.index("{") :])
     assert report["status"] == "completed" and report["unit"] == "CAPF"
     assert [n["fqdn"] for n in report["nodes"]] == [env.pub] and report["nodes"][0]["verified"]
-    assert report["phones_reset"] is True
+    assert report["phones_reset"] is True  # the phone step is done
+    assert report["phones_outcome"].startswith("phones reset themselves (Phone Interaction on Certificate Update")
 
 
 @pytest.mark.prefect

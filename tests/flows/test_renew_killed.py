@@ -55,6 +55,7 @@ class Case:
 
 
 TOMCAT = "Cisco Tomcat"
+MANUAL: dict[str, Any] = {"phone_interaction": "manual"}
 
 CASES = {
     "first-csr-generated": Case("CallManager", KillPoint("csr_generated")),
@@ -62,8 +63,11 @@ CASES = {
     "first-identity-uploaded": Case("CallManager", KillPoint("identity_uploaded")),
     "second-node-identity-uploaded": Case("CallManager", KillPoint("identity_uploaded", nth=2)),
     "ctl-updated": Case("CallManager", KillPoint("ctl_updated"), ctl_repeated=True),
-    "first-phone-reset": Case("CallManager", KillPoint("phone_reset")),
-    "fourth-phone-reset": Case("TVS", KillPoint("phone_reset", nth=4)),
+    # Phone Interaction on Certificate Update manual: certops resets the phones itself
+    "first-phone-reset": Case("CallManager", KillPoint("phone_reset"), MANUAL),
+    "fourth-phone-reset": Case("TVS", KillPoint("phone_reset", nth=4), MANUAL),
+    # automatic (the default): killed while the phones reset themselves; the rerun watches, resets none
+    "first-phone-auto-reset": Case("CallManager", KillPoint("phone_auto_reset")),
     "publisher-tomcat-restart-started": Case(
         "tomcat",
         KillPoint("service_restart_started", node=PUB, service=TOMCAT),
@@ -82,7 +86,7 @@ CASES = {
         repeats=frozenset({(PUB, HAPROXY)}),
     ),
     # the reset task returned and was recorded long before the first phone comes back (2 s)
-    "first-phone-registered": Case("TVS", KillPoint("phone_registered"), {"reregister_seconds": 2.0}),
+    "first-phone-registered": Case("TVS", KillPoint("phone_registered"), {"reregister_seconds": 2.0, **MANUAL}),
     # CUCM 12.5: no certmgr REST, so the CSR ('set csr gen') and the uploads ('set cert import') go over
     # the CLI; the rerun finds the CSR with 'show csr own' and the installed leaf with 'show cert own'
     "12.5-second-node-csr-generated-over-the-cli": Case(
@@ -158,7 +162,13 @@ def test_killed_renewal_continues_on_rerun_without_new_csr_or_repeated_disruptiv
     # each phone reset once (units that reset phones), and every phone registered again
     phones = {p.name for p in env.fleet.cluster("c1").phones}
     resets = Counter(e["detail"]["phone"] for e in _ops(env, "phone_reset"))
-    assert resets == (Counter(phones) if spec.reset_phones else Counter()), resets
+    # automatic on 14+ (the simulator's default, as Cisco's): the phones reset themselves, certops none;
+    # manual, or 12.5 (no such parameter): certops resets each phone once
+    automatic = case.sim.get("phone_interaction", "automatic") == "automatic" and case.sim.get("version") != "12.5"
+    certops_resets = spec.reset_phones and not automatic
+    assert resets == (Counter(phones) if certops_resets else Counter()), resets
+    auto = {e["detail"]["phone"] for e in _ops(env, "phone_auto_reset")}
+    assert auto == (phones if spec.reset_phones and automatic else set()), auto
     assert env.fleet.cluster("c1").registered_count() == len(phones)
     # every node serves the new certificate, not the old one
     for n in report.nodes:

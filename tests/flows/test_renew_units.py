@@ -35,5 +35,9 @@ def test_unit_is_renewed_on_every_node_that_holds_it_and_verified(make_env, unit
         assert node_ops.index("trust_uploaded") < node_ops.index("identity_uploaded")
     ops = [r.operation for r in audit.read(env.audit_path)]
     assert ops.count("upload_identity") == len(report.nodes) and ops[-1] == "renewal_done"
-    resets = [e for e in events if e["operation"] == "phone_reset"]
-    assert bool(resets) == (unit in ("CAPF", "CallManager", "CallManager-ECDSA", "TVS"))
+    # Phone Interaction on Certificate Update is automatic (the simulator's default, as Cisco's): the
+    # phones reset themselves after a CAPF/CallManager/TVS upload, every one came back, certops reset none
+    auto = {e["detail"]["phone"] for e in events if e["operation"] == "phone_auto_reset"}
+    phones = {p.name for p in env.fleet.cluster("c1").phones}
+    assert auto == (phones if unit in ("CAPF", "CallManager", "CallManager-ECDSA", "TVS") else set())
+    assert [e for e in events if e["operation"] == "phone_reset"] == []
