@@ -1131,6 +1131,8 @@ def _nothing_to_do(
                 f"({requested:%Y-%m-%d %H:%M:%S} UTC); every node holds the certificate it installed "
                 "(--force renews anyway)"
             )
+    if last is not None:
+        _why_renew_again(last, requested, now)
     if only_if_due:
         now = now or t.read_identities(inventory_path, cl.name, unit, nodes)
         expiries = [i.not_after for i in now if i.not_after is not None]
@@ -1143,6 +1145,30 @@ def _nothing_to_do(
                     f"({min(expiries):%Y-%m-%d}), beyond the {threshold}-day threshold"
                 )
     return None
+
+
+def _why_renew_again(last: RenewalState, requested: dt.datetime | None, now: list[t.IdentityNow] | None) -> None:
+    """Log why an earlier completed renewal of this unit does not make this run unnecessary."""
+    log = get_run_logger()
+    by = last.run_ids[-1] if last.run_ids else "another run"
+    if requested is None or last.updated_at <= requested:
+        when = f"{requested:%Y-%m-%d %H:%M:%S.%f} UTC" if requested else "an unknown time"
+        log.info(
+            "renewing: the last completed renewal (run %s, %s UTC) ended before this run was requested (%s)",
+            by,
+            f"{last.updated_at:%Y-%m-%d %H:%M:%S.%f}",
+            when,
+        )
+        return
+    leaves = {p.fqdn: p.leaf_fingerprint for p in last.nodes.values()}
+    differ = [i.fqdn for i in now or [] if leaves.get(i.fqdn) != i.fingerprint_sha256]
+    log.info(
+        "renewing: run %s renewed this unit after this run was requested, but %s no longer hold%s the certificate "
+        "it installed",
+        by,
+        ", ".join(differ) or "some nodes",
+        "s" if len(differ) == 1 else "",
+    )
 
 
 def _take_host_lock(lock: HostLock, cluster: str, unit: str, run_id: str, s: RenewalSettings, log: Any) -> None:

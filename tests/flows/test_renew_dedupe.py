@@ -12,17 +12,32 @@ from tests.flows.conftest import FAST, start_in_thread
 pytestmark = [pytest.mark.prefect]
 
 
-@pytest.mark.xfail(
-    strict=False,
-    reason="KNOWN RACE, open in the [reliability] issue: on a clean-clone CI run one of three CallManager "
-    "renewals requested together renewed again (Counter completed=2, nothing_to_do=1); passes in other runs. "
-    "Kept running so the XPASS/XFAIL shows; the cause in flows/renew.py _nothing_to_do is not established.",
-)
+def _why_each_run_decided(reports: list) -> str:
+    """For a failure message: each run's request time and what it logged about renewing or not."""
+    from prefect import get_client
+    from prefect.client.schemas.filters import LogFilter, LogFilterFlowRunId
+    from prefect.logging.handlers import APILogWorker
+
+    APILogWorker.drain_all(timeout=10)
+    lines = []
+    with get_client(sync_client=True) as client:
+        for r in reports:
+            created = client.read_flow_run(r.run_id).created if r.run_id else None
+            logs = client.read_logs(log_filter=LogFilter(flow_run_id=LogFilterFlowRunId(any_=[r.run_id])), limit=400)
+            said = [e.message for e in logs if e.message.startswith(("renewing:", "nothing to do"))]
+            lines.append(f"run {r.run_id} requested {created} -> {r.status}: {said or r.plan}")
+    return "; ".join(lines)
+
+
 def test_three_callmanager_renewals_requested_together_renew_once_and_the_others_say_who_did(make_env):
     env = make_env(ca="auto")
     futures = [start_in_thread(renew, str(env.inventory_path), "c1", "CallManager", settings=FAST) for _ in range(3)]
     reports = [f.result(timeout=300) for f in futures]
     statuses = Counter(r.status for r in reports)
+    if statuses == Counter({"completed": 2, "nothing_to_do": 1}):
+        # KNOWN RACE, open in the [reliability] issue: seen once in a clean-clone CI run, never reproduced since;
+        # the message carries each run's own account of its decision so the next occurrence names the cause
+        pytest.xfail(f"KNOWN RACE: renewed twice: {_why_each_run_decided(reports)}")
     assert statuses == Counter({"completed": 1, "nothing_to_do": 2}), statuses
     done = next(r for r in reports if r.status == "completed")
     for r in reports:
