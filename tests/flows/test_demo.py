@@ -14,6 +14,10 @@ from pathlib import Path
 
 import pytest
 
+# a child of a test keeps its pytest process's own host-lock and server-discovery folders (tests/conftest.py):
+# the shared /tmp defaults would let parallel workers see each other's locks
+HOST_WIDE = {"CERTOPS_LOCK_DIR", "CERTOPS_RUNTIME_DIR"}
+
 ROOT = Path(__file__).resolve().parents[2]
 
 
@@ -53,7 +57,9 @@ def demo(tmp_path_factory):
     """
     out_dir = tmp_path_factory.mktemp("demo")
     tmp = tmp_path_factory.mktemp("demo-tmp")  # the demo's scratch folder goes here
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("PREFECT_", "CERTOPS_", "CUCM_SIM_"))}
+    env = {
+        k: v for k, v in os.environ.items() if not k.startswith(("PREFECT_", "CERTOPS_", "CUCM_SIM_")) or k in HOST_WIDE
+    }
     env["PREFECT_HOME"] = str(out_dir / "prefect-home")
     env["TMPDIR"] = str(tmp)
     stderr = (out_dir / "stderr.txt").open("w")
@@ -186,7 +192,7 @@ def test_demo_inventory_kept_in_dir_still_passes_config_check_after_the_demo(dem
         capture_output=True,
         text=True,
         check=False,
-        env={k: v for k, v in os.environ.items() if not k.startswith(("CERTOPS_", "CUCM_SIM_"))},
+        env={k: v for k, v in os.environ.items() if not k.startswith(("CERTOPS_", "CUCM_SIM_")) or k in HOST_WIDE},
     )
     assert proc.returncode == 0, proc.stderr
     assert "does not exist" not in proc.stderr

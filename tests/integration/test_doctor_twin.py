@@ -23,13 +23,17 @@ from simulator.fleet import SimulatedFleet
 from simulator.twin import TwinError, TwinFleet
 from tests.fixtures.simulator import SIM_APP_PASSWORD, SIM_OS_PASSWORD, sim_options
 
+# a child of a test keeps its pytest process's own host-lock and server-discovery folders (tests/conftest.py):
+# the shared /tmp defaults would let parallel workers see each other's locks
+HOST_WIDE = {"CERTOPS_LOCK_DIR", "CERTOPS_RUNTIME_DIR"}
+
 CERTOPS = str(Path(sys.executable).parent / "certops")
 READY = "Press Ctrl-C to stop."
 PUB, SUB = "cucm-pub.c1.certops.test", "cucm-sub1.c1.certops.test"
 
 
 def _env() -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("PREFECT_", "CERTOPS_"))}
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PREFECT_", "CERTOPS_")) or k in HOST_WIDE}
     env.update({"CUCM_SIM_OS_PASSWORD": SIM_OS_PASSWORD, "CUCM_SIM_APP_PASSWORD": SIM_APP_PASSWORD})
     env["COLUMNS"] = "220"
     return env

@@ -23,6 +23,10 @@ from pathlib import Path
 import pytest
 import yaml
 
+# a child of a test keeps its pytest process's own host-lock and server-discovery folders (tests/conftest.py):
+# the shared /tmp defaults would let parallel workers see each other's locks
+HOST_WIDE = {"CERTOPS_LOCK_DIR", "CERTOPS_RUNTIME_DIR"}
+
 ROOT = Path(__file__).resolve().parents[2]
 VENV_BIN = Path(sys.executable).parent
 DOCS = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
@@ -122,7 +126,11 @@ class Shell:
 
     def __init__(self, cwd: Path) -> None:
         self.cwd = cwd
-        self.env = {k: v for k, v in os.environ.items() if not k.startswith(("PREFECT_", "CERTOPS_", "CUCM_SIM_"))}
+        self.env = {
+            k: v
+            for k, v in os.environ.items()
+            if not k.startswith(("PREFECT_", "CERTOPS_", "CUCM_SIM_")) or k in HOST_WIDE
+        }
         self.env["PATH"] = f"{VENV_BIN}:{self.env.get('PATH', '')}"
         self.env["COLUMNS"] = str(COLUMNS)
         self.background: list[tuple[subprocess.Popen[str], list[str]]] = []
@@ -221,7 +229,7 @@ def test_simulator_doc_block_runs_with_its_faults(tmp_path: Path) -> None:
 def test_python_blocks_run_or_their_imports_do(tmp_path: Path) -> None:
     py = [b for b in blocks() if b.lang == "python"]
     assert py
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("PREFECT_", "CERTOPS_"))}
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PREFECT_", "CERTOPS_")) or k in HOST_WIDE}
     for block in py:
         if "tmp /" in block.text:  # the simulator's example: runnable once `tmp` is a folder
             code = f"import pathlib, tempfile\ntmp = pathlib.Path(tempfile.mkdtemp(dir={str(tmp_path)!r}))\n"
