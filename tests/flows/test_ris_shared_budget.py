@@ -39,9 +39,7 @@ def test_the_budget_shape_never_allows_more_than_the_rate_in_any_window():
         assert burst + math.floor(rate * 60.0 + 1e-9) <= per_minute  # whole requests in any 60 s
 
 
-def test_two_runs_reading_phones_at_once_share_the_clusters_budget_and_see_no_rate_control(
-    prefect_server, sim_factory
-):
+def test_two_runs_reading_phones_at_once_share_the_clusters_budget_and_see_no_rate_control(prefect_server, sim_factory):
     fleet, inventory, pub = _fleet(sim_factory)
     mark = len(fleet.events())
 

@@ -54,10 +54,10 @@ def test_outside_the_scope_every_client_logs_in_and_out(sim_factory):
 
 
 def test_the_last_scope_to_end_logs_every_kept_session_out(sim_factory):
-    fleet, inv, sub = _world(sim_factory)
+    _fleet, inv, sub = _world(sim_factory)
     pool = SessionPool()
     with pool.scope():
-        with pool.scope():  # a second renewal of this process
+        with pool.scope():  # a second renewal of this process  # noqa: SIM117  (a scope inside a scope is the point)
             with CucmNode.from_inventory(inv, "c1", sub) as node:
                 node.cli().pool = pool
                 node.active_version()
@@ -95,11 +95,10 @@ class _DropAfterRestart:
 def test_a_session_dropped_mid_block_reconnects_once_and_the_restart_is_not_repeated(sim_factory):
     fleet, inv, sub = _world(sim_factory)
     mark = len(fleet.events())
-    with reuse_sessions():
-        with CucmNode.from_inventory(inv, "c1", sub) as node:
-            api: Any = _DropAfterRestart(node, fleet)
-            assert steps.restart_wanted(api, "Cisco Tomcat", RestartVia.CLI)[0]
-            steps.restart_and_confirm(api, "Cisco Tomcat", RestartVia.CLI, unit="tomcat", timeout=30, poll=0.2)
+    with reuse_sessions(), CucmNode.from_inventory(inv, "c1", sub) as node:
+        api: Any = _DropAfterRestart(node, fleet)
+        assert steps.restart_wanted(api, "Cisco Tomcat", RestartVia.CLI)[0]
+        steps.restart_and_confirm(api, "Cisco Tomcat", RestartVia.CLI, unit="tomcat", timeout=30, poll=0.2)
     events = fleet.events()[mark:]
     assert [e["operation"] for e in events if e["operation"] == "ssh_dropped"] == ["ssh_dropped"]
     restarts = [e for e in events if e["operation"] == "service_restart_started"]
