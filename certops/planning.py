@@ -333,6 +333,12 @@ def plan_renewal(
         add(StepKind.PREFLIGHT, pub, "check no DRF backup/restore runs (re-checked before each change)")
     if spec.reset_phones:
         add(StepKind.PREFLIGHT, None, "count registered phones (baseline, RisPort70)")
+    if Precondition.EVERY_PHONE_REGISTERED in spec.preconditions:
+        add(
+            StepKind.PREFLIGHT,
+            pub,
+            "check every configured phone is registered (AXL listPhone against RisPort70); refuse otherwise",
+        )
     # 2-4 CSR, signature, check
     key = f"{spec.key_type.upper()}"
     for n in planned:

@@ -68,6 +68,8 @@ class Precondition(StrEnum):
     NO_DRF_JOB = "no_drf_job"  # ipsec: no DRF backup or restore may run
     SECURITY_MODE_KNOWN = "security_mode_known"  # read Cluster Security Mode (CTL update if mixed)
     PHONES_REGISTERED = "phones_registered"  # baseline phone count taken before touching anything
+    # every configured phone (AXL listPhone) registered now (RisPort70) — ITLRecovery (GUIDE 12.5SU2/14SU2)
+    EVERY_PHONE_REGISTERED = "every_phone_registered"
 
 
 KEY_USAGES = (
@@ -628,7 +630,9 @@ UNITS: dict[str, UnitSpec] = {
         ctl_update_in_mixed_mode=True,
         reset_phones=True,
         risk=Risk.CRITICAL,
-        preconditions=frozenset({Precondition.SECURITY_MODE_KNOWN, Precondition.PHONES_REGISTERED}),
+        preconditions=frozenset(
+            {Precondition.SECURITY_MODE_KNOWN, Precondition.PHONES_REGISTERED, Precondition.EVERY_PHONE_REGISTERED}
+        ),
         exclusion_group="itl",
         key_usage=_RSA_SERVER_KU,
         extended_key_usage=_SERVER_CLIENT,

@@ -32,7 +32,7 @@ from certops.notify.messages import ApprovalRequest, DeliveryResult, RenewalFail
 from certops.planning import ClusterState, RenewalPlan, exclusion_key, plan_renewal
 from certops.renewal import inflight, steps, waiting
 from certops.renewal.adapters import ca_backend, load_inventory
-from certops.renewal.phones import PhoneStep, names_text, outcome_text, phone_step, sip_oauth_due
+from certops.renewal.phones import PhoneStep, names_text, outcome_text, phone_step, sip_oauth_due, unregistered
 from certops.renewal.report import RenewalReport
 from certops.renewal.settings import RenewalSettings
 from certops.renewal.state import NodeProgress, NotificationRecord, RenewalState, RenewalStore
@@ -152,7 +152,32 @@ def _preflight(r: _Run) -> None:
         )
         st.phones_baseline, st.phones_baseline_stamps = pc.registered, dict(pc.stamps)
         r.log.info("phone baseline: %d registered", st.phones_baseline)
+    # before the ITL signer changes; a rerun after an upload meets phones away because of this renewal
+    if Precondition.EVERY_PHONE_REGISTERED in spec.preconditions and not any(
+        p.identity_uploaded or p.trust_uploaded for p in r.progress()
+    ):
+        _every_phone_gate(r)
     r.save()
+
+
+def _every_phone_gate(r: _Run) -> None:
+    """ITLRecovery: refuse (nothing changed) unless every configured phone is registered now."""
+    configured = t.list_phones(r.path, r.cl.name, r.pub)
+    away = unregistered(configured, r.state.phones_baseline_stamps)
+    if not away:
+        r.log.info("every phone is registered (%d configured)", len(configured))
+        return
+    raise PolicyViolation(
+        f"cluster {r.cl.name} [{r.spec.name}]: {len(away)} of {len(configured)} configured phones are not registered "
+        f"({names_text(away)}); Cisco's Security Guides renew ITLRecovery only with every phone registered — a phone "
+        "that is away while the ITL signer changes cannot verify the new ITL file and needs its ITL deleted by hand. "
+        "Nothing was changed",
+        cluster=r.cl.name,
+        unit=r.spec.name,
+        rule="phones_registered",
+        hint="bring those phones back (or delete phones that no longer exist) and rerun; RisPort70 and "
+        "Unified CM Administration > Device > Phone show which are unregistered",
+    )
 
 
 _HTTPS_HOSTS = ("Cisco Tomcat",)

@@ -236,6 +236,20 @@ def count_phones(
         )
 
 
+@task(
+    name="list-phones",
+    cache_policy=NO_CACHE,
+    retries=3,
+    retry_delay_seconds=_BACKOFF,
+    retry_condition_fn=only_transient,
+)
+def list_phones(inventory_path: str, cluster: str, publisher: str) -> list[str]:
+    """Every phone configured on the cluster (AXL ``listPhone`` on the publisher), to compare with the registered."""
+    inv = load_inventory(inventory_path)
+    with open_node(inv, cluster, publisher) as api:
+        return api.list_phones()
+
+
 @task(name="generate-csr", cache_policy=NO_CACHE, retries=0)
 def generate_csr(
     inventory_path: str,

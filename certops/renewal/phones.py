@@ -103,3 +103,14 @@ def outcome_text(
 def sip_oauth_due(spec: UnitSpec, releases: Iterable[Release]) -> bool:
     """True when the SIP OAuth phones must be reset after this unit's Tomcat restart (14+ on any node)."""
     return spec.resets_sip_oauth_phones and any(tuple(r[:2]) >= SIP_OAUTH_SINCE[:2] for r in releases)
+
+
+def unregistered(configured: Iterable[str], registered: Iterable[str]) -> list[str]:
+    """The configured phones (AXL ``listPhone``) that are not registered now (RisPort70), sorted.
+
+    Cisco's Security Guides: renew ITLRecovery "rarely and only with every phone registered" — a
+    phone that is away while the ITL signer changes cannot verify the new ITL file when it comes back
+    and must have its ITL deleted by hand.
+    """
+    seen = set(registered)
+    return sorted(name for name in set(configured) if name not in seen)
