@@ -81,7 +81,7 @@ def test_deployed_scan_starts_the_renewal_which_waits_for_approval(prefect_serve
         assert deployed.returncode == 0, deployed.stdout[-2000:] + deployed.stderr[-2000:]
 
         worker = WorkerProcess(env, "deploy-test", "deploy-worker", tmp_path)
-        renewal = None
+        renewal = plan = None
         try:
             worker.wait_until_polling()
             with prefect_server_pg.settings(), get_client(sync_client=True) as client:
@@ -94,17 +94,26 @@ def test_deployed_scan_starts_the_renewal_which_waits_for_approval(prefect_serve
                 scan_run = _wait_state(client, scan_run.id, {"COMPLETED", "FAILED", "CRASHED"})
                 assert scan_run.state.type.value == "COMPLETED", worker.log()[-3000:]
 
-                [renewal] = client.read_flow_runs(
-                    flow_filter=FlowFilter(name=FlowFilterName(any_=["renew"])),
-                    deployment_filter=DeploymentFilter(name=DeploymentFilterName(any_=["renew"])),
+                # the shipped scan starts one cluster plan per cluster with due units (renew-cluster) ...
+                [plan] = client.read_flow_runs(
+                    deployment_filter=DeploymentFilter(name=DeploymentFilterName(any_=["renew-cluster"])),
                 )
+                assert plan.parameters["cluster"] == "c1"
+                # ... which renews tomcat as its subflow, paused for the person who pastes the chain
+                deadline = time.monotonic() + 180
+                found = client.read_flow_runs(flow_filter=FlowFilter(name=FlowFilterName(any_=["renew"])))
+                while not found and time.monotonic() < deadline:
+                    time.sleep(1)
+                    found = client.read_flow_runs(flow_filter=FlowFilter(name=FlowFilterName(any_=["renew"])))
+                [renewal] = found
                 assert (renewal.parameters["cluster"], renewal.parameters["unit"]) == ("c1", "tomcat")
                 renewal = _wait_state(client, renewal.id, {"PAUSED", "FAILED", "CRASHED", "COMPLETED"})
                 assert renewal.state.type.value == "PAUSED", worker.log()[-3000:]
         finally:
-            if renewal is not None:
-                with prefect_server_pg.settings(), get_client(sync_client=True) as client:
-                    client.set_flow_run_state(renewal.id, Cancelled(message="test over"), force=True)
+            with prefect_server_pg.settings(), get_client(sync_client=True) as client:
+                for run in (renewal, plan):
+                    if run is not None:
+                        client.set_flow_run_state(run.id, Cancelled(message="test over"), force=True)
             worker.stop()
 
         # the CSR is pending on every node that holds tomcat, and Slack has the scan summary
