@@ -32,6 +32,7 @@ from certops.notify.messages import ApprovalRequest, DeliveryResult, RenewalFail
 from certops.planning import ClusterState, RenewalPlan, exclusion_key, plan_renewal
 from certops.renewal import inflight, steps, waiting
 from certops.renewal.adapters import ca_backend, load_inventory
+from certops.renewal.drf_backup import DUE_NOW_PREFIX
 from certops.renewal.phones import PhoneStep, names_text, outcome_text, phone_step, sip_oauth_due, unregistered
 from certops.renewal.report import RenewalReport
 from certops.renewal.settings import RenewalSettings
@@ -354,7 +355,7 @@ def _guide_warnings(r: _Run, stage: str) -> None:
                 found += [f"{p.fqdn}: {w}" for w in ws]
     else:
         found.append(
-            f"take a DRF backup of cluster {r.cl.name} now: a restore from a backup without the new {spec.name} "
+            f"{DUE_NOW_PREFIX} {r.cl.name} now: a restore from a backup without the new {spec.name} "
             "certificate forces an unlock of every phone by hand (Cisco Security Guide)"
         )
         # tomcat on 14+: the phones that use SIP OAuth are reset, or named for a person (_sip_oauth)

@@ -33,6 +33,7 @@ from certops.notify.messages import (
     RenewalStarted,
 )
 from certops.notify.slack import FileThreadStore, SlackNotifier
+from certops.renewal.drf_backup import DUE_NOW_PREFIX
 
 
 def thread_file() -> Path:
@@ -202,6 +203,8 @@ def completed_message(report: Any, run_id: str, duration_s: float) -> RenewalCom
         duration_s=duration_s,
         approver=getattr(report, "approver", None),
         phones=getattr(report, "phones_outcome", None),
+        # what a person must do now: the DRF backup Cisco's guides ask for after every regeneration
+        to_do=[w for w in getattr(report, "warnings", None) or [] if w.startswith(DUE_NOW_PREFIX)],
     )
 
 

@@ -267,6 +267,9 @@ def renewal_completed(done: RenewalCompleted) -> SlackMessage:
     if done.phones:
         fallback += f". Phones: {escape(done.phones)}"
         blocks.append(section(f"*Phones*: {escape(done.phones)}"))
+    if done.to_do:
+        fallback += ". To do now: " + "; ".join(escape(t) for t in done.to_do)
+        blocks.append(section("*To do now*\n" + "\n".join(f"• {escape(t)}" for t in done.to_do)))
     blocks.append(context(f"Run `{done.run_id}`" + (f" · {_link(done.ui_url, 'Prefect')}" if done.ui_url else "")))
     return finish(fallback, blocks)
 

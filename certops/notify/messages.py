@@ -78,6 +78,7 @@ class RenewalCompleted(_Value):
     approver: str | None = None
     ui_url: str | None = None
     phones: str | None = None  # who reset the phones and how many came back ("phones reset themselves: …")
+    to_do: list[str] = []  # what a person must do now (Cisco's guides: the DRF backup, SIP OAuth phones, …)
 
 
 class RenewalFailed(_Value):

@@ -34,6 +34,9 @@ WHY = (
     "without the new certificates means unlocking every phone by hand"
 )
 
+DUE_NOW_PREFIX = "take a DRF backup of cluster"
+"""How the renewal's after-word about the backup starts (report warnings; Slack's "To do now")."""
+
 _TAR = re.compile(r"Tar Filename:\s*(\S+)", re.IGNORECASE)
 
 

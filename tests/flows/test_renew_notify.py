@@ -69,6 +69,8 @@ def test_manual_ca_renewal_posts_approval_with_csrs_and_command_then_completed_i
     done_text = done.all_text()
     assert "renewed tomcat on c1" in done_text.lower() and "alice" in done_text
     assert report.nodes[0].after is not None and report.nodes[0].after.fingerprint_sha256[:12] in done_text
+    # Cisco's guides: a DRF backup after every regeneration — the morning reader is told to take it
+    assert "To do now" in done_text and "take a DRF backup of cluster c1 now" in done_text
     assert [(n.what, n.delivered) for n in report.notifications] == [
         ("approval_needed", True),
         ("renewal_completed", True),
