@@ -17,6 +17,9 @@ from simulator.fleet import SimulatedFleet
 from simulator.options import FleetOptions
 from tests.flows.support import TestCa
 
+# the simulator's events that change nothing on the cluster: a dry run or a refusal may cause these only
+SIM_READ_EVENTS = frozenset({"fleet_started", "ssh_login", "ris_request", "ris_rate_limited"})
+
 FAST = RenewalSettings(
     lock_wait_timeout=120,
     lock_poll=0.3,
@@ -61,7 +64,7 @@ class RenewalEnv:
 
     def changes(self, *, since: int = 0) -> list[dict[str, Any]]:
         """State-changing events of the simulator (everything but reads)."""
-        return [e for e in self.fleet.events()[since:] if e["operation"] not in ("fleet_started",)]
+        return [e for e in self.fleet.events()[since:] if e["operation"] not in SIM_READ_EVENTS]
 
 
 def _fleet_options(state_dir: Path, **over: Any) -> FleetOptions:

@@ -12,8 +12,7 @@ from tests.flows.conftest import FAST, start_in_thread, wait_paused
 
 def _changes(env, since):
     # an SSH login and a RisPort70 query (or its refusal) are recorded by the simulator but change nothing
-    reads = {"fleet_started", "ssh_login", "ris_request", "ris_rate_limited"}
-    return [e for e in env.fleet.events()[since:] if e["operation"] not in reads]
+    return env.changes(since=since)
 
 
 @pytest.mark.prefect
