@@ -39,6 +39,13 @@ def only_transient(task: Any, task_run: Any, state: Any) -> bool:
 
 
 _BACKOFF = [1.0, 5.0, 15.0]
+_READ: dict[str, Any] = {
+    "cache_policy": NO_CACHE,
+    "retries": 3,
+    "retry_delay_seconds": _BACKOFF,
+    "retry_condition_fn": only_transient,
+}
+"""A task that only reads (or whose change is idempotent): never cached, retried on transient errors only."""
 
 
 class NodeSnapshot(BaseModel):
@@ -111,9 +118,7 @@ def close_idle_sessions() -> int:
     return SESSIONS.close_idle()
 
 
-@task(
-    name="read-node", cache_policy=NO_CACHE, retries=3, retry_delay_seconds=_BACKOFF, retry_condition_fn=only_transient
-)
+@task(name="read-node", **_READ)
 def read_node(
     inventory_path: str,
     cluster: str,
@@ -145,13 +150,7 @@ def read_node(
     )
 
 
-@task(
-    name="read-security-mode",
-    cache_policy=NO_CACHE,
-    retries=3,
-    retry_delay_seconds=_BACKOFF,
-    retry_condition_fn=only_transient,
-)
+@task(name="read-security-mode", **_READ)
 def read_security_mode(inventory_path: str, cluster: str, publisher: str) -> int:
     """Cluster Security Mode (0 non-secure, 1 mixed) from the publisher."""
     inv = load_inventory(inventory_path)
@@ -159,13 +158,7 @@ def read_security_mode(inventory_path: str, cluster: str, publisher: str) -> int
         return api.cluster_security_mode()
 
 
-@task(
-    name="read-phone-interaction",
-    cache_policy=NO_CACHE,
-    retries=3,
-    retry_delay_seconds=_BACKOFF,
-    retry_condition_fn=only_transient,
-)
+@task(name="read-phone-interaction", **_READ)
 def read_phone_interaction(inventory_path: str, cluster: str, publisher: str) -> str | None:
     """Enterprise parameter "Phone Interaction on Certificate Update" from the publisher (automatic, manual, None)."""
     inv = load_inventory(inventory_path)
@@ -173,13 +166,7 @@ def read_phone_interaction(inventory_path: str, cluster: str, publisher: str) ->
         return api.phone_interaction()
 
 
-@task(
-    name="read-sip-oauth-phones",
-    cache_policy=NO_CACHE,
-    retries=3,
-    retry_delay_seconds=_BACKOFF,
-    retry_condition_fn=only_transient,
-)
+@task(name="read-sip-oauth-phones", **_READ)
 def read_sip_oauth_phones(inventory_path: str, cluster: str, publisher: str) -> list[str]:
     """The phones whose security profile enables SIP OAuth (AXL, publisher), sorted."""
     inv = load_inventory(inventory_path)
@@ -187,13 +174,7 @@ def read_sip_oauth_phones(inventory_path: str, cluster: str, publisher: str) -> 
         return api.sip_oauth_phones()
 
 
-@task(
-    name="read-sso-status",
-    cache_policy=NO_CACHE,
-    retries=3,
-    retry_delay_seconds=_BACKOFF,
-    retry_condition_fn=only_transient,
-)
+@task(name="read-sso-status", **_READ)
 def read_sso_status(inventory_path: str, cluster: str, publisher: str) -> SsoStatus:
     """``utils sso status`` on the publisher."""
     inv = load_inventory(inventory_path)
@@ -209,13 +190,7 @@ def wait_drf_idle(inventory_path: str, cluster: str, publisher: str, unit: str, 
         return steps.wait_drf_idle(api, cluster=cluster, unit=unit, timeout=timeout, poll=poll, log=_info)
 
 
-@task(
-    name="count-phones",
-    cache_policy=NO_CACHE,
-    retries=3,
-    retry_delay_seconds=_BACKOFF,
-    retry_condition_fn=only_transient,
-)
+@task(name="count-phones", **_READ)
 def count_phones(
     inventory_path: str,
     cluster: str,
@@ -236,13 +211,7 @@ def count_phones(
         )
 
 
-@task(
-    name="list-phones",
-    cache_policy=NO_CACHE,
-    retries=3,
-    retry_delay_seconds=_BACKOFF,
-    retry_condition_fn=only_transient,
-)
+@task(name="list-phones", **_READ)
 def list_phones(inventory_path: str, cluster: str, publisher: str) -> list[str]:
     """Every phone configured on the cluster (AXL ``listPhone`` on the publisher), to compare with the registered."""
     inv = load_inventory(inventory_path)
@@ -289,9 +258,7 @@ def generate_csr(
     )
 
 
-@task(
-    name="submit-csr", cache_policy=NO_CACHE, retries=3, retry_delay_seconds=_BACKOFF, retry_condition_fn=only_transient
-)
+@task(name="submit-csr", **_READ)
 def submit_csr(inventory_path: str, cluster: str, csr: CsrArtifact) -> CaTicket:
     """Hand the CSR to the cluster's CA backend."""
     inv = load_inventory(inventory_path)
@@ -513,13 +480,7 @@ def wait_registration(
     return count
 
 
-@task(
-    name="verify-node",
-    cache_policy=NO_CACHE,
-    retries=3,
-    retry_delay_seconds=_BACKOFF,
-    retry_condition_fn=only_transient,
-)
+@task(name="verify-node", **_READ)
 def verify_node(
     inventory_path: str, cluster: str, fqdn: str, unit: str, leaf_fp: str, old_fp: str | None
 ) -> CertSummary:
