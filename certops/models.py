@@ -110,6 +110,7 @@ class ServiceStatus(_Value):
     name: str
     state: ServiceState
     reason: str = ""  # e.g. "Service Not Activated", "Commanded Out of Service"
+    up_seconds: int | None = None  # Control Center's UpTime while Started; the CLI listing has none
 
     @property
     def activated(self) -> bool:

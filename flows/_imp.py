@@ -9,6 +9,7 @@ so a rerun after a kill neither uploads twice nor restarts the agent again once 
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Any
 
 from certops.errors import ConfigError
@@ -43,8 +44,13 @@ def trust_via_publisher(r: Any) -> None:
         st.imp_trust_uploaded = True
         r.save()
     if not st.imp_sync_agent_restarted:
-        attempted_before = st.imp_sync_agent_attempted
-        st.imp_sync_agent_attempted = True
+        earlier = None
+        if st.imp_sync_agent_attempted:
+            at = st.imp_sync_agent_attempted_at
+            earlier = t.EarlierAttempt(at=at.isoformat() if at else None)
+        else:
+            st.imp_sync_agent_attempted = True
+            st.imp_sync_agent_attempted_at = dt.datetime.now(dt.UTC)
         r.save()
         out = t.restart_service(
             r.path,
@@ -55,7 +61,7 @@ def trust_via_publisher(r: Any) -> None:
             "soap",
             r.s.restart_timeout,
             r.s.restart_poll,
-            attempted_before,
+            earlier,
         )
         if out.done:
             r.audit("restart", node=pub.fqdn, detail=f"{imp_trust.SYNC_AGENT} via soap: {out.reason}")

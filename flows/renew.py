@@ -206,7 +206,15 @@ def _read_node(r: _Run, fqdn: str, p: NodeProgress) -> Any:
             service,
         )
         out = t.restart_service(
-            r.path, r.cl.name, fqdn, r.spec.name, service, "cli", r.s.restart_timeout, r.s.restart_poll, True
+            r.path,
+            r.cl.name,
+            fqdn,
+            r.spec.name,
+            service,
+            "cli",
+            r.s.restart_timeout,
+            r.s.restart_poll,
+            t.EarlierAttempt(at=None),  # HTTPS down: restart it whatever the listing says
         )
         p.restarted.append(service)
         r.audit("restart", node=fqdn, detail=f"{service} via cli: {out.reason} (after an interrupted run)")
@@ -658,6 +666,7 @@ def _restarts(r: _Run) -> None:
             attempted_before = rs.service in p.restart_attempted
             if not attempted_before:
                 p.restart_attempted.append(rs.service)
+                p.restart_attempted_at[rs.service] = dt.datetime.now(dt.UTC)
                 r.save()
             try:
                 out = t.restart_service(
@@ -669,7 +678,7 @@ def _restarts(r: _Run) -> None:
                     rs.via.value,
                     r.s.restart_timeout,
                     r.s.restart_poll,
-                    attempted_before,
+                    _attempt_of(p, rs.service) if attempted_before else None,
                 )
             except steps.RenewalStopped as exc:
                 rest = [m.fqdn for m, _ in nodes[i + 1 :]]
@@ -691,10 +700,17 @@ def _restarts(r: _Run) -> None:
                 r.audit("restart", node=n.fqdn, detail=f"{rs.service} via {rs.via.value}: {how}")
             else:  # not activated / not running before we came: never touched, so not "attempted"
                 p.restart_attempted.remove(rs.service)
+                p.restart_attempted_at.pop(rs.service, None)
                 r.log.info("%s: %s not restarted: %s", n.fqdn, rs.service, out.reason)
             r.save()
         p.restarts_done = True
         r.save()
+
+
+def _attempt_of(p: NodeProgress, service: str) -> t.EarlierAttempt:
+    """What a rerun knows of an earlier run's unconfirmed restart of ``service`` on ``p``'s node."""
+    at = p.restart_attempted_at.get(service)
+    return t.EarlierAttempt(at=at.isoformat() if at else None, new_leaf=p.leaf_fingerprint)
 
 
 def _phone_interaction(r: _Run) -> PhoneStep:

@@ -5,6 +5,8 @@
 | ``unreachable`` | node | | every listener of the node refuses connections |
 | ``latency`` | node or fleet | ``seconds`` | added to each HTTP request and CLI command |
 | ``restart-fails`` | node | ``service``, ``reason`` | the service stays Stopped after a restart |
+| ``restart-lost`` | node | ``service`` | the next Control Center restart request of the service is lost |
+| | | | on its way: HTTP 503, nothing restarted (a request that never reached the service manager) |
 | ``upload-error`` | node | ``times`` (1) | the next uploads fail with HTTP 500 "Certificate Upload failed" |
 | ``ssh-drop`` | node | ``times`` (1) | the next CLI commands drop the connection mid-output |
 | ``sso`` | cluster (all) | | SAML SSO enabled |
@@ -25,7 +27,7 @@ if TYPE_CHECKING:
     from simulator.fleet import SimulatedFleet
     from simulator.state import SimulatedCluster
 
-NODE_KINDS = ("unreachable", "restart-fails", "upload-error", "ssh-drop", "trust-never-replicates")
+NODE_KINDS = ("unreachable", "restart-fails", "restart-lost", "upload-error", "ssh-drop", "trust-never-replicates")
 CLUSTER_KINDS = ("sso", "mixed-mode", "drf-backup", "drf-restore", "phones-never-reregister", "phones-not-back")
 KINDS = (*NODE_KINDS, "latency", *CLUSTER_KINDS)
 
@@ -34,7 +36,7 @@ def parse_fault(spec: str) -> dict[str, Any]:
     """Parse ``--fault`` text into keyword arguments for ``SimulatedFleet.set_fault``.
 
     Forms: ``unreachable:NODE``, ``latency:SECONDS[:NODE]``, ``restart-fails:NODE:SERVICE``,
-    ``upload-error:NODE[:TIMES]``, ``ssh-drop:NODE[:TIMES]``, ``sso[:CLUSTER]``,
+    ``restart-lost:NODE:SERVICE``,     ``upload-error:NODE[:TIMES]``, ``ssh-drop:NODE[:TIMES]``, ``sso[:CLUSTER]``,
     ``mixed-mode[:CLUSTER]``, ``drf-backup:SECONDS[:CLUSTER]``, ``drf-restore:SECONDS[:CLUSTER]``,
     ``phones-never-reregister[:CLUSTER]``, ``phones-not-back:COUNT[:CLUSTER]``, ``trust-never-replicates:NODE``.
     """
@@ -47,9 +49,9 @@ def parse_fault(spec: str) -> dict[str, Any]:
         if not parts:
             raise ValueError(f"fault {kind!r} needs a node: {kind}:NODE")
         out["node"] = parts[0]
-        if kind == "restart-fails":
+        if kind in ("restart-fails", "restart-lost"):
             if len(parts) < 2:
-                raise ValueError("restart-fails needs a service: restart-fails:NODE:SERVICE")
+                raise ValueError(f"{kind} needs a service: {kind}:NODE:SERVICE")
             out["service"] = ":".join(parts[1:])
         elif len(parts) > 1:
             out["times"] = int(parts[1])
@@ -97,6 +99,11 @@ def apply_fault(
                 if not service or service not in target.services:
                     raise ValueError(f"restart-fails needs a service of {target.fqdn}; got {service!r}")
                 f.restart_fails[service] = str(params.get("reason", "Service failed to start (simulated fault)"))
+            elif kind == "restart-lost":
+                service = params.get("service")
+                if not service or service not in target.services:
+                    raise ValueError(f"restart-lost needs a service of {target.fqdn}; got {service!r}")
+                f.restart_lost.add(service)
             elif kind == "upload-error":
                 f.upload_errors = int(params.get("times", 1))
             elif kind == "ssh-drop":

@@ -318,6 +318,12 @@ def _control(node: SimulatedNode, op_el: ET.Element) -> Reply:
             return fault("soapenv:Server", f"Service not found: {name}")
         if not node.services[name].activated:
             return fault("soapenv:Server", f"Service Not Activated: {name} cannot be controlled on {node.fqdn}")
+    lost = sorted(set(services) & node.faults.restart_lost) if control == "Restart" else []
+    if lost:
+        with node.runtime.lock:
+            node.faults.restart_lost.difference_update(lost)
+            node._event("restart_request_lost", detail={"services": lost})
+        return 503, "Service Temporarily Unavailable (simulated fault: the restart request was lost)"
     for name in services:
         if control == "Restart":
             seconds, token = node.begin_restart(name, via="soap")

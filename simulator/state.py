@@ -240,6 +240,7 @@ class NodeFaults:
     unreachable: bool = False
     latency: float = 0.0
     restart_fails: dict[str, str] = field(default_factory=dict)  # service -> reason
+    restart_lost: set[str] = field(default_factory=set)  # the next Control Center restart of these is lost
     upload_errors: int = 0  # the next N identity/trust uploads fail with HTTP 500
     ssh_drops: int = 0  # the next N CLI commands drop the SSH connection mid-output
     trust_never_replicates: bool = False  # IM&P: trust replicated from the IM&P publisher never arrives here
@@ -251,6 +252,7 @@ class NodeFaults:
             "unreachable": self.unreachable,
             "latency": self.latency,
             "restart_fails": dict(self.restart_fails),
+            "restart_lost": sorted(self.restart_lost),
             "upload_errors": self.upload_errors,
             "ssh_drops": self.ssh_drops,
         }

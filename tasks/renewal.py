@@ -8,6 +8,7 @@ first and skip what is already done (``certops.renewal.steps``).
 from __future__ import annotations
 
 import contextlib
+import datetime as dt
 import os
 import threading
 from typing import Any
@@ -56,6 +57,15 @@ class NodeSnapshot(BaseModel):
     fqdn: str
     version: str
     certificate: CertificateInfo | None
+
+
+class EarlierAttempt(BaseModel):
+    """An earlier run's unconfirmed restart request: when it was recorded, and the leaf it was for."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    at: str | None  # ISO time, recorded just before the request; None in state files of older versions
+    new_leaf: str | None = None
 
 
 class RestartOutcome(BaseModel):
@@ -368,22 +378,33 @@ def restart_service(
     via: str,
     timeout: float,
     poll: float,
-    attempted_before: bool = False,
+    earlier: EarlierAttempt | None = None,
 ) -> RestartOutcome:
     """Restart one service if activated and running on the node, and wait until it is Started.
 
-    ``attempted_before``: an earlier run asked for this restart after the upload but did not see
-    it Started. If it runs now, it started after the upload (done); if not, it is restarted.
+    ``earlier``: an earlier run recorded this restart as attempted (just before asking) but did not
+    see it Started. If the service runs now and the node shows it started after that attempt, it is
+    done; if the node shows otherwise or cannot tell, or the service does not run, it is restarted
+    (:func:`certops.renewal.steps.started_since_attempt`).
     """
     inv = load_inventory(inventory_path)
     how = RestartVia(via)
     with open_node(inv, cluster, fqdn) as api:
         wanted, reason = steps.restart_wanted(api, service, how)
-        if attempted_before and wanted:
-            return RestartOutcome(
-                service=service, restarted=False, reason="Started since the earlier attempt", done=True
+        if earlier is not None and wanted:
+            at = dt.datetime.fromisoformat(earlier.at) if earlier.at else None
+            since, why = steps.started_since_attempt(
+                api, service, unit=unit, attempted_at=at, new_leaf=earlier.new_leaf
             )
-        if not wanted and not (attempted_before and "not running" in reason):
+            if since:
+                return RestartOutcome(service=service, restarted=False, reason=why, done=True)
+            get_run_logger().warning(
+                "%s: %s was asked to restart by an earlier run that did not see it done, and %s: restarting it",
+                fqdn,
+                service,
+                why,
+            )
+        elif not wanted and not (earlier is not None and "not running" in reason):
             return RestartOutcome(service=service, restarted=False, reason=reason)
         took = steps.restart_and_confirm(
             api, service, how, unit=unit, timeout=timeout, poll=poll, history=(cluster, service)

@@ -275,7 +275,9 @@ def parse_service_info_list(xml: bytes | str) -> list[ServiceStatus]:
         state = _STATUS_MAP.get(status.lower(), ServiceState.UNKNOWN)
         if "not activated" in reason.lower():
             state = ServiceState.NOT_ACTIVATED
-        out.append(ServiceStatus(name=name, state=state, reason=reason))
+        up = child_text(item, "UpTime").strip()
+        up_seconds = int(up) if up.isdigit() else None  # -1 (or empty) while not Started
+        out.append(ServiceStatus(name=name, state=state, reason=reason, up_seconds=up_seconds))
     return out
 
 

@@ -73,6 +73,8 @@ class NodeProgress(BaseModel):
     trust_uploaded: bool = False
     identity_uploaded: bool = False
     restart_attempted: list[str] = Field(default_factory=list)  # restart requested (maybe not confirmed)
+    # when each attempt was recorded (just before its request): a rerun compares it with the service's uptime
+    restart_attempted_at: dict[str, dt.datetime] = Field(default_factory=dict)
     restarted: list[str] = Field(default_factory=list)  # services confirmed Started after upload
     restarts_done: bool = False
     verified: bool = False
@@ -126,6 +128,7 @@ class RenewalState(BaseModel):
     # Cisco Intercluster Sync Agent restarted there (asked: attempted; seen Started: restarted), replicated
     imp_trust_uploaded: bool = False
     imp_sync_agent_attempted: bool = False
+    imp_sync_agent_attempted_at: dt.datetime | None = None  # recorded just before the request
     imp_sync_agent_restarted: bool = False
     imp_trust_replicated: bool = False
 

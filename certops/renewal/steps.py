@@ -9,6 +9,7 @@ where the renewal stopped and what to do.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import hashlib
 import socket
@@ -321,6 +322,43 @@ def restart_wanted(api: CucmNodeApi, name: str, via: RestartVia) -> tuple[bool, 
     if status.state is not ServiceState.STARTED:
         return False, f"{status.state.value}{' - ' + status.reason if status.reason else ''}: not running, left alone"
     return True, "activated and running"
+
+
+def started_since_attempt(
+    api: CucmNodeApi,
+    name: str,
+    *,
+    unit: str,
+    attempted_at: dt.datetime | None,
+    new_leaf: str | None,
+    now: dt.datetime | None = None,
+) -> tuple[bool, str]:
+    """Did ``name`` (running now) start after an earlier run's restart attempt at ``attempted_at``?
+
+    The attempt is recorded just before its request, so a run killed in between leaves an attempt
+    the node never saw: the service then still runs with the old certificate. Evidence, in order:
+    Control Center's ``UpTime`` (seconds since the service started [INF: the WSDL types it as an
+    integer without a unit; seconds per Cisco's examples]) shorter than the time since the attempt;
+    for Cisco Tomcat of a tomcat unit, HTTPS serving the new leaf. Without evidence, False: the
+    service is restarted once more (the safe side, docs/renewal.md "Reruns").
+    """
+    if attempted_at is None:
+        return False, "the earlier run did not record when it asked"
+    since = ((now or dt.datetime.now(dt.UTC)) - attempted_at).total_seconds()
+    status: ServiceStatus | None = None
+    with contextlib.suppress(CucmError):  # Control Center may not list it (CLI-only services)
+        listing = api.service_status([name])
+        status = next((s for s in listing if s.name == name), None)
+    if status is not None and status.up_seconds is not None:
+        if status.up_seconds <= since:
+            return True, f"Started {status.up_seconds} s ago, after the earlier attempt ({since:.0f} s ago)"
+        return False, f"up {status.up_seconds} s, since before the earlier attempt ({since:.0f} s ago)"
+    if name == "Cisco Tomcat" and unit.startswith("tomcat") and new_leaf is not None:
+        with contextlib.suppress(CucmError, OSError):
+            if hashlib.sha256(api.served_certificate_der()).hexdigest() == new_leaf:
+                return True, "HTTPS serves the new certificate"
+        return False, "HTTPS does not serve the new certificate yet"
+    return False, "the node does not say when it started"
 
 
 def restart_and_confirm(

@@ -36,13 +36,6 @@ def test_ten_concurrent_callmanager_and_tvs_renewals_never_overlap_repeat_a_step
     ), figures.notes
 
 
-@pytest.mark.xfail(
-    strict=False,
-    reason="KNOWN BUG, open in the [reliability] issue: in one clean-clone run the rerun of a CallManager renewal "
-    "killed with SIGKILL failed its verification ('still serves the OLD certificate — check the restarts of this "
-    "node ran'); passed in the run before. Suspect: the kill point moved to the phones' automatic reset, which "
-    "follows the identity upload, and the rerun's restart bookkeeping. Kept running so XPASS/XFAIL shows.",
-)
 def test_renewals_killed_with_sigkill_and_rerun_repeat_no_disruptive_step(prefect_server, tmp_path: Path):
     figures = scenarios.killed_and_rerun(tmp_path, _prefect_env(prefect_server), prefect_server.process.home)
     print(figures.line("fault-suite[kill -9 and rerun]"))

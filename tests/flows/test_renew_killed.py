@@ -9,9 +9,10 @@ RUNNING on the server; the test marks it Crashed (what a zombie automation does)
 same renewal (same cluster, unit and state directory) in this process and checks the event log.
 
 What a rerun may repeat, from the code (``tasks.renewal.restart_service``, docs/renewal.md
-"Reruns"): a restart in flight at the kill was recorded as attempted before it was requested; the
-rerun takes it as done when the service now runs (so it is not repeated), and restarts it once
-more when it does not run (a restart that never completed). Nothing else is repeated.
+"Reruns"): a restart in flight at the kill was recorded as attempted (with the time) before it was
+requested; the rerun takes it as done when the node shows the service started after that time
+(Control Center's UpTime; so it is not repeated), and restarts it once more when it does not run or
+the node cannot tell. Nothing else is repeated.
 
 The CTL update is the one other step a rerun may repeat: it is recorded as attempted before it is
 requested, and an unconfirmed one is repeated once (a CTL missing the new certificate in mixed

@@ -66,6 +66,24 @@ def test_rerun_after_a_failed_restart_repeats_no_restart_that_succeeded(make_env
     assert report.phones_outcome is not None and f"{len(phones)}/{len(phones)} back" in report.phones_outcome
 
 
+def test_rerun_restarts_a_service_whose_restart_request_never_reached_the_node(make_env):
+    # The restart is recorded as attempted just before its request; a request lost on its way (or a
+    # run killed between the record and the request) leaves the service running with the OLD
+    # certificate. The rerun must not take "running" for "restarted": the node's uptime tells.
+    env = make_env(ca="auto", fleet={"phone_interaction": "manual"})
+    env.fleet.set_fault("restart-lost", node=env.pub, service="Cisco CallManager")
+    with pytest.raises(CucmApiError, match="HTTP 503") as first:
+        renew(str(env.inventory_path), "c1", "CallManager", settings=FAST)
+    assert env.fleet.events(operation="restart_request_lost"), first.value
+    assert _count(env, "service_restart_started", ("node", "service"))[(env.pub, "Cisco CallManager")] == 0
+    report = renew(str(env.inventory_path), "c1", "CallManager", settings=FAST)
+    assert report.status == "completed"
+    restarts = _count(env, "service_restart_started", ("node", "service"))
+    assert restarts[(env.pub, "Cisco CallManager")] == 1
+    assert all(n == 1 for n in restarts.values()), restarts
+    assert all(p.after is not None for p in report.nodes)
+
+
 def test_rerun_after_phones_timed_out_does_not_reset_them_again(make_env):
     env = make_env(ca="auto")
     env.fleet.set_fault("phones-never-reregister", cluster="c1")
