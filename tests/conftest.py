@@ -12,6 +12,11 @@ from pathlib import Path
 # concurrency limit exists (set before Prefect is imported anywhere).
 os.environ["PREFECT_SERVER_ALLOW_EPHEMERAL_MODE"] = "false"
 
+# ``certops renew`` without PREFECT_API_URL starts an embedded server; with four pytest-xdist
+# workers on two cores, several of them start at once and their first start (a new database,
+# migrated) took over the product's 180 s default in a clean-clone run: the tests allow longer.
+os.environ.setdefault("CERTOPS_PREFECT_STARTUP_TIMEOUT", "400")
+
 # What certops keeps host-wide or per user by default, each pytest process (a plain session, and
 # each pytest-xdist worker on its own: a worker does NOT take the controller's) gets in a scratch
 # folder of its own, removed at exit. Every test's cluster is "c1": with one lock folder for all,
@@ -29,6 +34,7 @@ for _name, _where in {
     "CERTOPS_AUDIT_LOG": "audit.jsonl",
     "CERTOPS_REPORT_DIR": "scans",
     "PREFECT_HOME": "prefect-home",
+    "CERTOPS_CACHE_DIR": "cache",  # the migrated Prefect database template (certops.renewal.server)
 }.items():
     os.environ[_name] = str(_SCRATCH / _where)
 

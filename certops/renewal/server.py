@@ -21,10 +21,12 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import getpass
+import importlib.metadata
 import os
 import shutil
 import signal
 import socket
+import sqlite3
 import subprocess
 import sys
 import tempfile
@@ -92,6 +94,61 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
+STARTUP_TIMEOUT_ENV = "CERTOPS_PREFECT_STARTUP_TIMEOUT"
+DEFAULT_STARTUP_TIMEOUT = 180.0
+"""Seconds an embedded server may take to answer ``/api/health``: its first start migrates a new
+database, which takes a few seconds on an idle machine and minutes on a busy 2-core one."""
+
+
+def default_startup_timeout() -> float:
+    """``$CERTOPS_PREFECT_STARTUP_TIMEOUT`` (seconds) when set to a positive number, else 180."""
+    raw = os.environ.get(STARTUP_TIMEOUT_ENV, "")
+    try:
+        value = float(raw)
+    except ValueError:
+        return DEFAULT_STARTUP_TIMEOUT
+    return value if value > 0 else DEFAULT_STARTUP_TIMEOUT
+
+
+CACHE_DIR_ENV = "CERTOPS_CACHE_DIR"
+DB_URL_ENV = "PREFECT_API_DATABASE_CONNECTION_URL"
+
+
+def cache_dir() -> Path:
+    """``$CERTOPS_CACHE_DIR``, else ``$XDG_CACHE_HOME/certops``, else ``~/.cache/certops``."""
+    env = os.environ.get(CACHE_DIR_ENV)
+    if env:
+        return Path(env)
+    xdg = os.environ.get("XDG_CACHE_HOME")
+    return (Path(xdg) if xdg else Path.home() / ".cache") / "certops"
+
+
+def database_template() -> Path | None:
+    """Where a migrated, empty Prefect database of the installed Prefect version is kept (None: unknown version).
+
+    A new server's first start migrates its SQLite database (about half of its start-up CPU);
+    starting from a copy of one already migrated by the same Prefect version skips that.
+    """
+    try:
+        version = importlib.metadata.version("prefect")
+    except importlib.metadata.PackageNotFoundError:
+        return None
+    return cache_dir() / f"prefect-{version}.db"
+
+
+def _save_template(live_db: Path, template: Path) -> None:
+    """Copy the live (just started, still empty) database consistently into the cache; errors cost only speed."""
+    tmp = template.with_name(f".{template.name}.{os.getpid()}.tmp")
+    try:
+        template.parent.mkdir(parents=True, exist_ok=True)
+        with contextlib.closing(sqlite3.connect(live_db)) as src, contextlib.closing(sqlite3.connect(tmp)) as dst:
+            src.backup(dst)  # SQLite's online backup: a consistent copy of a database in use
+        tmp.replace(template)  # atomic: a concurrent start copies the old file or the new one, never half
+    except (OSError, sqlite3.Error):
+        with contextlib.suppress(OSError):
+            tmp.unlink()
+
+
 def _die_with_parent() -> None:
     """In the server's child process: ask Linux for SIGTERM when the process that started it dies."""
     import ctypes
@@ -112,7 +169,7 @@ class PrefectServerProcess:
         *,
         home: Path | None = None,
         port: int | None = None,
-        startup_timeout: float = 90.0,
+        startup_timeout: float | None = None,
         announce: bool = False,
     ) -> None:
         self._own_home = home is None
@@ -121,7 +178,7 @@ class PrefectServerProcess:
         self.home = home or Path(tempfile.mkdtemp(prefix="certops-prefect-"))
         self._own_port = port is None
         self.port = port or free_port()
-        self.startup_timeout = startup_timeout
+        self.startup_timeout = startup_timeout if startup_timeout is not None else default_startup_timeout()
         self._proc: subprocess.Popen[bytes] | None = None
         self.log_path = self.home / "server.log"
 
@@ -174,7 +231,9 @@ class PrefectServerProcess:
         self.stop()
         raise CertopsError(
             f"the Prefect server on 127.0.0.1:{self.port} did not become healthy within {self.startup_timeout:.0f} s",
-            hint=f"server log:\n{tail}",
+            hint=f"on a busy machine allow it longer ({STARTUP_TIMEOUT_ENV}=SECONDS; now "
+            f"{self.startup_timeout:.0f}), or set PREFECT_API_URL to a Prefect server that runs already. "
+            f"Server log:\n{tail}",
         )
 
     def _start_once(self) -> bool:
@@ -183,6 +242,7 @@ class PrefectServerProcess:
         cmd = [str(prefect_bin) if prefect_bin.exists() else "prefect", "server", "start"]
         cmd += ["--host", "127.0.0.1", "--port", str(self.port)]
         self.home.mkdir(parents=True, exist_ok=True)
+        seeded = self._seed_database()
         log = self.log_path.open("wb")
         self._proc = subprocess.Popen(
             cmd,
@@ -200,6 +260,9 @@ class PrefectServerProcess:
                 break
             try:
                 if httpx.get(f"{self.api_url}/health", timeout=2.0).status_code == 200:
+                    template = database_template()
+                    if not seeded and template is not None and not template.exists() and self._sqlite_db():
+                        _save_template(self.home / "prefect.db", template)
                     if self.announce:
                         self._write_announcement()
                     return True
@@ -210,6 +273,22 @@ class PrefectServerProcess:
             return False  # timed out while running: stop() ends it
         self._proc = None
         return False
+
+    def _sqlite_db(self) -> bool:
+        """True when the server keeps its database in ``PREFECT_HOME/prefect.db`` (no database URL set)."""
+        return not os.environ.get(DB_URL_ENV)
+
+    def _seed_database(self) -> bool:
+        """Start from a copy of the migrated template database when this home has none yet; True if copied."""
+        db = self.home / "prefect.db"
+        template = database_template()
+        if template is None or db.exists() or not self._sqlite_db() or not template.is_file():
+            return False
+        try:
+            shutil.copyfile(template, db)
+        except OSError:
+            return False
+        return True
 
     def _write_announcement(self) -> None:
         """Write the discovery file (atomically); a folder that cannot be written only costs discovery."""

@@ -20,7 +20,8 @@ import pytest
 
 from tests.flows.conftest import FAST, wait_paused
 
-pytestmark = [pytest.mark.prefect]
+# each test starts embedded Prefect servers in child processes: slow on a busy machine
+pytestmark = [pytest.mark.prefect, pytest.mark.timeout(900)]
 
 ROOT = Path(__file__).resolve().parents[2]
 CLI = [sys.executable, "-c", "from certops.cli import main; main()"]
@@ -53,7 +54,7 @@ class CliProcess:
         if announce:
             self._lines.put(None)
 
-    def wait_for_line(self, text: str, timeout: float = 180.0) -> None:
+    def wait_for_line(self, text: str, timeout: float = 500.0) -> None:  # an embedded server starts first
         """Block until a stderr line contains ``text`` (fails if the process ends first)."""
         while True:
             try:

@@ -27,7 +27,8 @@ import pytest
 
 from tests.flows.conftest import RenewalEnv
 
-pytestmark = [pytest.mark.prefect]
+# each test starts embedded Prefect servers in child processes: slow on a busy machine
+pytestmark = [pytest.mark.prefect, pytest.mark.timeout(900)]
 
 ROOT = Path(__file__).resolve().parents[2]
 CERTOPS = Path(sys.executable).parent / "certops"
@@ -81,7 +82,7 @@ def _run_both(env: RenewalEnv, tmp: Path, *, shared_state: bool, shared_locks: b
     results = {}
     for u, (proc, log) in procs.items():
         try:
-            rc = proc.wait(timeout=400)
+            rc = proc.wait(timeout=700)
         finally:
             if proc.poll() is None:
                 proc.kill()

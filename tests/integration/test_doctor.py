@@ -26,7 +26,7 @@ from tests.fixtures.simulator import SIM_APP_PASSWORD, SIM_OS_PASSWORD
 
 # a child of a test keeps its pytest process's own host-lock and server-discovery folders (tests/conftest.py):
 # the shared /tmp defaults would let parallel workers see each other's locks
-HOST_WIDE = {"CERTOPS_LOCK_DIR", "CERTOPS_RUNTIME_DIR"}
+HOST_WIDE = {"CERTOPS_LOCK_DIR", "CERTOPS_RUNTIME_DIR", "CERTOPS_CACHE_DIR", "CERTOPS_PREFECT_STARTUP_TIMEOUT"}
 
 CERTOPS = str(Path(sys.executable).parent / "certops")
 PUB, SUB, IMP = "cucm-pub.c1.certops.test", "cucm-sub1.c1.certops.test", "imp1.c1.certops.test"

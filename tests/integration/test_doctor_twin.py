@@ -25,7 +25,7 @@ from tests.fixtures.simulator import SIM_APP_PASSWORD, SIM_OS_PASSWORD, sim_opti
 
 # a child of a test keeps its pytest process's own host-lock and server-discovery folders (tests/conftest.py):
 # the shared /tmp defaults would let parallel workers see each other's locks
-HOST_WIDE = {"CERTOPS_LOCK_DIR", "CERTOPS_RUNTIME_DIR"}
+HOST_WIDE = {"CERTOPS_LOCK_DIR", "CERTOPS_RUNTIME_DIR", "CERTOPS_CACHE_DIR", "CERTOPS_PREFECT_STARTUP_TIMEOUT"}
 
 CERTOPS = str(Path(sys.executable).parent / "certops")
 READY = "Press Ctrl-C to stop."

@@ -25,7 +25,7 @@ import yaml
 
 # a child of a test keeps its pytest process's own host-lock and server-discovery folders (tests/conftest.py):
 # the shared /tmp defaults would let parallel workers see each other's locks
-HOST_WIDE = {"CERTOPS_LOCK_DIR", "CERTOPS_RUNTIME_DIR"}
+HOST_WIDE = {"CERTOPS_LOCK_DIR", "CERTOPS_RUNTIME_DIR", "CERTOPS_CACHE_DIR", "CERTOPS_PREFECT_STARTUP_TIMEOUT"}
 
 ROOT = Path(__file__).resolve().parents[2]
 VENV_BIN = Path(sys.executable).parent
