@@ -40,7 +40,7 @@ from certops.renewal.state import NodeProgress, NotificationRecord, RenewalState
 from certops.units import Precondition, UnitSpec, parse_version
 from certops.units import unit as unit_spec
 from certops.windows import window_decision
-from flows import _imp, _locks
+from flows import _imp, _locks, _multi
 from flows.approval import request_chain, request_sso_confirmation
 from tasks import notify as slack
 from tasks import renewal as t
@@ -302,6 +302,9 @@ def _inflight_gate(r: _Run, *, after_own_csr: bool) -> None:
 
 
 def _csrs(r: _Run) -> None:
+    if _multi.active(r):  # one multi-server CSR on the (IM&P) publisher
+        _multi.csrs(r, _inflight_gate)
+        return
     check = r.spec.exclusion_group is not None and not r.state.changed_anything
     if check:
         _inflight_gate(r, after_own_csr=False)
@@ -382,7 +385,7 @@ def _accept(p: NodeProgress, report: Any) -> None:
 
 
 def _sign_automatic(r: _Run) -> None:
-    for p in r.progress():
+    for p in _multi.signing(r):
         if p.leaf_fingerprint is not None or p.identity_uploaded:
             continue
         assert p.csr is not None
@@ -408,7 +411,7 @@ def _sign_by_person(r: _Run, instructions: str, timeout_days: float) -> None:
     if st.approval_deadline is None:
         st.approval_deadline = dt.datetime.now(dt.UTC) + dt.timedelta(days=timeout_days)
     while True:
-        todo = [p for p in r.progress() if p.leaf_fingerprint is None and not p.identity_uploaded]
+        todo = [p for p in _multi.signing(r) if p.leaf_fingerprint is None and not p.identity_uploaded]
         if not todo:
             return
         if st.approval_attempt == 0:
@@ -609,6 +612,9 @@ def _tls_trust_gate(r: _Run) -> None:
 def _uploads(r: _Run) -> None:
     if r.spec.trust_via_imp_publisher:  # IM&P: the CA certificates replicate from the IM&P publisher
         _imp.trust_via_publisher(r)
+    if _multi.active(r):  # the leaf on the (IM&P) publisher; CUCM distributes it to the other nodes
+        _multi.uploads(r)
+        return
     for p in r.progress():
         if p.identity_uploaded:
             continue
@@ -998,6 +1004,7 @@ def renew(
     ignore_pending_csrs: list[str] | None = None,
     force: bool = False,
     only_if_due: bool = False,
+    requested_at: dt.datetime | None = None,
 ) -> Any:
     """Renew the CA-signed ``unit`` certificate on ``cluster`` (all nodes that hold it, or ``nodes``).
 
@@ -1008,6 +1015,8 @@ def renew(
     Once it holds the lock, a run asks again whether it is still needed: if another run renewed
     the unit since this one was requested (or, ``only_if_due``, as the scan starts it, the unit is
     no longer due) it ends "nothing to do" without touching the cluster, unless ``force``.
+    "Requested" is ``requested_at`` (``certops renew`` passes the moment the command started, before
+    its embedded server started) when earlier than the flow run's creation.
     """
     s = settings or RenewalSettings()
     waiting.configure(progress_interval=s.wait_progress_interval)
@@ -1053,7 +1062,8 @@ def renew(
         hostlock.release()
         raise
     if not force and store.load(cluster, unit) is None:
-        requested = ctx.flow_run.created if ctx and ctx.flow_run else None
+        created = ctx.flow_run.created if ctx and ctx.flow_run else None
+        requested = min((t for t in (created, requested_at) if t is not None), default=None)
         why = _nothing_to_do(inventory_path, inv, cl, unit, plan, store, requested, only_if_due)
         if why is not None:
             log.info("nothing to do: %s", why)
@@ -1091,6 +1101,7 @@ def renew(
                 _sign_by_person(r, getattr(ca_cfg, "instructions", ""), approval_timeout_days)
             else:
                 _sign_automatic(r)
+            _multi.share_leaf(r)  # multi-server: every node expects the one leaf (which must name them all)
         _guide_warnings(r, "chain")
         _window_gate(r)
         _tls_trust_gate(r)

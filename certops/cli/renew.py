@@ -17,6 +17,7 @@ Exit codes: 0 done, 1 the renewal (or the check) failed, 2 bad inventory or argu
 from __future__ import annotations
 
 import contextlib
+import datetime as dt
 import getpass
 import os
 from collections.abc import Iterator
@@ -173,6 +174,9 @@ def run_renew(
     force: bool = False,
 ) -> int:
     """The ``renew`` command; returns the exit code."""
+    # a renewal of the same unit that another shell finishes after this moment makes this one
+    # unnecessary, even when this process's flow run is created later (its embedded server starts first)
+    requested_at = dt.datetime.now(dt.UTC)
     from certops.errors import CertopsError, ConfigError
     from certops.planning import plan_renewal
     from certops.renewal.adapters import load_inventory
@@ -224,6 +228,7 @@ def run_renew(
                 approval_timeout_days=approval_timeout_days,
                 settings=RenewalSettings.from_environment(on_busy=on_busy),
                 return_state=True,
+                requested_at=requested_at,
                 **_flow_extras(ignore_pending_csrs or [], force),
             )
             if state_.is_cancelled():
