@@ -300,12 +300,35 @@ class ClusterConfig(_Model):
         default=None,
         description="the DRS backup device certops backs the cluster up to after a renewal; none: it says one is due",
     )
+    multi_server: list[str] = Field(
+        default_factory=list,
+        description="units renewed as one multi-server (Multi-SAN) certificate for the cluster, e.g. "
+        "[tomcat, CallManager]; every other unit is per node (certops units lists which units may be)",
+    )
 
     @field_validator("version")
     @classmethod
     def _version(cls, v: str) -> str:
         parse_version(v)
         return v
+
+    @field_validator("multi_server")
+    @classmethod
+    def _multi_server_units(cls, v: list[str]) -> list[str]:
+        allowed = [name for name, spec in UNITS.items() if spec.multi_server is not None]
+        bad = [u for u in v if u not in allowed]
+        if bad:
+            unknown = [u for u in bad if u not in UNITS]
+            why = f"unknown unit(s) {', '.join(unknown)} (case matters)" if unknown else ""
+            per_node = [u for u in bad if u in UNITS]
+            if per_node:
+                why += ("; " if why else "") + f"{', '.join(per_node)} cannot be multi-server (per node only)"
+            raise ValueError(f"multi_server: {why}; units that may be multi-server: {', '.join(allowed)}")
+        return list(dict.fromkeys(v))
+
+    def is_multi_server(self, unit: str) -> bool:
+        """True when the inventory renews ``unit`` as one multi-server certificate on this cluster."""
+        return unit in self.multi_server
 
     @model_validator(mode="after")
     def _one_publisher(self) -> ClusterConfig:

@@ -21,6 +21,7 @@ from certops.cucm.paths import certificate_path
 from certops.due import DuePlan
 from certops.errors import ConfigError
 from certops.inventory import ClusterConfig, Inventory, NodeConfig
+from certops.renewal import multi_server
 from certops.units import (
     UNITS,
     NodeRole,
@@ -122,6 +123,9 @@ class RenewalPlan(_Value):
     steps: list[PlanStep]
     rules: list[RuleCheck]
     exclusion_key: str
+    # a multi-server (Multi-SAN) renewal: the node that makes the one CSR, and the dry run's line about it
+    csr_node: str | None = None
+    multi_server: str | None = None
 
     @property
     def blockers(self) -> list[RuleCheck]:
@@ -144,6 +148,8 @@ class RenewalPlan(_Value):
                 for n in self.nodes
             )
         )
+        if self.multi_server:
+            lines.append(self.multi_server)
         if any(n.path for n in self.nodes):
             lines.append("Certificate path (CSR and uploads), per node:")
             lines += [f"  {n.fqdn}: {n.path} — {n.path_reason}" for n in self.nodes if n.path]
@@ -300,7 +306,10 @@ def plan_renewal(
     except KeyError as exc:
         raise ConfigError(str(exc.args[0])) from None
     st = state or ClusterState()
-    chosen = select_nodes(cl, spec, nodes)
+    chosen = select_nodes(cl, spec, nodes)  # the nodes asked for are checked even when multi-server
+    multi = multi_server.is_multi_server(cl, spec)
+    if multi and nodes:  # one certificate for every node that holds the unit: it is renewed on all of them
+        chosen = select_nodes(cl, spec, None)
     policy = inventory.policy_for(cl)
     ca_name, ca_cfg = inventory.ca_for(cl)
     planned = [
@@ -316,6 +325,18 @@ def plan_renewal(
     ]
     over = {n.fqdn: " over the CLI" if n.path == "CLI" else " over certmgr REST" for n in planned}
     pub = cl.publisher.fqdn
+    makes_csr = list(planned)
+    ms_line: str | None = None
+    if multi:  # one CSR on the (IM&P) publisher, distributed by CUCM to every node in its SANs
+        first = multi_server.csr_node(cl, spec)
+        csr_planned = next((n for n in planned if n.fqdn == first.fqdn), None)
+        assert csr_planned is not None
+        multi_server.check_plan(cl, spec, csr_planned.release)
+        multi_server.refuse_cli_upload(cl.name, spec, first.fqdn, csr_planned.release, csr_planned.path)
+        makes_csr = [csr_planned]
+        ms_line = multi_server.plan_text(first.fqdn, [n.fqdn for n in planned])
+        if nodes:
+            ms_line += f"; asked for {', '.join(nodes)}: the one certificate is renewed on every node it names"
     steps: list[PlanStep] = []
 
     def add(kind: StepKind, node: str | None, text: str, **kw: object) -> None:
@@ -341,24 +362,33 @@ def plan_renewal(
         )
     # 2-4 CSR, signature, check
     key = f"{spec.key_type.upper()}"
-    for n in planned:
+    for n in makes_csr:
+        if multi:
+            add(
+                StepKind.GENERATE_CSR,
+                n.fqdn,
+                f"generate one multi-server {key} CSR for {unit} (distribution multi-server, SANs: "
+                f"{', '.join(p.fqdn for p in planned)}){over[n.fqdn]} (reuse a pending one this renewal made)",
+            )
+            continue
         add(
             StepKind.GENERATE_CSR,
             n.fqdn,
             f"generate a {key} CSR for {unit} on the node{over[n.fqdn]} (reuse a pending one this renewal made)",
         )
-    for n in planned:
+    for n in makes_csr:
         how = (
             "a person signs it and pastes the chain (approval)"
             if ca_cfg.type == "manual"
             else f"submit to CA '{ca_name}' and poll"
         )
         add(StepKind.SIGN, n.fqdn, f"sign the CSR: {how}")
-    for n in planned:
+    for n in makes_csr:
         add(
             StepKind.CHECK_CHAIN,
             n.fqdn,
-            "check the chain against the pending CSR (key, SANs, usages, issuers); nothing is uploaded until it passes",
+            "check the chain against the pending CSR (key, SANs, usages, issuers); nothing is uploaded until it passes"
+            + ("; the leaf's SANs must name every node" if multi else ""),
         )
     imp_pub = cl.imp_publisher if spec.trust_via_imp_publisher else None
     if imp_pub is not None:  # IM&P: the CA certificates replicate from the IM&P database publisher
@@ -377,6 +407,14 @@ def plan_renewal(
                 n.fqdn,
                 f"upload root, then intermediate(s) to {spec.trust_store}{over[n.fqdn]} (skip those present)",
             )
+        if multi and n not in makes_csr:
+            add(
+                StepKind.UPLOAD_IDENTITY,
+                n.fqdn,
+                f"no upload here: read {unit} back until CUCM has distributed the multi-server certificate to the "
+                "node (bounded: multi_server_distribution_timeout)",
+            )
+            continue
         add(
             StepKind.UPLOAD_IDENTITY,
             n.fqdn,
@@ -443,6 +481,8 @@ def plan_renewal(
         steps=steps,
         rules=rules,
         exclusion_key=exclusion_key(spec),
+        csr_node=makes_csr[0].fqdn if multi else None,
+        multi_server=ms_line,
     )
 
 

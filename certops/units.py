@@ -172,6 +172,31 @@ class PlanOrder:
 
 
 @dataclass(frozen=True)
+class MultiServer:
+    """A unit that may be renewed as one multi-server (Multi-SAN) certificate for the whole cluster.
+
+    One CSR on the publisher (the IM&P database publisher for the cup* units) with distribution
+    multi-server, every node of the cluster holding the unit in its SANs; CUCM distributes the
+    uploaded certificate to those nodes. ``since``: the first release on which certops does it;
+    ``ms_common_name``: the CN is ``<host>-ms.<domain>`` (``<host>-EC-ms.<domain>`` for ECDSA) of
+    the publisher, as Cisco says for CallManager; otherwise the publisher's FQDN [INF].
+    """
+
+    since: Release
+    sources: tuple[Source, ...]
+    note: str
+    ms_common_name: bool = False
+
+    def sources_text(self) -> str:
+        """E.g. ``[GUIDE 14SU2]``."""
+        return " ".join(f"[{s.value}]" for s in self.sources)
+
+
+MULTI_SERVER_NO_CLI_FROM: Release = (14, 0, 2)
+"""From 14SU2 Cisco forbids uploading a multi-server certificate through the CLI (procedure.md, 14SU2 guide)."""
+
+
+@dataclass(frozen=True)
 class UnitSpec:
     """Everything certops knows about one certificate unit."""
 
@@ -201,6 +226,8 @@ class UnitSpec:
     # Agent is restarted there and certops waits (bounded) until every IM&P node's trust store has them
     trust_via_imp_publisher: bool = False
     plan_order: PlanOrder | None = None  # its place in a cluster plan (certops renew --cluster C --due)
+    # may be one multi-server (Multi-SAN) certificate for the cluster (inventory ``multi_server``)
+    multi_server: MultiServer | None = None
 
     def nodes_with(self, role: NodeRole, federation: bool = False) -> bool:
         """True when a node of ``role`` holds this unit (``federation``: the node has XMPP federation on)."""
@@ -232,6 +259,23 @@ _SEED = Cite(Source.SEED)
 _GIMP = Cite(Source.GUIDE_IMP)
 _SEED14 = Cite(Source.SEED, V14)
 _G14 = Cite(Source.GUIDE_14_SU2, V14)
+
+_MS_WHY = "one CSR on the publisher, every CUCM and IM&P node holding the unit in its SANs"
+_MS_COMMON = MultiServer(V14, (Source.GUIDE_12_5_SU2, Source.GUIDE_14_SU2), _MS_WHY)
+_MS_CALLMANAGER = MultiServer(
+    V14,
+    (Source.GUIDE_12_5_SU2, Source.GUIDE_14_SU2),
+    "one CSR on the publisher, every CUCM node in its SANs; the ITL group rules hold as per node",
+    ms_common_name=True,
+)
+_MS_TVS = MultiServer(
+    V14, (Source.GUIDE_14_SU2,), "from 14 (14SU2 guide): one CSR on the publisher, every CUCM node in its SANs"
+)
+_MS_IMP = MultiServer(
+    V14,
+    (Source.GUIDE_14_SU2, Source.GUIDE_IMP),
+    "one CSR on the IM&P database publisher, every IM&P node holding the unit in its SANs",
+)
 
 _TOMCAT_RESTARTS = (
     ServiceRestart("Cisco Tomcat", RestartVia.CLI, _ALL, (_SEED,), "CLI only: Control Center runs inside Tomcat"),
@@ -354,6 +398,7 @@ def _imp_unit(
     risk: Risk,
     impact: str,
     inferred: tuple[str, ...] = (),
+    multi_server: MultiServer | None = None,
 ) -> UnitSpec:
     """An IM and Presence unit (``cup*``): IM&P nodes only, no phones, no CTL, trust via the IM&P publisher."""
     return UnitSpec(
@@ -372,6 +417,7 @@ def _imp_unit(
         must_be_ca=False,
         impact=impact,
         trust_via_imp_publisher=True,
+        multi_server=multi_server,
         plan_order=PlanOrder(
             25,
             "IM&P unit: no phone reset and not in the ITL group: early, after tomcat (whose trust it may share), "
@@ -392,6 +438,7 @@ def _imp_unit(
 UNITS: dict[str, UnitSpec] = {
     "tomcat": UnitSpec(
         name="tomcat",
+        multi_server=_MS_COMMON,
         plan_order=PlanOrder(
             20,
             "no phone reset and not in the ITL group: early, whenever its rules allow (SAML SSO disabled)",
@@ -520,6 +567,7 @@ UNITS: dict[str, UnitSpec] = {
     ),
     "CallManager": UnitSpec(
         name="CallManager",
+        multi_server=_MS_CALLMANAGER,
         plan_order=PlanOrder(
             60,
             "the TFTP certificate goes last among the ITL group (after TVS, once its phones re-registered)",
@@ -583,6 +631,7 @@ UNITS: dict[str, UnitSpec] = {
     ),
     "TVS": UnitSpec(
         name="TVS",
+        multi_server=_MS_TVS,
         plan_order=PlanOrder(
             40,
             "TVS before CallManager: regenerate TVS, wait for the phones to re-register, then the TFTP "
@@ -677,6 +726,7 @@ UNITS: dict[str, UnitSpec] = {
         Risk.HIGH,
         "Jabber (XMPP client-to-server TLS) logins, IM and presence on every IM&P node; MRA through Expressway "
         "(Expressway-C X14.2+ verifies it)",
+        multi_server=_MS_IMP,
     ),
     "cup-xmpp-ECDSA": _imp_unit(
         "cup-xmpp-ECDSA",
@@ -696,6 +746,7 @@ UNITS: dict[str, UnitSpec] = {
         _S2S_RESTARTS,
         Risk.MEDIUM,
         "XMPP federation with other domains (server-to-server TLS) from the federation nodes",
+        multi_server=_MS_IMP,
     ),
     "cup-xmpp-s2s-ECDSA": _imp_unit(
         "cup-xmpp-s2s-ECDSA",
@@ -867,6 +918,40 @@ def _plan_order_markdown() -> str:
     return "\n".join(lines) + "\n"
 
 
+def multi_server_units() -> list[str]:
+    """The units that may be one multi-server (Multi-SAN) certificate for a cluster."""
+    return [name for name, spec in UNITS.items() if spec.multi_server is not None]
+
+
+def _multi_server_markdown() -> str:
+    """Which units may be multi-server, from which release, and the source."""
+    lines = [
+        "",
+        "## Multi-server (Multi-SAN) certificates",
+        "",
+        "A cluster's inventory entry lists the units renewed as one multi-server certificate (`multi_server: "
+        "[tomcat, CallManager]`); every other unit stays per node (TAC 118731; the 12.5SU2 and 14SU2 Security "
+        "Guides). The certificate covers only the nodes that exist at its upload: a node added later needs a new "
+        "one (the scan names the nodes a multi-server certificate does not cover). CUCM distributes the uploaded "
+        "certificate to every node in its SANs; certops reads it back on each node before any restart. From "
+        f"{release_label(MULTI_SERVER_NO_CLI_FROM)} a multi-server certificate is never uploaded over the CLI "
+        "(Cisco forbids it); certops refuses before anything is sent. certops makes the CSR over certmgr REST, so "
+        "from 14 [INF: Cisco offers multi-server certificates before 14 in the GUI; the CLI's set csr gen has no "
+        "distribution choice in the interface document]. IPsec is always per node, CAPF exists on the publisher "
+        "only, ITLRecovery is one per cluster.",
+        "",
+        "| unit | multi-server from | common name | how | source |",
+        "|---|---|---|---|---|",
+    ]
+    for spec in UNITS.values():
+        ms = spec.multi_server
+        if ms is None:
+            continue
+        cn = "<publisher host>-ms.<domain>" if ms.ms_common_name else "the publisher's FQDN [INF]"
+        lines.append(f"| {spec.name} | {release_label(ms.since)} | {cn} | {ms.note} | {ms.sources_text()} |")
+    return "\n".join(lines) + "\n"
+
+
 def units_markdown() -> str:
     """The unit table as Markdown: what ``docs/units.md`` holds and ``certops units`` prints."""
     role_names = {NodeRole.PUBLISHER: "pub", NodeRole.SUBSCRIBER: "sub", NodeRole.IMP: "IM&P"}
@@ -895,7 +980,7 @@ def units_markdown() -> str:
             f"| {spec.risk.value} | {pre} | {others} |"
         )
     notes = [f"- {spec.name}: {note}" for spec in UNITS.values() for note in spec.inferred]
-    out = "\n".join(lines) + "\n" + _by_release_markdown() + _plan_order_markdown()
+    out = "\n".join(lines) + "\n" + _by_release_markdown() + _plan_order_markdown() + _multi_server_markdown()
     if notes:
         out += "\nTo confirm on a lab cluster:\n\n" + "\n".join(notes) + "\n"
     return out

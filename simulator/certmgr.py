@@ -299,6 +299,8 @@ def upload_identity(node: SimulatedNode, body: Any) -> Reply:
     if _take_upload_error(node):
         return _refuse(node, service, 500, "fault", MSG_UPLOAD_FAILED)
     node.install_identity(service, leaf, chain[1:])
+    if pending.request.get("distribution") == "multi-server":  # CUCM distributes it to the nodes it names
+        node.distribute_identity(service, leaf, chain[1:])
     return 200, {
         "trackingId": _tracking(),
         "message": "Success: Certificate Uploaded. "

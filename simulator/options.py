@@ -133,6 +133,9 @@ class FleetOptions:
     password: str = "admin-pw"
     app_username: str = "ccmadmin"
     app_password: str = "app-pw"
+    # `show myself`: the OS admin's CLI privilege level (4 for the administrator made at install,
+    # 0 read-only, 1 standard; [INF] which level the certmgr API's writes need: certops says 1)
+    os_admin_privilege: int = 4
     version: str | Sequence[str] | Mapping[str, str] = "15.0"
     latency: float = 0.0
     restart_seconds: float = 0.5
@@ -161,6 +164,9 @@ class FleetOptions:
     # after Cisco Intercluster Sync Agent restarts on the IM&P database publisher, each other IM&P node
     # gets the publisher's IM&P trust stores this much later (Cisco: about 30 minutes) [INF]
     trust_replication_seconds: float = 1.0
+    # a multi-server identity uploaded on one node reaches every other node named in its SANs this much
+    # later, on the fleet's clock (a timer, never a sleep) [INF: Cisco says it is distributed, not when]
+    multi_server_distribution_seconds: float = 0.5
 
     def version_for(self, index: int, name: str) -> str:
         """The version of cluster number ``index`` (0-based) called ``name``."""

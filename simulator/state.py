@@ -527,6 +527,41 @@ class SimulatedNode:
             )
             self.cluster.certificate_changed(unit, self)
 
+    def distribute_identity(self, unit: str, cert: x509.Certificate, chain: list[x509.Certificate]) -> None:
+        """A multi-server identity uploaded on this node reaches every other node of the cluster named in its SANs.
+
+        [INF] Cisco says CUCM distributes a multi-server certificate to the nodes it names, not how or when:
+        each such node that holds ``unit`` installs it (with the uploaded node's key, as one certificate)
+        ``multi_server_distribution_seconds`` after the upload, on the fleet's clock (a timer, never a sleep),
+        event ``identity_distributed``; a pending CSR of the unit there is left alone; a node that is down
+        when it lands gets it anyway (the database replicates once it is back). Served after its restart.
+        The phones' automatic reset follows the upload only (one certificate, one change of their ITL), not
+        each node's copy [INF].
+        """
+        with self.runtime.lock:
+            key = self._identities[unit].key
+            sans = {s.lower() for s in pki.dns_sans(cert)}
+            targets = [n for n in self.cluster.nodes if n is not self and unit in n.units and n.fqdn in sans]
+            delay = self.runtime.options.multi_server_distribution_seconds
+            self._event(
+                "multi_server_distribution_started",
+                unit=unit,
+                detail={"to": [n.fqdn for n in targets], "seconds": delay, "serial": format(cert.serial_number, "x")},
+            )
+        for target in targets:
+
+            def land(target: SimulatedNode = target) -> None:
+                with self.runtime.lock:
+                    target._ensure_certs()
+                    target._identities[unit] = Identity(cert=cert, key=key, chain=list(chain))
+                    target._event(
+                        "identity_distributed",
+                        unit=unit,
+                        detail={"from": self.fqdn, "serial": format(cert.serial_number, "x"), "chain": len(chain)},
+                    )
+
+            self.runtime.call_later(delay, land)
+
     def add_csr(self, unit: str, pending: PendingCsr) -> None:
         """Store a new pending CSR for ``unit`` (replacing any older one)."""
         with self.runtime.lock:

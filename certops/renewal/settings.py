@@ -50,6 +50,10 @@ class RenewalSettings(BaseModel):
     # minutes"; the default leaves half as much again), reading the trust stores every poll seconds
     imp_trust_replication_timeout: float = Field(default=2700.0, gt=0)
     imp_trust_replication_poll: float = Field(default=60.0, gt=0)
+    # a multi-server certificate: after its upload on the publisher, wait at most this long until every
+    # other node it names holds it (CUCM distributes it; read back every poll seconds) [INF: Cisco gives no time]
+    multi_server_distribution_timeout: float = Field(default=600.0, gt=0)
+    multi_server_distribution_poll: float = Field(default=5.0, gt=0)
     # pending CSRs the operator declared leftovers (fingerprints, prefixes of 8+ hex digits, or unit names)
     ignore_pending_csrs: tuple[str, ...] = ()
 
