@@ -249,6 +249,8 @@ class CliSession:
             self._drf_status(low[3])
         elif low[:4] == ["utils", "disaster_recovery", "backup", "network"]:
             self._drf_backup(words[4:])
+        elif low == ["show", "myself"]:
+            self._show_myself()
         elif low[:3] == ["utils", "sso", "status"]:
             self._sso_status()
         elif low[:3] == ["set", "csr", "gen"] and len(words) == 4:
@@ -453,6 +455,17 @@ class CliSession:
         self.output(
             "drfCliMsg: Backup initiated successfully. Please run 'utils disaster_recovery status backup' "
             "command to see the status\n"
+        )
+
+    def _show_myself(self) -> None:
+        """``show myself``: the logged-in account [INF: the field spacing; the four fields are Cisco's]."""
+        opts = self.opts
+        self.output(
+            f"Machine Name    : {self.node.fqdn.split('.')[0]}\n"
+            f"account name    : {opts.username}\n"
+            f"privilege level : {opts.os_admin_privilege}\n"
+            "command count   : disabled\n"
+            "logging setting : disabled\n"
         )
 
     def _sso_status(self) -> None:

@@ -114,7 +114,7 @@ INF_ITEMS: dict[str, InfItem] = _items(
     InfItem(
         "cli.privilege_level",
         "the OS admin's privilege level (certmgr writes need level 1)",
-        "not modelled: 'show myself' is an unknown command",
+        "'privilege level : 4' (option os_admin_privilege); which level certmgr writes need is a guess",
         "cli.privilege",
     ),
     InfItem("cli.ou_question", "releases asking 'Include OU in CSR (yes|no)?'", "12.5 and 14 before SU1"),

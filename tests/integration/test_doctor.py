@@ -182,6 +182,21 @@ def test_a_wrong_os_admin_password_is_named_with_its_variable(
     assert "not-the-password" not in out
 
 
+def test_a_read_only_os_admin_is_named_with_how_to_get_write_access(
+    sim_factory: Callable[..., SimulatedFleet], capsys: pytest.CaptureFixture[str]
+) -> None:
+    healthy = sim_factory(nodes=2)
+    run = run_doctor(load_inventory(_inventory(healthy)), "c1")
+    privilege = [c for c in run.report.checks if c.id == "cli.privilege"]
+    assert privilege and all(c.status is CheckStatus.OK and "privilege level 4" in c.detail for c in privilege)
+    fleet = sim_factory(nodes=2, os_admin_privilege=0)
+    code, out = _run(_inventory(fleet), capsys)
+    assert code == 1
+    fixes = _fix_section(out)
+    assert f"{PUB}: the OS admin 'admin' has privilege level 0 (read-only)" in fixes
+    assert "set account name" in fixes
+
+
 def test_an_unknown_ssh_host_key_is_named_with_the_keyscan_command(
     sim_factory: Callable[..., SimulatedFleet], tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
