@@ -11,6 +11,9 @@ Rules (from ``procedure.md``):
 - only the units in the policy's ``units`` count; self-signed certificates count only with
   ``include_self_signed``; CAPF counts on the publisher only (a subscriber's CAPF is unused);
 - one renewal per (cluster, unit) covers every due node of that unit;
+- a multi-server (Multi-SAN) certificate is one certificate on several nodes, every node's name in
+  its SANs (TAC 118731); the scan lists each one and the nodes holding the unit that it does not
+  cover (a node added after it was issued, or one holding another certificate);
 - units of one exclusion group (CallManager, CallManager-ECDSA, TVS, ITLRecovery: the ITL) due
   on the same cluster are never started together: the most urgent one starts, the others are
   queued behind it (the next scan starts them once it has finished).
@@ -22,7 +25,7 @@ import datetime as dt
 from collections import defaultdict
 from enum import StrEnum
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
 from certops.inventory import Inventory, RenewalPolicy
 from certops.models import CertificateInfo, CertificateReport, NodeFailure
@@ -116,6 +119,26 @@ class RenewalCandidate(_Value):
         return f"{self.cluster}:{self.unit}"
 
 
+class MultiServerCertificate(_Value):
+    """One multi-server certificate the scan found: which nodes hold it, and which it does not cover.
+
+    ``uncovered``: nodes of the cluster that hold the unit but are not named in its SANs (a node
+    added after it was issued needs a new multi-server certificate, Cisco). ``elsewhere``: nodes it
+    names that hold another certificate for the unit. ``configured``: the inventory's
+    ``multi_server`` lists the unit for the cluster.
+    """
+
+    cluster: str
+    unit: str
+    fingerprint_sha256: str
+    subject_cn: str | None
+    not_after: dt.datetime
+    nodes: list[str]  # the nodes that hold it, in inventory order
+    uncovered: list[str] = Field(default_factory=list)
+    elsewhere: list[str] = Field(default_factory=list)
+    configured: bool = False
+
+
 class DuePlan(_Value):
     """The scan's verdict: every certificate's status, what to start now and what waits."""
 
@@ -124,6 +147,18 @@ class DuePlan(_Value):
     start: list[RenewalCandidate]  # most urgent first
     queued: list[RenewalCandidate]  # wait for a unit of the same exclusion group
     failures: list[NodeFailure]
+    multi_server: list[MultiServerCertificate] = Field(default_factory=list)
+
+    def multi_server_of(self, cert: CertificateInfo) -> MultiServerCertificate | None:
+        """The multi-server certificate ``cert`` is (on its node), or None when it is a per-node one."""
+        return next(
+            (
+                m
+                for m in self.multi_server
+                if m.cluster == cert.cluster and m.unit == cert.unit and m.fingerprint_sha256 == cert.fingerprint_sha256
+            ),
+            None,
+        )
 
     def counts(self) -> dict[Urgency, int]:
         """How many counted certificates fall in each urgency (every level present, maybe 0)."""
@@ -238,7 +273,58 @@ def select_due(report: CertificateReport, inventory: Inventory, now: dt.datetime
         else:
             first_in_group[slot] = c.unit
             start.append(c)
-    return DuePlan(generated_at=now, statuses=statuses, start=start, queued=queued, failures=list(report.failures))
+    return DuePlan(
+        generated_at=now,
+        statuses=statuses,
+        start=start,
+        queued=queued,
+        failures=list(report.failures),
+        multi_server=find_multi_server(report.certificates, inventory),
+    )
+
+
+def find_multi_server(certificates: list[CertificateInfo], inventory: Inventory) -> list[MultiServerCertificate]:
+    """The multi-server certificates among ``certificates``: one certificate whose SANs name several nodes.
+
+    Recognised by what the nodes serve, not by the inventory: a certificate (by fingerprint) of a
+    unit that names two or more nodes of its cluster in its SANs. For each, the nodes of the
+    cluster that hold the unit (the unit table's scope) but are not named (``uncovered``), and the
+    named nodes that hold another certificate (``elsewhere``). Nodes the scan could not read are
+    neither. In inventory order.
+    """
+    by_cert: dict[tuple[str, str, str], list[CertificateInfo]] = defaultdict(list)
+    for c in certificates:
+        by_cert[(c.cluster, c.unit, c.fingerprint_sha256)].append(c)
+    read = {(c.cluster, c.unit, c.node.lower()) for c in certificates}
+    found: list[MultiServerCertificate] = []
+    for (cluster_name, unit, fp), held in by_cert.items():
+        try:
+            cluster = inventory.cluster(cluster_name)
+        except KeyError:
+            continue
+        fqdns = [n.fqdn for n in cluster.nodes]
+        sans = {s.lower() for s in held[0].sans_dns}
+        named = [f for f in fqdns if f in sans]
+        if len(named) < 2:
+            continue
+        spec = UNITS.get(unit)
+        holding = [n.fqdn for n in cluster.nodes if spec is None or spec.nodes_with(n.role, n.federation)]
+        on = {c.node.lower() for c in held}
+        found.append(
+            MultiServerCertificate(
+                cluster=cluster_name,
+                unit=unit,
+                fingerprint_sha256=fp,
+                subject_cn=held[0].subject_cn,
+                not_after=held[0].not_after,
+                nodes=[f for f in fqdns if f in on],
+                uncovered=[f for f in holding if f not in sans and (cluster_name, unit, f) in read],
+                elsewhere=[f for f in named if f not in on and (cluster_name, unit, f) in read],
+                configured=cluster.is_multi_server(unit),
+            )
+        )
+    found.sort(key=lambda m: (m.cluster, _unit_order(m.unit), m.fingerprint_sha256))
+    return found
 
 
 def _node_order(inventory: Inventory, cluster_name: str, node: str) -> tuple[int, str]:

@@ -32,12 +32,16 @@ def is_multi_server(cluster: ClusterConfig, spec: UnitSpec) -> bool:
 
 
 def csr_node(cluster: ClusterConfig, spec: UnitSpec) -> NodeConfig:
-    """The node that makes the one CSR: the publisher, or the IM&P database publisher for the cup* units."""
+    """The node that makes the one CSR: the publisher; for the cup* units the IM&P database publisher,
+    or (cup-xmpp-s2s, when federation is off there) the first IM&P node that holds the unit."""
     if spec.scope in (NodeScope.IMP, NodeScope.IMP_FEDERATION):
+        holding = [n for n in cluster.imp_nodes if spec.nodes_with(n.role, n.federation)]
         imp_pub = cluster.imp_publisher
-        if imp_pub is None:
-            raise ConfigError(f"cluster {cluster.name} has no IM&P node: no {spec.name} certificate to renew")
-        return imp_pub
+        if imp_pub is not None and imp_pub in holding:
+            return imp_pub
+        if not holding:
+            raise ConfigError(f"no node of cluster {cluster.name} holds the {spec.name} certificate")
+        return holding[0]
     return cluster.publisher
 
 

@@ -40,7 +40,41 @@ def row(s: CertificateStatus) -> tuple[str, ...]:
 
 def rows(plan: DuePlan) -> list[tuple[str, ...]]:
     """Every certificate's cells, in the plan's order (days left, then cluster, unit, node)."""
-    return [row(s) for s in plan.statuses]
+    return [_with_multi_server(plan, s, row(s)) for s in plan.statuses]
+
+
+def multi_server_note(plan: DuePlan, s: CertificateStatus) -> str:
+    """``multi-server (3 nodes)``, with the nodes it does not cover; empty for a per-node certificate."""
+    m = plan.multi_server_of(s.certificate)
+    if m is None:
+        return ""
+    note = f"multi-server ({len(m.nodes)} node{'s' if len(m.nodes) != 1 else ''})"
+    if m.uncovered:
+        note += f"; does not cover {', '.join(m.uncovered)}"
+    return note
+
+
+def _with_multi_server(plan: DuePlan, s: CertificateStatus, cells: tuple[str, ...]) -> tuple[str, ...]:
+    extra = multi_server_note(plan, s)
+    if not extra:
+        return cells
+    note = cells[-1]
+    return (*cells[:-1], f"{note}; {extra}" if note else extra)
+
+
+def multi_server_lines(plan: DuePlan) -> list[str]:
+    """One line per multi-server certificate: where it is and which nodes it does not cover."""
+    out = []
+    for m in plan.multi_server:
+        line = f"{m.cluster} {m.unit} (CN {m.subject_cn or '?'}, until {m.not_after:%Y-%m-%d}): on {', '.join(m.nodes)}"
+        if m.uncovered:
+            line += f"; does not cover {', '.join(m.uncovered)} (added after it was issued: renew it multi-server)"
+        if m.elsewhere:
+            line += f"; named but holding another certificate: {', '.join(m.elsewhere)}"
+        if not m.configured:
+            line += "; the inventory does not list it in multi_server (it would be renewed per node)"
+        out.append(line)
+    return out
 
 
 def _md(cell: str) -> str:
@@ -128,6 +162,9 @@ def markdown_table(plan: DuePlan, *, max_rows: int | None = None) -> str:
             "| " + " | ".join(_md(x) for x in (f.cluster, f.node, f.operation, f.reason)) + f" | {_yes(f.transient)} |"
             for f in plan.failures
         ]
+    if plan.multi_server:
+        lines += ["", "## Multi-server certificates", ""]
+        lines += [f"- {_md(line)}" for line in multi_server_lines(plan)]
     if plan.start or plan.queued:
         lines += ["", "## Renewals", ""]
         lines += [
@@ -149,7 +186,7 @@ def rich_table(plan: DuePlan, *, max_rows: int | None = None) -> Table:
         table.add_column(name, justify="right" if name == "days left" else "left", overflow="fold")
     statuses = plan.statuses if max_rows is None else plan.statuses[:max_rows]
     for s in statuses:
-        table.add_row(*row(s), style=_STYLE[s.urgency] if s.counted else "dim")
+        table.add_row(*_with_multi_server(plan, s, row(s)), style=_STYLE[s.urgency] if s.counted else "dim")
     if max_rows is not None and len(plan.statuses) > max_rows:
         table.caption = f"{len(plan.statuses) - max_rows} more certificates not shown (use --json)"
     return table

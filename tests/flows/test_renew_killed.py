@@ -53,6 +53,7 @@ class Case:
     sim: dict[str, Any] = field(default_factory=dict)
     repeats: frozenset[tuple[str, str]] = frozenset()
     ctl_repeated: bool = False
+    multi_server: bool = False  # the inventory renews the unit as one multi-server certificate
 
 
 TOMCAT = "Cisco Tomcat"
@@ -95,6 +96,11 @@ CASES = {
     ),
     "12.5-first-identity-imported-over-the-cli": Case(
         "CallManager", KillPoint("identity_uploaded"), {"version": "12.5"}
+    ),
+    # multi-server: killed as the one upload lands on the publisher (the run never sees it, nor the
+    # distribution that follows); the rerun uploads nothing again, reads the subscriber until it holds it
+    "multi-server-identity-uploaded-on-the-publisher": Case(
+        "CallManager", KillPoint("identity_uploaded"), multi_server=True
     ),
 }
 
@@ -139,7 +145,11 @@ def test_killed_renewal_continues_on_rerun_without_new_csr_or_repeated_disruptiv
     case = CASES[where]
     unit = case.unit
     spec = UNITS[unit]
-    env = make_env(ca="auto", fleet={"phones_per_cluster": 6, "reregister_seconds": 0.3, **case.sim})
+    env = make_env(
+        ca="auto",
+        fleet={"phones_per_cluster": 6, "reregister_seconds": 0.3, **case.sim},
+        cluster={"multi_server": [unit]} if case.multi_server else None,
+    )
     env.fleet.set_fault("mixed-mode", cluster="c1")  # CallManager: the CTL update is one of the steps
     killed_at = _kill_at(env, unit, case.point, prefect_server.child_env(), tmp_path)
     killed = running_run_of(env.inventory_path)  # no process reports it any more
@@ -151,13 +161,16 @@ def test_killed_renewal_continues_on_rerun_without_new_csr_or_repeated_disruptiv
     assert report.run_id != str(killed.id)
     nodes = [n.fqdn for n in report.nodes]
     assert nodes[0] == PUB and SUB in nodes
-    # one CSR per node, ever: the rerun reused what the killed run made
-    assert Counter(e["node"] for e in _ops(env, "csr_generated")) == Counter(nodes)
+    # one CSR per node, ever (multi-server: one, on the publisher): the rerun reused what the killed run made
+    csr_nodes = [PUB] if case.multi_server else nodes
+    assert Counter(e["node"] for e in _ops(env, "csr_generated")) == Counter(csr_nodes)
     # every CA certificate went once into each node's trust store, every identity once
     trust = Counter((e["node"], e["detail"]["common_name"]) for e in _ops(env, "trust_uploaded"))
     assert trust and set(trust.values()) == {1}, trust
     assert {node for node, _ in trust} == set(nodes)
-    assert Counter(e["node"] for e in _ops(env, "identity_uploaded")) == Counter(nodes)
+    assert Counter(e["node"] for e in _ops(env, "identity_uploaded")) == Counter(csr_nodes)
+    if case.multi_server:  # the other nodes got it from the publisher, once each
+        assert Counter(e["node"] for e in _ops(env, "identity_distributed")) == Counter(n for n in nodes if n != PUB)
     ctl = 1 if spec.ctl_update_in_mixed_mode else 0
     assert len(_ops(env, "ctl_updated")) == (2 if case.ctl_repeated else ctl)
     # every service restarted exactly once per node, including one in flight when the process died,

@@ -96,3 +96,42 @@ def test_a_multi_server_certificate_that_never_reaches_a_node_stops_before_any_r
     events = env.fleet.events()
     assert [e for e in events if e["operation"] == "service_restart_started"] == []
     assert [e["node"] for e in _ops(events, "identity_uploaded", "tomcat")] == [env.pub]
+
+
+def test_tvs_multi_server_is_renewed_as_one_certificate_with_the_phones_back(make_env):
+    env = make_env(ca="auto", cluster={"multi_server": ["TVS"]})
+    nodes = env.node_names()[:2]
+    out = _renewed_as_one_certificate(env, "TVS", nodes, env.pub)
+    auto = [e["detail"]["phone"] for e in out["events"] if e["operation"] == "phone_auto_reset"]
+    assert sorted(auto) == sorted(p.name for p in env.fleet.cluster("c1").phones)
+
+
+IMP_FLEET: dict[str, Any] = {
+    "nodes": 5,
+    "imp_nodes": 3,
+    "federation": (2, 3),
+    "trust_replication_seconds": 0.5,
+}
+IMP_MS = MS.model_copy(update={"imp_trust_replication_timeout": 30.0, "imp_trust_replication_poll": 0.2})
+
+
+@pytest.mark.parametrize(
+    ("unit", "holders", "csr_node"),
+    [
+        ("cup-xmpp", ["imp1", "imp2", "imp3"], "imp1"),  # every IM&P node; the CSR on the IM&P database publisher
+        ("cup-xmpp-s2s", ["imp2", "imp3"], "imp2"),  # the federation nodes; imp1 has federation off
+    ],
+)
+def test_imp_unit_multi_server_is_one_csr_distributed_to_the_imp_nodes(make_env, unit, holders, csr_node):
+    env = make_env(ca="auto", fleet=IMP_FLEET, cluster={"multi_server": [unit]})
+    nodes = [f"{h}.c1.certops.test" for h in holders]
+    report = renew(str(env.inventory_path), "c1", unit, settings=IMP_MS)
+    assert report.status == "completed", report
+    events = env.fleet.events()
+    assert [e["node"] for e in _ops(events, "csr_generated", unit)] == [f"{csr_node}.c1.certops.test"]
+    assert [e["node"] for e in _ops(events, "identity_uploaded", unit)] == [f"{csr_node}.c1.certops.test"]
+    got = {e["node"] for e in _ops(events, "identity_distributed", unit)}
+    # every other renewed node got it (the simulator's CSR names every IM&P node holding the unit, imp1 too)
+    assert {n for n in nodes if not n.startswith(csr_node)} <= got
+    assert len({served_fingerprint(env, n, unit) for n in nodes}) == 1
+    assert all(n.verified for n in report.nodes) and [n.fqdn for n in report.nodes] == nodes
