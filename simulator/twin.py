@@ -9,10 +9,12 @@ issuer other than the simulator's root becomes an intermediate of that name unde
 issuer names match too), services and their states, security mode, SSO, Phone Interaction and
 phone count. Everything else is the simulator's default behaviour.
 
-Not built (each raises :class:`TwinError` or is documented in docs/doctor.md): more than one
-IM&P node, or an IM&P node in a cluster of fewer than 3 nodes (the simulator puts IM&P last in
-clusters of 3 or more; a captured subscriber in that place keeps no CallManager/TVS/CAPF TLS
-port); IP-address
+IM&P nodes: as many as captured (``FleetOptions.imp_nodes``), the IM&P database publisher first,
+XMPP federation where the capture says so; a cluster without IM&P has none. (One captured node
+of role ``imp``, last in a cluster of 3 or more, keeps the simulator's classic layout, so its
+inventory role stays ``imp``.)
+
+Not built (each raises :class:`TwinError` or is documented in docs/doctor.md): IP-address
 SANs (DNS SANs only); the captured key sizes (the fleet's shared 2048-bit RSA / P-256 keys);
 captured response shapes other than ``GET /trust/certificate``'s (the plumbing,
 ``_install_shape_dispatch``, is built for that one answer; the capture keeps every answer's
@@ -33,8 +35,10 @@ from cryptography.x509.oid import NameOID
 
 from simulator import certmgr, pki
 from simulator.fleet import SimulatedFleet
-from simulator.options import CUCM_UNITS, FleetOptions
+from simulator.options import FleetOptions
 from simulator.state import IMP, PUBLISHER, SUBSCRIBER, TRUST_STORES, Identity, ServiceState, SimulatedNode
+
+IMP_PUBLISHER_ROLE = "imp-publisher"  # the inventory's role of the IM&P database publisher
 
 FORMAT = "certops-doctor-capture"
 VERSION = 1
@@ -95,14 +99,25 @@ def _ordered_nodes(data: dict[str, Any]) -> list[dict[str, Any]]:
     nodes = list(data.get("nodes") or [])
     pubs = [n for n in nodes if n.get("role") == PUBLISHER]
     subs = [n for n in nodes if n.get("role") == SUBSCRIBER]
-    imps = [n for n in nodes if n.get("role") == IMP]
+    imps = _imp_nodes(nodes)
     if len(pubs) != 1:
         raise TwinError(f"the capture has {len(pubs)} publishers; a twin needs exactly one")
-    if len(imps) > 1:
-        raise TwinError("not built: a twin with more than one IM&P node (the simulator models one, listed last)")
-    if imps and len(nodes) < 3:
-        raise TwinError("not built: an IM&P node in a cluster of fewer than 3 nodes (the simulator's topology)")
+    other = [str(n.get("role")) for n in nodes if n not in pubs and n not in subs and n not in imps]
+    if other:
+        raise TwinError(f"the capture has nodes of unknown role ({', '.join(sorted(set(other)))})")
     return [*pubs, *subs, *imps]
+
+
+def _imp_nodes(nodes: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The captured IM&P nodes, the IM&P database publisher (inventory role ``imp-publisher``) first."""
+    first = [n for n in nodes if n.get("role") == IMP_PUBLISHER_ROLE]
+    return [*first, *(n for n in nodes if n.get("role") == IMP)]
+
+
+def _classic_layout(nodes: list[dict[str, Any]]) -> bool:
+    """One IM&P node of role ``imp``, last of 3 or more: the simulator's default layout fits as it is."""
+    roles = [n.get("role") for n in nodes]
+    return len(nodes) >= 3 and roles.count(IMP) == 1 and IMP_PUBLISHER_ROLE not in roles and roles[-1] == IMP
 
 
 def twin_options(data: dict[str, Any], base: FleetOptions) -> FleetOptions:
@@ -113,6 +128,10 @@ def twin_options(data: dict[str, Any], base: FleetOptions) -> FleetOptions:
     phones = cluster.get("phones_seen")
     base.clusters = 1
     base.nodes = len(nodes)
+    imps = _imp_nodes(nodes)
+    base.imp_nodes = None if _classic_layout(nodes) else len(imps)
+    if any("federation" in n for n in imps):  # captures before the field: the simulator's default
+        base.federation = tuple(k for k, n in enumerate(imps, 1) if n.get("federation"))
     base.version = str(version)
     if isinstance(phones, int):
         base.phones_per_cluster = phones
@@ -156,14 +175,6 @@ class TwinFleet(SimulatedFleet):
                 phone.node = renames.get(phone.node, phone.node)
                 phone.stale = [(renames.get(n, n), t) for n, t in phone.stale]
             for node, spec in zip(cluster.nodes, self._captured_nodes, strict=True):
-                if node.role == IMP and spec.get("role") == SUBSCRIBER:
-                    # the simulator makes the last of 3+ nodes IM&P; this cluster has a subscriber there
-                    node.role, node.units = SUBSCRIBER, CUCM_UNITS
-                    if hasattr(node, "federation"):  # XMPP federation is an IM&P setting
-                        node.federation = False
-                    self.notes.append(
-                        f"{node.fqdn}: a subscriber in the simulator's IM&P place: no CallManager/TVS/CAPF TLS ports"
-                    )
                 self._certificates(node, spec.get("certificates") or [])
                 self._services(node, spec.get("services") or [])
             cluster.mixed_mode = captured.get("security_mode") == 1

@@ -48,6 +48,7 @@ class NodeFacts:
 
     fqdn: str
     role: str
+    federation: bool = False  # IM&P: XMPP federation on (from the inventory)
     version_active: str | None = None
     certificates: list[dict[str, Any]] = field(default_factory=list)
     services: list[dict[str, str]] = field(default_factory=list)

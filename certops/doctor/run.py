@@ -58,7 +58,7 @@ def run_doctor(inventory: Inventory, cluster_name: str) -> DoctorRun:
     except ConfigError as exc:
         app_error = exc
     for node in cluster.nodes:
-        nf = NodeFacts(fqdn=node.fqdn, role=str(node.role))
+        nf = NodeFacts(fqdn=node.fqdn, role=str(node.role), federation=node.federation)
         report.roles[node.fqdn] = str(node.role)
         node_facts.append(nf)
         os_ref = inventory.os_admin_for(cluster, node)

@@ -139,11 +139,11 @@ def test_the_twin_has_the_captured_nodes_versions_certificates_services_and_clus
 def test_a_capture_the_twin_cannot_build_is_refused_in_one_sentence(tmp_path: Path) -> None:
     capture = tmp_path / "capture"
     capture.mkdir()
-    nodes = [{"fqdn": f"n{i}.x", "role": r} for i, r in enumerate(["publisher", "imp", "imp"])]
+    nodes = [{"fqdn": f"n{i}.x", "role": r} for i, r in enumerate(["publisher", "publisher", "imp"])]
     (capture / "capture.json").write_text(
         json.dumps({"format": "certops-doctor-capture", "version": 1, "nodes": nodes})
     )
-    with pytest.raises(TwinError, match="not built: a twin with more than one IM&P node"):
+    with pytest.raises(TwinError, match="the capture has 2 publishers; a twin needs exactly one"):
         TwinFleet(capture)
     result = subprocess.run(
         [CERTOPS, "sim", "--from-capture", str(tmp_path / "nothing-here")],
@@ -244,7 +244,7 @@ def test_a_twin_starts_from_an_anonymized_capture_with_the_stand_in_names(
         assert again.report.ok, [c.fix for c in again.report.blocking]
 
 
-def test_a_three_node_cluster_without_im_and_p_gets_a_subscriber_in_the_last_place(
+def test_a_three_node_cluster_without_im_and_p_gets_three_cucm_nodes_and_a_two_node_one_its_im_and_p(
     sim_factory: Callable[..., SimulatedFleet], tmp_path: Path
 ) -> None:
     fleet = sim_factory(nodes=3)
@@ -255,10 +255,26 @@ def test_a_three_node_cluster_without_im_and_p_gets_a_subscriber_in_the_last_pla
     with TwinFleet(capture, sim_options(state_dir=tmp_path / "twin")) as twin:
         last = twin.clusters[0].nodes[2]
         assert (last.fqdn, last.role) == ("imp1.c1.certops.test", "subscriber")
-        assert any("a subscriber in the simulator's IM&P place" in n for n in twin.notes)
         inventory = load_inventory(twin.write_inventory(tmp_path / "twin.yaml"))
         assert [n.role for n in inventory.clusters[0].nodes] == ["publisher", "subscriber", "subscriber"]
     data["nodes"] = [data["nodes"][0], {**data["nodes"][2], "role": "imp"}]
     (capture / "capture.json").write_text(json.dumps(data))
-    with pytest.raises(TwinError, match="an IM&P node in a cluster of fewer than 3 nodes"):
-        TwinFleet(capture)
+    with TwinFleet(capture, sim_options(state_dir=tmp_path / "twin2")) as twin:
+        assert [n.role for n in twin.clusters[0].nodes] == ["publisher", "imp"]
+
+
+def test_the_twin_of_a_cluster_with_two_im_and_p_nodes_reproduces_its_scan_table_and_roles(
+    sim_factory: Callable[..., SimulatedFleet], tmp_path: Path
+) -> None:
+    fleet = sim_factory(nodes=4, imp_nodes=2, federation=(2,))
+    capture = _capture(fleet, tmp_path / "capture")
+    original = _table(fleet.state_dir / "inventory.yaml")
+    roles = [
+        (n.fqdn, n.role, n.federation) for n in load_inventory(fleet.state_dir / "inventory.yaml").clusters[0].nodes
+    ]
+    fleet.stop()
+    with TwinFleet(capture, sim_options(state_dir=tmp_path / "twin")) as twin:
+        inventory = twin.write_inventory(tmp_path / "twin.yaml")
+        assert [(n.fqdn, n.role, n.federation) for n in load_inventory(inventory).clusters[0].nodes] == roles
+        assert _table(inventory) == original
+    assert "imp2.c1.certops.test" in original
