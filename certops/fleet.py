@@ -16,25 +16,28 @@ import datetime as dt
 import logging
 from collections.abc import Callable, Coroutine, Iterable
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from pydantic import SecretStr
 
 from certops.cucm._http import FleetHttp
 from certops.cucm.certinfo import certificate_info
-from certops.cucm.node import CucmNode
+from certops.cucm.paths import Via, certificate_path
 from certops.cucm.rest import CertMgrClient, read_snapshot
 from certops.errors import CertificateError, CertopsError, CucmApiError, CucmError
 from certops.inventory import ClusterConfig, Inventory, NodeConfig, resolve_secret
 from certops.models import CertificateInfo, CertificateReport, NodeFailure
 from certops.units import units_for_role
 
+if TYPE_CHECKING:
+    from certops.cucm.node import CucmNode
+
 log = logging.getLogger("certops.fleet")
 
 ProgressCallback = Callable[[str, str, bool], None]
 """Called as ``progress(cluster, node, ok)`` after each node was read (from worker threads)."""
 
-NodeFactory = Callable[[Inventory, str, str], CucmNode]
+NodeFactory = Callable[[Inventory, str, str], "CucmNode"]
 
 _T = TypeVar("_T")
 
@@ -47,7 +50,7 @@ def read_fleet_certificates(
     max_workers: int = 32,
     per_cluster: int = 4,
     progress: ProgressCallback | None = None,
-    node_factory: NodeFactory = CucmNode.from_inventory,
+    node_factory: NodeFactory | None = None,
 ) -> CertificateReport:
     """Read identity certificates from every node of ``clusters`` (default: all).
 
@@ -60,7 +63,8 @@ def read_fleet_certificates(
     node waits for its cluster's turn before it takes one of the ``max_workers`` places, so a busy
     cluster never holds places others could use. Nodes with the certmgr REST API (CUCM 14+) are
     read on one event loop over TLS contexts shared per CA bundle (``FleetHttp``); CLI nodes (12.5), and every
-    node of a custom ``node_factory``, are read in a thread pool under the same limits.
+    node of a custom ``node_factory`` (default: ``CucmNode.from_inventory``), are read in a thread pool under
+    the same limits. The SSH stack (``certops.cucm.node``) is imported only when a node needs it.
     """
     if max_workers < 1 or per_cluster < 1:
         raise ValueError("max_workers and per_cluster must be at least 1")
@@ -96,13 +100,22 @@ async def _read_all(
     max_workers: int,
     per_cluster: int,
     progress: ProgressCallback | None,
-    node_factory: NodeFactory,
+    node_factory: NodeFactory | None,
 ) -> list[list[CertificateInfo] | NodeFailure]:
     slots = asyncio.Semaphore(max_workers)
     cluster_turns = {c.name: asyncio.Semaphore(per_cluster) for c in selected}
-    own_nodes = node_factory == CucmNode.from_inventory  # bound class methods are equal, never identical
+    if node_factory is not None:
+        from certops.cucm.node import CucmNode
+
+        own_nodes = node_factory == CucmNode.from_inventory  # bound class methods are equal, never identical
+    else:
+        own_nodes = True
     rest_clusters = {c.name for c in selected if own_nodes and _uses_rest(c)}
     threaded = sum(1 for c, _ in jobs if c.name not in rest_clusters)
+    if threaded and node_factory is None:
+        from certops.cucm.node import CucmNode
+
+        node_factory = CucmNode.from_inventory
     pool = (
         ThreadPoolExecutor(max_workers=min(max_workers, threaded), thread_name_prefix="certops-read")
         if threaded
@@ -117,7 +130,7 @@ async def _read_all(
             if cluster.name in rest_clusters:
                 result = await _read_rest_node(http, inventory, cluster, node, units, secrets)
             else:
-                assert pool is not None
+                assert pool is not None and node_factory is not None
                 result = await loop.run_in_executor(pool, _read_node, inventory, cluster, node, units, node_factory)
         if progress is not None:
             progress(cluster.name, node.fqdn, not isinstance(result, NodeFailure))
@@ -131,9 +144,8 @@ async def _read_all(
 
 
 def _uses_rest(cluster: ClusterConfig) -> bool:
-    """Whether ``CucmNode`` reads this cluster's certificates over certmgr REST (its own rule, asked)."""
-    probe = CucmNode(cluster=cluster, node=cluster.nodes[0], os_username="", os_password=SecretStr(""))
-    return probe.uses_rest
+    """Whether this cluster's certificates are read over certmgr REST (``CucmNode``'s rule: ``certificate_path``)."""
+    return certificate_path(cluster.version_tuple).via is Via.REST
 
 
 def _units_wanted(node: NodeConfig, units: list[str] | None) -> list[str]:

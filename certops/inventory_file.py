@@ -43,31 +43,75 @@ log = logging.getLogger("certops.inventory")
 
 # -- a YAML loader without YAML 1.1's base-60 numbers ----------------------------------------------
 # "start: 22:00" must stay the string "22:00", not the integer 1320.
+# Two loaders with the same resolvers: libyaml's parser (``CSafeLoader``, when PyYAML was built with
+# it) reads a large inventory about ten times faster; the pure-Python one words the syntax errors
+# a person sees, and stands in when libyaml is missing.
 
 
 class _Loader(yaml.SafeLoader):
     pass
 
 
+_LIBYAML = hasattr(yaml, "CSafeLoader")
+
+
+class _FastLoader(getattr(yaml, "CSafeLoader", yaml.SafeLoader)):  # type: ignore[misc]
+    pass
+
+
 _INT = "tag:yaml.org,2002:int"
 _FLOAT = "tag:yaml.org,2002:float"
-_Loader.yaml_implicit_resolvers = {
+_RESOLVERS = {
     key: [(tag, rx) for tag, rx in resolvers if tag not in (_INT, _FLOAT)]
     for key, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
 }
-_Loader.add_implicit_resolver(
-    _INT,
-    re.compile(r"^(?:[-+]?0b[0-1_]+|[-+]?0[0-7_]+|[-+]?(?:0|[1-9][0-9_]*)|[-+]?0x[0-9a-fA-F_]+)$"),
-    list("-+0123456789"),
-)
-_Loader.add_implicit_resolver(
-    _FLOAT,
-    re.compile(
-        r"^(?:[-+]?(?:[0-9][0-9_]*)\.[0-9_]*(?:[eE][-+][0-9]+)?|\.[0-9][0-9_]*(?:[eE][-+][0-9]+)?"
-        r"|[-+]?\.(?:inf|Inf|INF)|\.(?:nan|NaN|NAN))$"
-    ),
-    list("-+0123456789."),
-)
+for _cls in (_Loader, _FastLoader):
+    _cls.yaml_implicit_resolvers = {key: list(value) for key, value in _RESOLVERS.items()}
+    _cls.add_implicit_resolver(
+        _INT,
+        re.compile(r"^(?:[-+]?0b[0-1_]+|[-+]?0[0-7_]+|[-+]?(?:0|[1-9][0-9_]*)|[-+]?0x[0-9a-fA-F_]+)$"),
+        list("-+0123456789"),
+    )
+    _cls.add_implicit_resolver(
+        _FLOAT,
+        re.compile(
+            r"^(?:[-+]?(?:[0-9][0-9_]*)\.[0-9_]*(?:[eE][-+][0-9]+)?|\.[0-9][0-9_]*(?:[eE][-+][0-9]+)?"
+            r"|[-+]?\.(?:inf|Inf|INF)|\.(?:nan|NaN|NAN))$"
+        ),
+        list("-+0123456789."),
+    )
+
+
+def _parse(text: str) -> tuple[Node | None, Any]:
+    """The YAML node tree of ``text`` (for places and duplicate keys) and the data built from it.
+
+    One parse, by libyaml when available; the data is constructed from the same node tree. A
+    document libyaml refuses is parsed again by the pure-Python loader, so a syntax error is
+    worded and placed exactly as before (or, should libyaml refuse what PyYAML accepts, the
+    document is read as before). A document with merge keys (``<<``) is loaded apart: building
+    its data would rewrite the tree the places are looked up in.
+    """
+    try:
+        root, data = _compose_and_construct(_FastLoader, text)
+    except yaml.YAMLError:
+        if not _LIBYAML:
+            raise
+        root, data = _compose_and_construct(_Loader, text)
+    return root, data
+
+
+def _compose_and_construct(loader_class: type[Any], text: str) -> tuple[Node | None, Any]:
+    loader = loader_class(text)
+    try:
+        root = loader.get_single_node()
+        if root is None:
+            return None, None
+        if "<<" in text:
+            return root, yaml.load(text, Loader=loader_class)  # noqa: S506  (both loaders are safe loaders)
+        data = loader.construct_document(root)
+    finally:
+        loader.dispose()
+    return root, data
 
 
 @dataclass
@@ -213,7 +257,7 @@ def _read(path: Path) -> InventoryCheck:
         return result
 
     try:
-        root = yaml.compose(text, Loader=_Loader)
+        root, data = _parse(text)
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else "unknown place"
@@ -232,7 +276,6 @@ def _read(path: Path) -> InventoryCheck:
 
     result.root = root
     result.problems.extend(_duplicate_keys(root, ""))
-    data = yaml.load(text, Loader=_Loader)  # noqa: S506  (_Loader is a SafeLoader)
     _resolve_paths(data, path.parent)
 
     reference_problems = _reference_problems(data, root)

@@ -12,6 +12,7 @@ from cryptography.x509.oid import NameOID
 
 from certops.errors import CertificateError
 from certops.models import CertificateInfo
+from certops.x509.der import name_text, tbs_names
 
 _PEM_BEGIN = b"-----BEGIN CERTIFICATE-----"
 _PEM_END = b"-----END CERTIFICATE-----"
@@ -67,10 +68,12 @@ def _key(cert: x509.Certificate) -> tuple[str, int]:
 def _is_self_signed(cert: x509.Certificate, names_equal: bool | None = None) -> bool:
     """Issuer and subject are the same name and the certificate's own key signed it.
 
-    The key check is by key identifier when the certificate carries both (its authority key
-    identifier equals its subject key identifier, RFC 5280 4.2.1.1): no signature to verify.
-    Without both identifiers the signature is verified with the certificate's own key.
-    ``names_equal`` is passed when the caller compared the names already.
+    Equal key identifiers decide without a signature check: the certificate's authority key
+    identifier names its own subject key identifier (RFC 5280 4.2.1.1), as a self-signed
+    certificate's does. Without both identifiers, or when they name different keys (a
+    self-signed certificate may carry an authority key identifier copied from elsewhere), the
+    signature is verified with the certificate's own key. ``names_equal`` is passed when the
+    caller compared the names already.
     """
     if names_equal is None:
         names_equal = cert.issuer == cert.subject
@@ -84,8 +87,8 @@ def _is_self_signed(cert: x509.Certificate, names_equal: bool | None = None) -> 
         aki = exts.get_extension_for_class(x509.AuthorityKeyIdentifier).value.key_identifier
     except (x509.ExtensionNotFound, ValueError):
         ski = aki = None
-    if ski is not None and aki is not None:
-        return bool(ski == aki)
+    if ski is not None and ski == aki:
+        return True
     try:
         cert.verify_directly_issued_by(cert)
     except (ValueError, TypeError, Exception):  # noqa: BLE001  (any failure: not provably self-signed)
@@ -97,14 +100,20 @@ _ISSUERS: dict[bytes, tuple[str, str | None]] = {}
 """RFC 4514 text and CN of issuer names seen, by their DER: a fleet has few issuers."""
 
 
-def _issuer_text(name: x509.Name) -> tuple[str, str | None]:
-    der = name.public_bytes()
-    known = _ISSUERS.get(der)
+def _text_of(name: x509.Name) -> tuple[str, str | None]:
+    """(RFC 4514 text, first CN) of a name, by ``cryptography``."""
+    cns = name.get_attributes_for_oid(NameOID.COMMON_NAME)
+    return name.rfc4514_string(), (str(cns[0].value) if cns else None)
+
+
+def _issuer_text(cert: x509.Certificate, der: bytes | None) -> tuple[str, str | None]:
+    """The issuer's (text, CN), remembered by the issuer's DER (``der``, or ``cryptography``'s encoding of it)."""
+    key = der if der is not None else cert.issuer.public_bytes()
+    known = _ISSUERS.get(key)
     if known is None:
-        cns = name.get_attributes_for_oid(NameOID.COMMON_NAME)
-        known = (name.rfc4514_string(), str(cns[0].value) if cns else None)
+        known = (name_text(key) if der is not None else None) or _text_of(cert.issuer)
         if len(_ISSUERS) < 4096:
-            _ISSUERS[der] = known
+            _ISSUERS[key] = known
     return known
 
 
@@ -116,10 +125,19 @@ def certificate_info(data: str | bytes, *, cluster: str, node: str, unit: str) -
         cert = x509.load_der_x509_certificate(der)
     except ValueError as exc:
         raise CertificateError(f"not a readable X.509 certificate: {exc}") from exc
-    subject_name, issuer_name = cert.subject, cert.issuer  # each access parses the name again: once
-    cns = subject_name.get_attributes_for_oid(NameOID.COMMON_NAME)
-    subject, subject_cn = subject_name.rfc4514_string(), (str(cns[0].value) if cns else None)
-    issuer, _ = _issuer_text(issuer_name)
+    # The names straight from the DER (certops.x509.der); cryptography's Name objects only for a
+    # name outside the common shape, or to compare two names that render alike but differ in bytes.
+    names = tbs_names(der)
+    issuer_der, subject_der = names if names is not None else (None, None)
+    fast = name_text(subject_der) if subject_der is not None else None
+    subject, subject_cn = fast if fast is not None else _text_of(cert.subject)
+    issuer, _ = _issuer_text(cert, issuer_der)
+    if subject != issuer:
+        names_equal = False
+    elif issuer_der is not None and issuer_der == subject_der:
+        names_equal = True
+    else:
+        names_equal = cert.subject == cert.issuer
     try:
         san = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
         dns = [str(n) for n in san.get_values_for_type(x509.DNSName)]
@@ -140,8 +158,8 @@ def certificate_info(data: str | bytes, *, cluster: str, node: str, unit: str) -
         not_before=cert.not_valid_before_utc,
         not_after=cert.not_valid_after_utc,
         fingerprint_sha256=hashlib.sha256(der).hexdigest(),
-        # equal names render alike; the full comparison only for those (self-signed candidates)
-        self_signed=_is_self_signed(cert, subject == issuer and subject_name == issuer_name),
+        # equal names render alike; the byte or full comparison only for those (self-signed candidates)
+        self_signed=_is_self_signed(cert, names_equal),
         key_type=key_type,
         key_size=key_size,
         pem=_pem_of(der),
