@@ -374,16 +374,19 @@ def restart_and_confirm(
 ) -> float:
     """Restart ``name`` and wait until it reports Started; return the seconds it took.
 
-    Looks at the service right away (the CLI restart returns once it started), then near the
-    time the last restart of the same ``history`` key took (:func:`look_delay`), at most
-    ``poll`` apart. Raises ``RenewalStopped`` naming the node, the service and what to do when
+    Over the CLI, ``utils service restart`` returns once it printed the service Started (the
+    client raises otherwise): that is the confirmation. Over Control Center, looks at the service
+    right away, then near the time the last restart of the same ``history`` key took
+    (:func:`look_delay`), at most ``poll`` apart. Raises ``RenewalStopped`` naming the node, the service and what to do when
     it does not start.
     """
     t0 = time.monotonic()
     if via is RestartVia.CLI:
+        # returns only once the CLI printed "<name>[STARTED]" (raises otherwise): no listing needed
+        # to confirm it (`utils service list` takes seconds on a real node)
         api.restart_service_cli(name)
-    else:
-        api.restart_service_soap(name)
+        return time.monotonic() - t0
+    api.restart_service_soap(name)
     deadline = t0 + timeout
     last: ServiceStatus | None = None
     expected = expected_seconds(history)
