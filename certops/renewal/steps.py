@@ -377,8 +377,8 @@ def restart_and_confirm(
     Over the CLI, ``utils service restart`` returns once it printed the service Started (the
     client raises otherwise): that is the confirmation. Over Control Center, looks at the service
     right away, then near the time the last restart of the same ``history`` key took
-    (:func:`look_delay`), at most ``poll`` apart. Raises ``RenewalStopped`` naming the node, the service and what to do when
-    it does not start.
+    (:func:`look_delay`), at most ``poll`` apart. Raises ``RenewalStopped`` naming the node, the
+    service and what to do when it does not start.
     """
     t0 = time.monotonic()
     if via is RestartVia.CLI:
