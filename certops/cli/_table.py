@@ -100,6 +100,16 @@ def render(
     bold, reset = ("\x1b[1m", "\x1b[0m") if color else ("", "")
 
     def lines_of(cells: Sequence[str], sep: str, style: str, *, bottom: bool = False) -> list[str]:
+        end = reset if style else ""
+        if all(len(cell) <= w for cell, w in zip(cells, widths, strict=False)):  # one line: most rows
+            return [
+                sep
+                + sep.join(
+                    f" {style}{cell.rjust(w) if r else cell.ljust(w)}{end} "
+                    for cell, w, r in zip(cells, widths, justify_right, strict=False)
+                )
+                + sep
+            ]
         parts = [_wrap(cell, widths[i]) for i, cell in enumerate(cells)]
         height = max(len(p) for p in parts)
         if bottom:  # header cells sit on the header's last line, as rich draws them

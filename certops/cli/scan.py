@@ -89,7 +89,6 @@ def run_local_scan(
 
     from certops.due import select_due
     from certops.fleet import read_fleet_certificates
-    from certops.report.timeline import write_timeline
 
     inv = load_for_command(inventory_path, clusters)
     if inv is None:
@@ -116,6 +115,8 @@ def run_local_scan(
         )
     plan = select_due(report, inv)
     if picture is not None:
+        from certops.report.timeline import write_timeline  # matplotlib: about 0.5 s to import, only for --picture
+
         for path in write_timeline(plan, picture, default_threshold_days=inv.defaults.policy.threshold_days):
             err.print(f"wrote {path}", highlight=False)
     if as_json:

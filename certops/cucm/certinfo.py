@@ -131,7 +131,10 @@ def certificate_info(data: str | bytes, *, cluster: str, node: str, unit: str) -
     issuer_der, subject_der = names if names is not None else (None, None)
     fast = name_text(subject_der) if subject_der is not None else None
     subject, subject_cn = fast if fast is not None else _text_of(cert.subject)
-    issuer, _ = _issuer_text(cert, issuer_der)
+    if issuer_der is not None and issuer_der == subject_der:
+        issuer = subject  # self-issued: the same bytes render alike (and are not worth remembering)
+    else:
+        issuer, _ = _issuer_text(cert, issuer_der)
     if subject != issuer:
         names_equal = False
     elif issuer_der is not None and issuer_der == subject_der:
