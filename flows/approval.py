@@ -143,10 +143,17 @@ def approval_description(
     ]
     if csr_files:
         lines += ["CSR files written by the renewal:", *[f"- `{n}`: `{f}`" for n, f in csr_files.items()], ""]
-    for n in nodes:
+    with_csr = [n for n in nodes if n.csr is not None]  # multi-server: one CSR (the publisher's) for every node
+    if with_csr and len(with_csr) < len(nodes):
+        lines += [
+            f"One multi-server CSR, on `{with_csr[0].fqdn}`, covers every node above: sign it once "
+            "(keep every SAN) and paste that one certificate with its chain.",
+            "",
+        ]
+    for n in with_csr:
         assert n.csr is not None
         lines += [f"### CSR for `{n.fqdn}`", "```", n.csr.pem.strip(), "```", ""]
-    csrs = {n.fqdn: n.csr.pem for n in nodes if n.csr is not None}
+    csrs = {n.fqdn: n.csr.pem for n in with_csr if n.csr is not None}
     meta: dict[str, object] = {"cluster": state.cluster, "unit": state.unit, "csrs": csrs}
     if csr_files:
         meta["csr_files"] = csr_files

@@ -135,3 +135,26 @@ def test_imp_unit_multi_server_is_one_csr_distributed_to_the_imp_nodes(make_env,
     assert {n for n in nodes if not n.startswith(csr_node)} <= got
     assert len({served_fingerprint(env, n, unit) for n in nodes}) == 1
     assert all(n.verified for n in report.nodes) and [n.fqdn for n in report.nodes] == nodes
+
+
+def test_a_person_approves_one_multi_server_chain_once_and_every_node_serves_it(make_env):
+    from prefect.flow_runs import resume_flow_run
+
+    from tests.flows.conftest import start_in_thread, wait_paused
+
+    env = make_env(ca="person", cluster={"multi_server": ["tomcat"]})
+    nodes = env.node_names()
+    fut = start_in_thread(renew, str(env.inventory_path), "c1", "tomcat", settings=MS, return_state=True)
+    run = wait_paused(env)
+    pending = [n.fqdn for n in env.fleet.cluster("c1").nodes if "tomcat" in n.csrs]
+    assert pending == [env.pub], "one CSR to sign, on the publisher"
+    csr = env.fleet.node(env.pub).csrs["tomcat"].pem
+    chain = env.ca.sign(csr, "tomcat").leaf_pem + "".join(env.ca.chain_pems)
+    resume_flow_run(run.id, run_input={"chain_pem": chain, "approver": "alice"})
+    state = fut.result(timeout=120)
+    assert state.is_completed(), state
+    assert len({served_fingerprint(env, n, "tomcat") for n in nodes}) == 1
+    events = env.fleet.events()
+    assert [e["node"] for e in _ops(events, "identity_uploaded", "tomcat")] == [env.pub]
+    assert sorted(e["node"] for e in _ops(events, "identity_distributed", "tomcat")) == sorted(nodes[1:])
+    assert [r.operation for r in audit.read(env.audit_path)].count("approve") == 1
