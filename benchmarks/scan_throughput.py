@@ -171,6 +171,7 @@ def main() -> None:
     args = ap.parse_args()
 
     rss0 = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    load_before = os.getloadavg()
     with tempfile.TemporaryDirectory() as tmp, _fleet(args, Path(tmp)) as (path, set_latency, started, sim_cpu):
         inv = load_inventory(path)
         nodes = sum(len(c.nodes) for c in inv.clusters)
@@ -235,6 +236,12 @@ def main() -> None:
             sweep.append((size, (time.process_time() - c0) / size * 1000, time.perf_counter() - t0))
 
     where = "in a separate process" if args.sim_process else "in this process"
+    load_after = os.getloadavg()
+    print(
+        f"machine: {os.cpu_count()} CPUs; load average (1, 5, 15 min) "
+        f"{' '.join(f'{x:.2f}' for x in load_before)} at the start, "
+        f"{' '.join(f'{x:.2f}' for x in load_after)} at the end (the benchmark's own client and simulator count in it)"
+    )
     print(
         f"fleet: {len(inv.clusters)} clusters x {args.nodes} nodes = {nodes} nodes; "
         f"simulator {where}, started in {started:.1f} s; warmed by one untimed read ({warmed:.1f} s, "
