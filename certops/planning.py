@@ -332,7 +332,6 @@ def plan_renewal(
         csr_planned = next((n for n in planned if n.fqdn == first.fqdn), None)
         assert csr_planned is not None
         multi_server.check_plan(cl, spec, csr_planned.release)
-        multi_server.refuse_cli_upload(cl.name, spec, first.fqdn, csr_planned.release, csr_planned.path)
         makes_csr = [csr_planned]
         ms_line = multi_server.plan_text(first.fqdn, [n.fqdn for n in planned])
         if nodes:

@@ -56,6 +56,11 @@ INF_ITEMS: dict[str, InfItem] = _items(
         "certmgr.csr_shape", "GET /csr answer shape when a CSR is pending", "{trackingId, service, csr}", "rest.csr"
     ),
     InfItem("certmgr.multi_server", "distribution multi-server", "accepted; SANs = every node + altNames"),
+    InfItem(
+        "certmgr.multi_server_distribution",
+        "how and when an uploaded multi-server identity reaches the other nodes",
+        "every node named in its SANs that holds the unit, after a short delay",
+    ),
     InfItem("certmgr.ecdsa_key_values", "keyType/keyLength for -ECDSA units", "ec, 256/384"),
     InfItem("certmgr.upload_error_texts", "exact upload error statuses and texts", "see docs/simulator.md"),
     InfItem("certmgr.upload_check_order", "order of the upload checks", "format, CSR, issuer, key, SANs"),
