@@ -133,8 +133,18 @@ class _Run:
 
 def _preflight(r: _Run) -> None:
     spec, cl, st = r.spec, r.cl, r.state
+    # every node at once: reads only, and a CLI login takes seconds per node (the banner)
+    futures = {
+        n.fqdn: t.read_node.submit(r.path, cl.name, n.fqdn, spec.name, r.s.drf_wait_timeout, r.s.drf_poll)
+        for n in r.plan.nodes
+    }
     for n, p in zip(r.plan.nodes, r.progress(), strict=True):
-        snap = _read_node(r, n.fqdn, p)
+        try:
+            snap = futures[n.fqdn].result()
+        except CertopsError as exc:
+            if not exc.transient or not _interrupted_https_restarts(p):
+                raise
+            snap = _read_node(r, n.fqdn, p)  # HTTPS down after an interrupted Tomcat restart: finish it
         r.snapshots[n.fqdn] = snap
         if p.before is None and snap.certificate is not None and not p.identity_uploaded:
             p.before = steps.summary_of(snap.certificate)
@@ -185,6 +195,11 @@ _HTTPS_HOSTS = ("Cisco Tomcat",)
 """Services whose restart takes the node's HTTPS (certmgr REST, SOAP) down while it runs."""
 
 
+def _interrupted_https_restarts(p: NodeProgress) -> list[str]:
+    """Restarts of HTTPS-serving services an earlier run asked for on this node and never saw finish."""
+    return [s for s in p.restart_attempted if s in _HTTPS_HOSTS and s not in p.restarted]
+
+
 def _read_node(r: _Run, fqdn: str, p: NodeProgress) -> Any:
     """Preflight read of one node; finishes a Tomcat restart an earlier run left unconfirmed.
 
@@ -195,7 +210,7 @@ def _read_node(r: _Run, fqdn: str, p: NodeProgress) -> Any:
     try:
         return t.read_node(r.path, r.cl.name, fqdn, r.spec.name, r.s.drf_wait_timeout, r.s.drf_poll)
     except CertopsError as exc:
-        interrupted = [s for s in p.restart_attempted if s in _HTTPS_HOSTS and s not in p.restarted]
+        interrupted = _interrupted_https_restarts(p)
         if not exc.transient or not interrupted:
             raise
     for service in interrupted:
