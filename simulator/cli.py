@@ -545,6 +545,16 @@ class CliSession:
             else:
                 self.write(f"{body['message']}\n{FAILED}\n")
             return
+        pending = node.csrs.get(base)
+        release = (*node.cluster.version_tuple, node.cluster.service_update)
+        if pending is not None and pending.request.get("distribution") == "multi-server" and release >= (14, 0, 2):
+            # 14SU2 guide: a multi-server certificate cannot be uploaded through the CLI [INF: the wording]
+            node._event("upload_refused", unit=base, detail={"reason": "multi_server_cli"})
+            self.write(
+                "Multi-server certificates cannot be imported from the CLI on this release; "
+                f"use Cisco Unified OS Administration.\n{FAILED}\n"
+            )
+            return
         chain = [pem, *self._intermediates_in_trust(base, pem)]
         status, body = certmgr.upload_identity(node, {"service": base, "certificates": chain})
         if status == 200:

@@ -12,7 +12,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding
 
 from simulator.fleet import SimulatedFleet
-from tests.fixtures.simulator import SIM_OS_PASSWORD, SIM_OS_USER, SimTestCa, sim_https, sim_options
+from tests.fixtures.simulator import SIM_OS_PASSWORD, SIM_OS_USER, SimShell, SimTestCa, sim_https, sim_options
 
 API = "/platformcom/api/v1/certmgr/config"
 AUTH = (SIM_OS_USER, SIM_OS_PASSWORD)
@@ -67,3 +67,26 @@ def test_a_per_node_upload_stays_on_its_node(fleet: SimulatedFleet) -> None:
     _renew_on_publisher(fleet, "this-server")
     time.sleep(0.5)  # longer than the distribution delay: nothing may arrive
     assert fleet.events(operation="identity_distributed") == [] and _identity_on(fleet, SUB) == before
+
+
+@pytest.mark.parametrize(("version", "refused"), [("14SU2", True), ("14SU1", False)])
+def test_the_cli_refuses_a_multi_server_import_from_14su2(tmp_path, version: str, refused: bool) -> None:
+    ca = SimTestCa()
+    with SimulatedFleet(sim_options(clusters=1, nodes=2, version=version, state_dir=tmp_path)) as fleet:
+        with sim_https(fleet, fleet.node(PUB)) as c:
+            trust = {"service": ["tomcat"], "certificates": [ca.root_pem, ca.intermediate_pem], "description": "t"}
+            assert c.post(f"{API}/trust/certificates", auth=AUTH, json=trust).status_code == 200
+            csr = c.post(f"{API}/csr", auth=AUTH, json={"service": "tomcat", "distribution": "multi-server"})
+        leaf = ca.sign(csr.json()["csr"])
+        with SimShell(fleet, fleet.node(PUB)) as shell:
+            shell.wait_prompt()
+            shell.channel.send("set cert import own tomcat\n")
+            shell.read_until("Paste the Certificate and Hit Enter")
+            shell.channel.send(leaf.replace("\n", "\r\n") + "\r\n")
+            out = shell.wait_prompt()
+        installed = _fp(fleet.node(PUB).identity("tomcat").pem) == _fp(leaf)
+        reasons = [e["detail"]["reason"] for e in fleet.events(operation="upload_refused")]
+    if refused:
+        assert "cannot be imported from the CLI" in out and not installed and reasons == ["multi_server_cli"]
+    else:
+        assert "Successfully imported certificate for tomcat." in out and installed
