@@ -260,7 +260,11 @@ _GIMP = Cite(Source.GUIDE_IMP)
 _SEED14 = Cite(Source.SEED, V14)
 _G14 = Cite(Source.GUIDE_14_SU2, V14)
 
-_MS_WHY = "one CSR on the publisher, every CUCM and IM&P node holding the unit in its SANs"
+_MS_WHY = (
+    "one CSR on the publisher, every CUCM and IM&P node holding the unit in its SANs [INF: one certificate for "
+    "the CUCM and IM&P nodes of the inventory's cluster; Cisco's IM&P guides may want IM&P's own, made on the "
+    "IM&P database publisher]"
+)
 _MS_COMMON = MultiServer(V14, (Source.GUIDE_12_5_SU2, Source.GUIDE_14_SU2), _MS_WHY)
 _MS_CALLMANAGER = MultiServer(
     V14,
