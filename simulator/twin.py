@@ -16,9 +16,8 @@ inventory role stays ``imp``.)
 
 Not built (each raises :class:`TwinError` or is documented in docs/doctor.md): IP-address
 SANs (DNS SANs only); the captured key sizes (the fleet's shared 2048-bit RSA / P-256 keys);
-captured response shapes other than ``GET /trust/certificate``'s (the plumbing,
-``_install_shape_dispatch``, is built for that one answer; the capture keeps every answer's
-body, so the next shapes are a mapping each).
+captured response shapes other than ``GET /trust/certificate``'s and the ``show cert list``
+style (lines or blocks) — the capture keeps every answer's body, so the next shapes are a mapping each.
 """
 
 from __future__ import annotations
@@ -182,13 +181,20 @@ class TwinFleet(SimulatedFleet):
             if captured.get("phone_interaction") in ("automatic", "manual"):
                 cluster.phone_interaction = captured["phone_interaction"]
             shapes = dict(captured.get("shapes") or {})
+            twin_shapes: dict[str, str] = {}
+            style = shapes.get("cli.cert_list")
+            usual = "lines" if cluster.version_tuple >= (15, 0) else "blocks"
+            if style in ("lines", "blocks") and style != usual:
+                twin_shapes["cli.cert_list"] = style
+                self.notes.append(f"show cert list own|trust answers in the captured style ({style})")
             trust_shape = shapes.get("certmgr.trust_list", "certificate_data")
             if trust_shape not in TRUST_LIST_SHAPES:
                 self.notes.append(f"GET /trust/certificate shape {trust_shape!r} is not built; the simulator's is used")
             elif trust_shape != "certificate_data":
                 _install_shape_dispatch()
-                cluster.twin_shapes = {"certmgr.trust_list": trust_shape}  # type: ignore[attr-defined]
+                twin_shapes["certmgr.trust_list"] = trust_shape
                 self.notes.append(f"GET /trust/certificate answers in the captured shape {trust_shape!r}")
+            cluster.twin_shapes = twin_shapes  # type: ignore[attr-defined]
         lines = []
         for node in cluster.nodes:
             lines.append(f"[127.0.0.1]:{node.ssh_port} {node.host_key_line}")

@@ -358,6 +358,9 @@ def check_cli(probe: Probe) -> list[Check]:
                 ALL,
             )
         probe.verdict("cli.cert_list_style", InfStatus.CONFIRMED)
+        # the twin answers in the style this node used (the simulator's is per version: lines on 15)
+        style = "blocks" if re.search(r"^\s*Unit:", text, re.M) else "lines"
+        probe.cluster_facts.shapes.setdefault("cli.cert_list", style)
         return probe.check("cli.cert_list", "show cert list own", CheckStatus.OK, f"{len(entries)} entries")
 
     out.append(attempt(probe, "cli.cert_list", "show cert list own", cert_list, blocks=()))

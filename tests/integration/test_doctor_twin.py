@@ -163,7 +163,7 @@ def test_a_captured_trust_list_shape_becomes_the_twins_and_other_fleets_keep_the
     fleet = sim_factory(nodes=1)
     capture = _capture(fleet, tmp_path / "capture")
     data = json.loads((capture / "capture.json").read_text())
-    assert data["cluster"]["shapes"] == {"certmgr.trust_list": "certificate_data"}
+    assert data["cluster"]["shapes"] == {"certmgr.trust_list": "certificate_data", "cli.cert_list": "lines"}
     data["cluster"]["shapes"]["certmgr.trust_list"] = "list"  # as a node answering a bare list would have
     (capture / "capture.json").write_text(json.dumps(data))
     with TwinFleet(capture, sim_options(state_dir=tmp_path / "twin")) as twin:
@@ -171,11 +171,33 @@ def test_a_captured_trust_list_shape_becomes_the_twins_and_other_fleets_keep_the
         twin.write_inventory(tmp_path / "twin.yaml")
         run = run_doctor(load_inventory(tmp_path / "twin.yaml"), "c1")
         assert run.report.ok  # certops reads that shape too
-        assert run.cluster.shapes == {"certmgr.trust_list": "list"}
+        assert run.cluster.shapes == {"certmgr.trust_list": "list", "cli.cert_list": "lines"}
         verdict = run.report.inf_summary()["certmgr.trust_list_shape"]
         assert verdict.status.value == "refuted" and verdict.said.startswith("shape list")
         again = run_doctor(load_inventory(fleet.state_dir / "inventory.yaml"), "c1")  # a plain fleet, same process
-        assert again.cluster.shapes == {"certmgr.trust_list": "certificate_data"}
+        assert again.cluster.shapes == {"certmgr.trust_list": "certificate_data", "cli.cert_list": "lines"}
+
+
+def test_a_captured_cert_list_style_becomes_the_twins_whatever_its_version(
+    sim_factory: Callable[..., SimulatedFleet], tmp_path: Path
+) -> None:
+    # a 15 cluster that printed `show cert list own` in blocks (the simulator's style before 15):
+    # its twin answers in blocks, and certops reads them
+    fleet = sim_factory(nodes=1, version="15.0")
+    capture = _capture(fleet, tmp_path / "capture")
+    data = json.loads((capture / "capture.json").read_text())
+    data["cluster"]["shapes"]["cli.cert_list"] = "blocks"
+    (capture / "capture.json").write_text(json.dumps(data))
+    with TwinFleet(capture, sim_options(state_dir=tmp_path / "twin")) as twin:
+        assert "show cert list own|trust answers in the captured style (blocks)" in twin.notes
+        twin.write_inventory(tmp_path / "twin.yaml")
+        run = run_doctor(load_inventory(tmp_path / "twin.yaml"), "c1")
+        assert run.report.ok
+        assert run.cluster.shapes["cli.cert_list"] == "blocks"
+        said = next(
+            r for r in run.recorder.for_node(twin.clusters[0].nodes[0].fqdn, "cli") if r.request == "show cert list own"
+        )
+        assert "Unit: tomcat" in said.body
 
 
 def test_the_readme_before_your_first_renewal_block_runs_as_written(tmp_path: Path) -> None:
