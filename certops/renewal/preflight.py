@@ -7,6 +7,7 @@ import datetime as dt
 from certops.errors import CertopsError
 from certops.inventory import Inventory
 from certops.planning import ClusterState, select_nodes
+from certops.renewal import multi_server
 from certops.renewal.adapters import open_node
 from certops.units import Precondition, RestartVia, parse_release
 from certops.units import unit as unit_spec
@@ -23,6 +24,8 @@ def read_cluster_state(
     spec = unit_spec(unit)
     cl = inventory.cluster(cluster)
     chosen = select_nodes(cl, spec, nodes)
+    if nodes and multi_server.is_multi_server(cl, spec):  # one certificate: every node that holds the unit
+        chosen = select_nodes(cl, spec, None)
     problems: list[str] = []
     versions: dict[str, str] = {}
     expiries: dict[str, dt.datetime] = {}

@@ -158,3 +158,21 @@ def test_a_person_approves_one_multi_server_chain_once_and_every_node_serves_it(
     assert [e["node"] for e in _ops(events, "identity_uploaded", "tomcat")] == [env.pub]
     assert sorted(e["node"] for e in _ops(events, "identity_distributed", "tomcat")) == sorted(nodes[1:])
     assert [r.operation for r in audit.read(env.audit_path)].count("approve") == 1
+
+
+def test_the_dry_run_of_a_multi_server_unit_says_one_csr_reads_every_node_and_changes_nothing(make_env):
+    from typer.testing import CliRunner
+
+    from certops.cli import app
+
+    env = make_env(ca="auto", cluster={"multi_server": ["CallManager"]})
+    mark = len(env.fleet.events())
+    sub = env.node_names()[1]
+    args = ["renew", "-i", str(env.inventory_path), "-c", "c1", "-u", "CallManager", "-n", sub, "--dry-run"]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 0, result.output  # go: the publisher was read too, though only sub1 was named
+    out = result.output
+    assert f"multi-server: one CSR on {env.pub}, distributed to 1 node ({sub})" in out
+    steps = out.split("Steps:")[1].split("Rules:")[0]
+    assert steps.count("generate one multi-server RSA CSR") == 1
+    assert env.changes(since=mark) == []
