@@ -45,9 +45,12 @@ def _index(env: RenewalEnv, event: dict[str, Any]) -> int:
     return env.fleet.events().index(event)
 
 
+@pytest.mark.parametrize("version", ["15.0", "12.5"])
 @pytest.mark.parametrize("unit", list(RESTARTS))
-def test_imp_unit_is_renewed_with_its_trust_replicated_from_the_imp_publisher(make_env, unit):
-    env = make_env(ca="auto", fleet=IMP_FLEET)
+def test_imp_unit_is_renewed_with_its_trust_replicated_from_the_imp_publisher(make_env, unit, version):
+    # 12.5: no certmgr REST, so CSR, trust and identity go over the CLI ('set csr gen', 'set cert import')
+    env = make_env(ca="auto", fleet={**IMP_FLEET, "version": version})
+    assert env.fleet.cluster("c1").version == version  # 12.5: the simulator's nodes answer no certmgr REST
     store = UNITS[unit].trust_store
     report = renew(str(env.inventory_path), "c1", unit, settings=IMP_FAST)
 
