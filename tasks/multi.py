@@ -6,10 +6,9 @@ from prefect import task
 from prefect.cache_policies import NO_CACHE
 
 from certops.models import CertificateInfo, CsrArtifact
-from certops.renewal import multi_server, steps
-from certops.renewal.adapters import open_node
+from certops.renewal import multi_server
 from certops.units import unit as unit_spec
-from tasks.renewal import _info, load_inventory
+from tasks.renewal import ensure_csr_on, load_inventory
 
 
 @task(name="generate-multi-server-csr", cache_policy=NO_CACHE, retries=0)
@@ -33,21 +32,17 @@ def generate_multi_server_csr(
     sent to a CA is never regenerated. HTTP 423 (DRF holds the platform API) is waited out.
     """
     inv = load_inventory(inventory_path)
-    node = inv.cluster(cluster).node(fqdn)
-    request = multi_server.csr_request(unit_spec(unit), node, covered, current)
-
-    def make() -> tuple[CsrArtifact, bool]:
-        with open_node(inv, cluster, fqdn) as api:
-            return steps.ensure_csr(
-                api,
-                cluster=cluster,
-                request=request,
-                existing=existing,
-                sent_to_ca=sent_to_ca,
-                identity_uploaded=identity_uploaded,
-                requested_before=requested_before,
-            )
-
-    return steps.wait_platform_unlocked(
-        make, cluster=cluster, node=fqdn, unit=unit, timeout=drf_wait_timeout, poll=drf_poll, log=_info
+    request = multi_server.csr_request(unit_spec(unit), inv.cluster(cluster).node(fqdn), covered, current)
+    return ensure_csr_on(
+        inv,
+        cluster,
+        fqdn,
+        unit,
+        request,
+        existing,
+        sent_to_ca,
+        identity_uploaded,
+        requested_before,
+        drf_wait_timeout,
+        drf_poll,
     )

@@ -20,7 +20,7 @@ from pydantic import BaseModel, ConfigDict
 from certops.ca.base import CaTicket, SignedChainPem
 from certops.errors import CaError, CucmError, is_transient
 from certops.inventory import Inventory
-from certops.models import CertificateInfo, CsrArtifact, PhoneCount, SsoStatus
+from certops.models import CertificateInfo, CsrArtifact, CsrRequest, PhoneCount, SsoStatus
 from certops.renewal import adapters, steps
 from certops.renewal.adapters import ca_backend, open_node
 from certops.renewal.inflight import ClusterLook
@@ -248,8 +248,39 @@ def generate_csr(
     HTTP 423 (DRF holds the platform API; the request changed nothing) is waited out, as in preflight.
     """
     inv = load_inventory(inventory_path)
-    node = inv.cluster(cluster).node(fqdn)
-    request = steps.csr_request(node, unit_spec(unit), current)
+    request = steps.csr_request(inv.cluster(cluster).node(fqdn), unit_spec(unit), current)
+    return ensure_csr_on(
+        inv,
+        cluster,
+        fqdn,
+        unit,
+        request,
+        existing,
+        sent_to_ca,
+        identity_uploaded,
+        requested_before,
+        drf_wait_timeout,
+        drf_poll,
+    )
+
+
+def ensure_csr_on(
+    inv: Inventory,
+    cluster: str,
+    fqdn: str,
+    unit: str,
+    request: CsrRequest,
+    existing: CsrArtifact | None,
+    sent_to_ca: bool,
+    identity_uploaded: bool,
+    requested_before: bool,
+    drf_wait_timeout: float,
+    drf_poll: float,
+) -> tuple[CsrArtifact, bool]:
+    """``request``'s CSR on ``fqdn`` (:func:`certops.renewal.steps.ensure_csr`), HTTP 423 waited out.
+
+    The one body of the per-node and the multi-server CSR tasks.
+    """
 
     def make() -> tuple[CsrArtifact, bool]:
         with open_node(inv, cluster, fqdn) as api:
