@@ -17,7 +17,8 @@ from certops.cucm.shell import CucmCli
 from certops.errors import CliCommandError, CucmAuthError, CucmConnectionError, CucmTrustError
 from certops.inventory import Inventory
 from certops.models import ServiceState
-from simulator.fleet import FleetOptions, SimulatedFleet
+from simulator.fleet import SimulatedFleet
+from tests.fixtures.simulator import client_options, inventory_with_passwords
 
 OS_PW = "cli-Os-pw-7"
 APP_PW = "cli-App-pw-7"
@@ -25,15 +26,10 @@ APP_PW = "cli-App-pw-7"
 
 @pytest.fixture(scope="module")
 def fleet(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SimulatedFleet]:
-    opts = FleetOptions(
-        clusters=1,
-        nodes=2,
-        username="certops",
+    opts = client_options(
+        tmp_path_factory.mktemp("sim-cli"),
         password=OS_PW,
-        app_username="app",
         app_password=APP_PW,
-        version="15.0",
-        state_dir=tmp_path_factory.mktemp("sim-cli"),
     )
     with SimulatedFleet(opts) as f:
         yield f
@@ -41,9 +37,7 @@ def fleet(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SimulatedFleet]:
 
 @pytest.fixture()
 def inventory(fleet: SimulatedFleet, monkeypatch: pytest.MonkeyPatch) -> Inventory:
-    monkeypatch.setenv("CUCM_SIM_OS_PASSWORD", OS_PW)
-    monkeypatch.setenv("CUCM_SIM_APP_PASSWORD", APP_PW)
-    return Inventory.model_validate(fleet.inventory_dict())
+    return inventory_with_passwords(fleet, monkeypatch, password=OS_PW, app_password=APP_PW)
 
 
 def _node_entry(fleet: SimulatedFleet, index: int) -> dict[str, Any]:

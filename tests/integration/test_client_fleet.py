@@ -15,7 +15,8 @@ from certops.errors import CucmConnectionError
 from certops.fleet import read_fleet_certificates
 from certops.inventory import Inventory
 from certops.models import CertificateInfo
-from simulator.fleet import FleetOptions, SimulatedFleet
+from simulator.fleet import SimulatedFleet
+from tests.fixtures.simulator import client_options, inventory_with_passwords
 
 OS_PW = "fleet-Os-pw-9"
 APP_PW = "fleet-App-pw-9"
@@ -23,15 +24,13 @@ APP_PW = "fleet-App-pw-9"
 
 @pytest.fixture(scope="module")
 def fleet(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SimulatedFleet]:
-    opts = FleetOptions(
+    opts = client_options(
+        tmp_path_factory.mktemp("sim-fleet"),
+        password=OS_PW,
+        app_password=APP_PW,
         clusters=2,
         nodes=4,
-        username="certops",
-        password=OS_PW,
-        app_username="app",
-        app_password=APP_PW,
         version=["15.0", "14.0"],
-        state_dir=tmp_path_factory.mktemp("sim-fleet"),
     )
     with SimulatedFleet(opts) as f:
         yield f
@@ -39,9 +38,7 @@ def fleet(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SimulatedFleet]:
 
 @pytest.fixture()
 def inventory(fleet: SimulatedFleet, monkeypatch: pytest.MonkeyPatch) -> Inventory:
-    monkeypatch.setenv("CUCM_SIM_OS_PASSWORD", OS_PW)
-    monkeypatch.setenv("CUCM_SIM_APP_PASSWORD", APP_PW)
-    return Inventory.model_validate(fleet.inventory_dict())
+    return inventory_with_passwords(fleet, monkeypatch, password=OS_PW, app_password=APP_PW)
 
 
 def test_every_node_of_two_clusters_is_read(inventory: Inventory) -> None:

@@ -18,7 +18,8 @@ from certops.cucm.rest import CertMgrClient
 from certops.errors import CucmApiError, CucmAuthError, KeyMismatch, PlatformLocked, SanMismatch, TrustChainMissing
 from certops.inventory import Inventory
 from certops.models import CsrRequest
-from simulator.fleet import FleetOptions, SimulatedFleet
+from simulator.fleet import SimulatedFleet
+from tests.fixtures.simulator import client_options, inventory_with_passwords
 
 OS_PW = "rest-Os-pw-1"
 APP_PW = "rest-App-pw-1"
@@ -26,15 +27,10 @@ APP_PW = "rest-App-pw-1"
 
 @pytest.fixture(scope="module")
 def fleet(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SimulatedFleet]:
-    opts = FleetOptions(
-        clusters=1,
-        nodes=2,
-        username="certops",
+    opts = client_options(
+        tmp_path_factory.mktemp("sim-rest"),
         password=OS_PW,
-        app_username="app",
         app_password=APP_PW,
-        version="15.0",
-        state_dir=tmp_path_factory.mktemp("sim-rest"),
     )
     with SimulatedFleet(opts) as f:
         yield f
@@ -42,9 +38,7 @@ def fleet(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SimulatedFleet]:
 
 @pytest.fixture()
 def inventory(fleet: SimulatedFleet, monkeypatch: pytest.MonkeyPatch) -> Inventory:
-    monkeypatch.setenv("CUCM_SIM_OS_PASSWORD", OS_PW)
-    monkeypatch.setenv("CUCM_SIM_APP_PASSWORD", APP_PW)
-    return Inventory.model_validate(fleet.inventory_dict())
+    return inventory_with_passwords(fleet, monkeypatch, password=OS_PW, app_password=APP_PW)
 
 
 def _client(fleet: SimulatedFleet, fqdn: str, password: str = OS_PW) -> CertMgrClient:

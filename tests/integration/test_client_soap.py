@@ -15,6 +15,7 @@ from certops.errors import CucmApiError, CucmAuthError, CucmRateLimited
 from certops.inventory import Inventory
 from certops.models import ServiceState
 from simulator.fleet import FleetOptions, SimulatedFleet
+from tests.fixtures.simulator import inventory_with_passwords
 
 OS_PW = "soap-Os-pw-3"
 APP_PW = "soap-App-pw-3"
@@ -45,9 +46,7 @@ def fleet(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SimulatedFleet]:
 
 @pytest.fixture()
 def inventory(fleet: SimulatedFleet, monkeypatch: pytest.MonkeyPatch) -> Inventory:
-    monkeypatch.setenv("CUCM_SIM_OS_PASSWORD", OS_PW)
-    monkeypatch.setenv("CUCM_SIM_APP_PASSWORD", APP_PW)
-    return Inventory.model_validate(fleet.inventory_dict())
+    return inventory_with_passwords(fleet, monkeypatch, password=OS_PW, app_password=APP_PW)
 
 
 def _node(inventory: Inventory, index: int = 0) -> CucmNode:

@@ -16,7 +16,8 @@ from certops import fleet as fleet_module
 from certops.cucm import _http
 from certops.fleet import read_fleet_certificates
 from certops.inventory import Inventory
-from simulator.fleet import FleetOptions, SimulatedFleet
+from simulator.fleet import SimulatedFleet
+from tests.fixtures.simulator import client_options, inventory_with_passwords
 
 OS_PW = "shared-Os-pw-5"
 APP_PW = "shared-App-pw-5"
@@ -24,14 +25,12 @@ APP_PW = "shared-App-pw-5"
 
 @pytest.fixture(scope="module")
 def fleet(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SimulatedFleet]:
-    opts = FleetOptions(
+    opts = client_options(
+        tmp_path_factory.mktemp("sim-shared"),
+        password=OS_PW,
+        app_password=APP_PW,
         clusters=2,
         nodes=4,
-        username="certops",
-        password=OS_PW,
-        app_username="app",
-        app_password=APP_PW,
-        state_dir=tmp_path_factory.mktemp("sim-shared"),
     )
     with SimulatedFleet(opts) as f:
         yield f
@@ -39,9 +38,7 @@ def fleet(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SimulatedFleet]:
 
 @pytest.fixture()
 def inventory(fleet: SimulatedFleet, monkeypatch: pytest.MonkeyPatch) -> Inventory:
-    monkeypatch.setenv("CUCM_SIM_OS_PASSWORD", OS_PW)
-    monkeypatch.setenv("CUCM_SIM_APP_PASSWORD", APP_PW)
-    return Inventory.model_validate(fleet.inventory_dict())
+    return inventory_with_passwords(fleet, monkeypatch, password=OS_PW, app_password=APP_PW)
 
 
 def _another_ca_pem() -> bytes:

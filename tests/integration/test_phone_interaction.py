@@ -8,7 +8,8 @@ import pytest
 
 from certops.cucm.node import CucmNode
 from certops.inventory import Inventory
-from simulator.fleet import FleetOptions, SimulatedFleet
+from simulator.fleet import SimulatedFleet
+from tests.fixtures.simulator import client_options, inventory_with_passwords
 
 OS_PW = "pi-Os-pw-1"
 APP_PW = "pi-App-pw-1"
@@ -16,16 +17,14 @@ APP_PW = "pi-App-pw-1"
 
 @pytest.fixture(scope="module")
 def fleet(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SimulatedFleet]:
-    opts = FleetOptions(
+    opts = client_options(
+        tmp_path_factory.mktemp("sim-pi"),
+        password=OS_PW,
+        app_password=APP_PW,
         clusters=2,
         nodes=1,
-        username="certops",
-        password=OS_PW,
-        app_username="app",
-        app_password=APP_PW,
         version=["15.0", "12.5"],
         phones_per_cluster=2,
-        state_dir=tmp_path_factory.mktemp("sim-pi"),
     )
     with SimulatedFleet(opts) as f:
         yield f
@@ -33,9 +32,7 @@ def fleet(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SimulatedFleet]:
 
 @pytest.fixture()
 def inventory(fleet: SimulatedFleet, monkeypatch: pytest.MonkeyPatch) -> Inventory:
-    monkeypatch.setenv("CUCM_SIM_OS_PASSWORD", OS_PW)
-    monkeypatch.setenv("CUCM_SIM_APP_PASSWORD", APP_PW)
-    return Inventory.model_validate(fleet.inventory_dict())
+    return inventory_with_passwords(fleet, monkeypatch, password=OS_PW, app_password=APP_PW)
 
 
 def _pub(inventory: Inventory, cluster: str) -> CucmNode:
