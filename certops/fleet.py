@@ -55,8 +55,8 @@ def read_fleet_certificates(
     """Read identity certificates from every node of ``clusters`` (default: all).
 
     ``units`` limits the units read; by default each node is read for the units its role holds
-    (``certops.units.units_for_role``: CUCM nodes seven, IM&P nodes tomcat, tomcat-ECDSA and
-    ipsec). Raises ``KeyError`` for an unknown cluster name; every node problem becomes a
+    (``certops.units.units_for_role``: CUCM nodes seven, IM&P nodes tomcat, tomcat-ECDSA, ipsec
+    and the cup* units). Raises ``KeyError`` for an unknown cluster name; every node problem becomes a
     ``NodeFailure`` in the report instead of an exception.
 
     At most ``max_workers`` nodes are read at once, and at most ``per_cluster`` of one cluster; a
@@ -150,7 +150,7 @@ def _uses_rest(cluster: ClusterConfig) -> bool:
 
 def _units_wanted(node: NodeConfig, units: list[str] | None) -> list[str]:
     """The units to read on ``node``: ``units`` when given, else those its role holds."""
-    return units if units is not None else units_for_role(node.role, node.federation)
+    return units if units is not None else units_for_role(node.role)
 
 
 async def _read_rest_node(

@@ -776,15 +776,15 @@ def unit(name: str) -> UnitSpec:
         raise KeyError(f"unknown certificate unit {name!r}; known units (case matters): {known}") from None
 
 
-def units_for_role(role: NodeRole, federation: bool = False) -> list[str]:
+def units_for_role(role: NodeRole) -> list[str]:
     """The scanned units a node of ``role`` holds.
 
-    IM&P nodes: tomcat, tomcat-ECDSA, ipsec and the cup* units (cup-xmpp-s2s and its ECDSA twin only
-    where ``federation`` is on); CUCM nodes: every scanned unit but the cup* ones (a subscriber's CAPF
-    is read too, and judged unused by the due rules).
+    IM&P nodes: tomcat, tomcat-ECDSA, ipsec and every cup* unit — cup-xmpp-s2s and its ECDSA twin too
+    on nodes without XMPP federation: every IM&P node has them, and the scan shows them, judged unused
+    there by the due rules, as a subscriber's CAPF; CUCM nodes: every scanned unit but the cup* ones.
     """
     if role in IMP_ROLES:
-        return [n for n in SCANNED_UNITS if UNITS[n].nodes_with(role, federation)]
+        return [n for n in SCANNED_UNITS if UNITS[n].nodes_with(role, True)]
     return [n for n in SCANNED_UNITS if UNITS[n].scope not in (NodeScope.IMP, NodeScope.IMP_FEDERATION)]
 
 

@@ -97,7 +97,7 @@ def test_scan_reports_starts_due_renewals_once_and_queues_callmanager_behind_tvs
     from certops.units import units_for_role
 
     nodes = [n for c in load_inventory(inventory_path).clusters for n in c.nodes]
-    expected = sum(len(units_for_role(n.role, n.federation)) for n in nodes if n.fqdn != "cucm-sub1.c2.certops.test")
+    expected = sum(len(units_for_role(n.role)) for n in nodes if n.fqdn != "cucm-sub1.c2.certops.test")
     assert result.certificates == expected
     plan = json.loads(Path(result.files.json_path).read_text())
     days = [s["days_left"] for s in plan["statuses"]]

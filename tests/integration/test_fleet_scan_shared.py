@@ -14,6 +14,7 @@ import pytest
 
 from certops import fleet as fleet_module
 from certops.cucm import _http
+from certops.due import select_due
 from certops.fleet import read_fleet_certificates
 from certops.inventory import Inventory
 from simulator.fleet import SimulatedFleet
@@ -179,3 +180,30 @@ def test_a_scan_called_from_a_running_event_loop_still_reads_every_node(inventor
         return len({c.node for c in read_fleet_certificates(inventory, clusters=["c2"]).certificates})
 
     assert asyncio.run(caller()) == len(inventory.cluster("c2").nodes)
+
+
+def test_a_node_without_xmpp_federation_shows_its_s2s_certificate_which_the_scan_never_renews(
+    tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # every IM&P node holds cup-xmpp-s2s; on imp1 (federation off) it is about to expire: the scan
+    # shows it with why it is left alone, and starts no renewal for it (the renewal is federation nodes')
+    opts = client_options(
+        tmp_path_factory.mktemp("sim-s2s"),
+        password=OS_PW,
+        app_password=APP_PW,
+        nodes=4,
+        imp_nodes=2,
+        federation=(2,),
+        node_expiry_days={"imp1.c1.certops.test": {"cup-xmpp-s2s": 3}},
+    )
+    with SimulatedFleet(opts) as sim:
+        inv = inventory_with_passwords(sim, monkeypatch, password=OS_PW, app_password=APP_PW)
+        report = read_fleet_certificates(inv)
+    plan = select_due(report, inv)
+    s2s = {s.certificate.node: s for s in plan.statuses if s.certificate.unit == "cup-xmpp-s2s"}
+    assert set(s2s) == {"imp1.c1.certops.test", "imp2.c1.certops.test"}
+    imp1 = s2s["imp1.c1.certops.test"]
+    assert imp1.days_left <= 3 and not imp1.counted and not imp1.due
+    assert imp1.skip_reason is not None and "without XMPP federation" in imp1.skip_reason
+    assert s2s["imp2.c1.certops.test"].counted
+    assert not [c for c in plan.start + plan.queued if c.unit == "cup-xmpp-s2s"]

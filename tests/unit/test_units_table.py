@@ -7,11 +7,14 @@ import pytest
 from certops.units import UNITS, NodeRole, RestartVia, parse_version, unit, units_for_role
 
 
-def test_imp_nodes_hold_tomcat_ipsec_and_the_cup_units_s2s_only_with_federation() -> None:
+def test_imp_nodes_are_scanned_for_tomcat_ipsec_and_every_cup_unit_s2s_renewed_only_with_federation() -> None:
     imp = ["tomcat", "tomcat-ECDSA", "ipsec", "cup", "cup-ECDSA", "cup-xmpp", "cup-xmpp-ECDSA"]
-    assert units_for_role(NodeRole.IMP) == imp
-    assert units_for_role(NodeRole.IMP_PUBLISHER) == imp
-    assert units_for_role(NodeRole.IMP, federation=True) == [*imp, "cup-xmpp-s2s", "cup-xmpp-s2s-ECDSA"]
+    s2s = ["cup-xmpp-s2s", "cup-xmpp-s2s-ECDSA"]
+    # every IM&P node holds the s2s certificates and the scan shows them all ...
+    assert units_for_role(NodeRole.IMP) == [*imp, *s2s]
+    assert units_for_role(NodeRole.IMP_PUBLISHER) == [*imp, *s2s]
+    # ... but only a node with XMPP federation has them renewed
+    assert all(UNITS[u].nodes_with(NodeRole.IMP, True) and not UNITS[u].nodes_with(NodeRole.IMP, False) for u in s2s)
 
 
 def test_cucm_nodes_are_scanned_for_every_identity_unit_but_itlrecovery() -> None:
