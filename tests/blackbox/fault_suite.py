@@ -545,41 +545,11 @@ class SuiteCa:
 
     def leaf(self, csr_pem: str, unit: str, *, sha1: bool = False) -> x509.Certificate:
         """Sign the CSR for ``unit`` (key usages from the unit table, SANs kept); ``sha1``: a SHA-1 signature."""
-        from certops.units import UNITS
+        from tests.flows.support import unit_leaf_builder
 
-        spec = UNITS[unit]
         csr = x509.load_pem_x509_csr(csr_pem.encode())
         now = dt.datetime.now(dt.UTC) - dt.timedelta(minutes=1)
-        ku = {
-            k: (k in spec.key_usage)
-            for k in (
-                "digital_signature",
-                "content_commitment",
-                "key_encipherment",
-                "data_encipherment",
-                "key_agreement",
-                "key_cert_sign",
-                "crl_sign",
-            )
-        }
-        builder = (
-            x509.CertificateBuilder()
-            .subject_name(csr.subject)
-            .issuer_name(self.intermediate.subject)
-            .public_key(csr.public_key())
-            .serial_number(x509.random_serial_number())
-            .not_valid_before(now)
-            .not_valid_after(now + dt.timedelta(days=365))
-            .add_extension(x509.BasicConstraints(ca=spec.must_be_ca, path_length=None), critical=True)
-            .add_extension(x509.KeyUsage(**ku, encipher_only=False, decipher_only=False), critical=True)
-            .add_extension(
-                x509.ExtendedKeyUsage([x509.ObjectIdentifier(o) for o in sorted(spec.extended_key_usage)]),
-                critical=False,
-            )
-            .add_extension(
-                x509.AuthorityKeyIdentifier.from_issuer_public_key(self.int_key.public_key()), critical=False
-            )
-        )
+        builder = unit_leaf_builder(csr, unit, self.intermediate.subject, self.int_key.public_key(), now)
         try:
             sans = csr.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
             builder = builder.add_extension(x509.SubjectAlternativeName(list(sans)), critical=False)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from typing import Any
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
@@ -70,7 +71,6 @@ class TestCa:
 
     def sign(self, csr_pem: str, unit: str, *, extra_san: str | None = None) -> SignedChainPem:
         """Sign ``csr_pem`` for ``unit`` (``extra_san`` adds a SAN the CSR did not ask for: a bad chain)."""
-        spec = UNITS[unit]
         csr = x509.load_pem_x509_csr(csr_pem.encode())
         now = dt.datetime.now(dt.UTC) - dt.timedelta(minutes=1)
         try:
@@ -79,41 +79,50 @@ class TestCa:
             sans = []
         if extra_san:
             sans.append(x509.DNSName(extra_san))
-        ku = {
-            k: (k in spec.key_usage)
-            for k in (
-                "digital_signature",
-                "content_commitment",
-                "key_encipherment",
-                "data_encipherment",
-                "key_agreement",
-                "key_cert_sign",
-                "crl_sign",
-            )
-        }
-        builder = (
-            x509.CertificateBuilder()
-            .subject_name(csr.subject)
-            .issuer_name(self.intermediate.subject)
-            .public_key(csr.public_key())
-            .serial_number(x509.random_serial_number())
-            .not_valid_before(now)
-            .not_valid_after(now + dt.timedelta(days=365))
-            .add_extension(x509.BasicConstraints(ca=spec.must_be_ca, path_length=None), critical=True)
-            .add_extension(x509.KeyUsage(**ku, encipher_only=False, decipher_only=False), critical=True)
-            .add_extension(
-                x509.ExtendedKeyUsage([x509.ObjectIdentifier(o) for o in sorted(spec.extended_key_usage)]),
-                critical=False,
-            )
-            .add_extension(
-                x509.AuthorityKeyIdentifier.from_issuer_public_key(self.int_key.public_key()), critical=False
-            )
-            .add_extension(x509.SubjectKeyIdentifier.from_public_key(csr.public_key()), critical=False)
-        )
+        builder = unit_leaf_builder(csr, unit, self.intermediate.subject, self.int_key.public_key(), now)
         if sans:
             builder = builder.add_extension(x509.SubjectAlternativeName(sans), critical=False)
         leaf = builder.sign(self.int_key, hashes.SHA256())
         return SignedChainPem(leaf_pem=_pem(leaf), chain_pems=self.chain_pems, source="test CA")
+
+
+_KEY_USAGE_BITS = (
+    "digital_signature",
+    "content_commitment",
+    "key_encipherment",
+    "data_encipherment",
+    "key_agreement",
+    "key_cert_sign",
+    "crl_sign",
+)
+
+
+def unit_leaf_builder(
+    csr: x509.CertificateSigningRequest, unit: str, issuer: x509.Name, issuer_public: Any, now: dt.datetime
+) -> x509.CertificateBuilder:
+    """A leaf for ``csr`` as a CA that follows the unit table would sign it: its key usages, EKUs and CA flag.
+
+    One year from ``now``, issued by ``issuer``; the caller adds the SANs it wants and signs.
+    """
+    spec = UNITS[unit]
+    ku = {k: (k in spec.key_usage) for k in _KEY_USAGE_BITS}
+    return (
+        x509.CertificateBuilder()
+        .subject_name(csr.subject)
+        .issuer_name(issuer)
+        .public_key(csr.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now)
+        .not_valid_after(now + dt.timedelta(days=365))
+        .add_extension(x509.BasicConstraints(ca=spec.must_be_ca, path_length=None), critical=True)
+        .add_extension(x509.KeyUsage(**ku, encipher_only=False, decipher_only=False), critical=True)
+        .add_extension(
+            x509.ExtendedKeyUsage([x509.ObjectIdentifier(o) for o in sorted(spec.extended_key_usage)]),
+            critical=False,
+        )
+        .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(issuer_public), critical=False)
+        .add_extension(x509.SubjectKeyIdentifier.from_public_key(csr.public_key()), critical=False)
+    )
 
 
 def _ca_usage() -> x509.KeyUsage:
