@@ -106,6 +106,36 @@ class ClusterRisBudget:
         left = cost
         while left > 0:  # never ask for more than the bucket holds at once
             n = min(left, burst)
-            rate_limit(self.name, occupy=n * SLOTS_PER_REQUEST, strict=True)
+            _rate_limit_waiting_out_a_busy_server(self.name, n * SLOTS_PER_REQUEST)
             left -= n
         return time.monotonic() - t0
+
+
+BUSY_SERVER_WAIT = 300.0
+"""Seconds a budget take waits out a Prefect server answering 502/503/429 (SQLite "database is
+locked" under many runs at once) before the error stands."""
+
+_BUSY = re.compile(r"\b(429|502|503)\b|Service Unavailable|Too Many Requests|database is locked", re.I)
+
+
+def _rate_limit_waiting_out_a_busy_server(name: str, occupy: int) -> None:
+    """``rate_limit(name, occupy)``; a server too busy to answer (after the client's own retries) is
+    asked again with back-off, up to :data:`BUSY_SERVER_WAIT` seconds, instead of failing the renewal.
+
+    Seen with 50 renewals at once on a SQLite server: one CallManager renewal failed after its uploads
+    and restarts, in the phone watch, on ``ConcurrencySlotAcquisitionError: ... 503 Service Unavailable``.
+    """
+    import time
+
+    deadline = time.monotonic() + BUSY_SERVER_WAIT
+    pause = 0.5
+    while True:
+        try:
+            rate_limit(name, occupy=occupy, strict=True)
+            return
+        except Exception as exc:  # Prefect's ConcurrencySlotAcquisitionError lives in a private module
+            busy = type(exc).__name__ == "ConcurrencySlotAcquisitionError" and _BUSY.search(str(exc))
+            if not busy or time.monotonic() + pause > deadline:
+                raise
+            time.sleep(pause)
+            pause = min(pause * 2, 15.0)
