@@ -220,17 +220,21 @@ def run_renew(
             from flows.renew import renew
 
             _quiet_expected_tracebacks()
-            state_: Any = renew(
-                str(inventory_path),
-                cluster,
-                unit,
-                nodes,
-                approval_timeout_days=approval_timeout_days,
-                settings=RenewalSettings.from_environment(on_busy=on_busy),
-                return_state=True,
-                requested_at=requested_at,
-                **_flow_extras(ignore_pending_csrs or [], force),
-            )
+
+            def start() -> Any:
+                return renew(
+                    str(inventory_path),
+                    cluster,
+                    unit,
+                    nodes,
+                    approval_timeout_days=approval_timeout_days,
+                    settings=RenewalSettings.from_environment(on_busy=on_busy),
+                    return_state=True,
+                    requested_at=requested_at,
+                    **_flow_extras(ignore_pending_csrs or [], force),
+                )
+
+            state_: Any = _start_waiting_out_a_busy_server(start, cluster, unit)
             if state_.is_cancelled():
                 _err(f"renewal ended: {state_.message}")
                 return EXIT_FAILED
@@ -244,6 +248,59 @@ def run_renew(
         _err(("DRF backup: " if drf.status == "taken" else "DRF BACKUP NOT TAKEN: ") + drf.text)
         return EXIT_OK if drf.status == "taken" else EXIT_FAILED
     return EXIT_OK
+
+
+BUSY_SERVER_WAIT = 300.0
+"""Seconds ``certops renew`` keeps asking a Prefect server that is too busy to create its flow run."""
+BUSY_FIRST_PAUSE = 2.0  # then doubling, at most 30 s
+
+
+def _creating_the_flow_run_was_refused(exc: BaseException) -> int | None:
+    """The HTTP status (429/502/503) when the server refused to create the flow run, else None."""
+    from prefect.exceptions import PrefectHTTPStatusError
+
+    if not isinstance(exc, PrefectHTTPStatusError):
+        return None
+    code = exc.response.status_code
+    request = exc.request
+    if code in (429, 502, 503) and request.method == "POST" and request.url.path.rstrip("/").endswith("/flow_runs"):
+        return code
+    return None
+
+
+def _start_waiting_out_a_busy_server(start: Any, cluster: str, unit: str) -> Any:
+    """``start()``; while the server refuses to create the flow run (busy), wait and ask again.
+
+    Nothing has started then (no flow run exists, the cluster was not touched), so asking again is
+    safe. Past :data:`BUSY_SERVER_WAIT` the refusal stands, in one paragraph. Seen with 50
+    ``certops renew`` started at once on a SQLite server: 14 ended with HTTP 503 tracebacks.
+    """
+    import time
+
+    from certops.errors import CertopsError
+
+    deadline = time.monotonic() + BUSY_SERVER_WAIT
+    pause = BUSY_FIRST_PAUSE
+    while True:
+        try:
+            return start()
+        except Exception as exc:
+            code = _creating_the_flow_run_was_refused(exc)
+            if code is None:
+                raise
+            if time.monotonic() + pause > deadline:
+                raise CertopsError(
+                    f"cluster {cluster} [{unit}]: the Prefect server refused to create the flow run (HTTP {code}) "
+                    f"for {BUSY_SERVER_WAIT:.0f} s; nothing was started and the cluster was not touched",
+                    hint="run the same certops renew again when the server is less busy; for many renewals at "
+                    "once use a Prefect server on PostgreSQL (docs/operations.md)",
+                ) from exc
+            _err(
+                f"the Prefect server is busy (HTTP {code} creating the flow run of {cluster} [{unit}]); nothing "
+                f"started yet; asking again in {pause:.0f} s"
+            )
+            time.sleep(pause)
+            pause = min(pause * 2, 30.0)
 
 
 def _drf_after_single(inventory_path: str, inv: Any, cluster: str, unit: str, report: Any) -> Any:
