@@ -277,23 +277,32 @@ def acquire_claim(
     )
     while True:
         name = verify_limit(cluster, key)
-        with concurrency(
-            name, occupy=1, strict=True, lease_duration=LEASE_SECONDS, timeout_seconds=GCL_TIMEOUT_SECONDS
-        ):
-            held = read_claim(cluster, key)
-            free = held is None or held.run_id == run_id
-            if held is not None and not free and _run_is_final(held.run_id):
-                free = held.unit == unit or not unfinished(cluster, held.unit)
-            if free:
-                me = _holder_now()
-                claim = Claim(
-                    run_id=run_id, cluster=cluster, unit=unit, since=dt.datetime.now(dt.UTC), nodes=nodes, **me
-                )
-                if held is not None and held.run_id == run_id:
-                    claim = held.model_copy(update=me)  # resumed in another process: record that one
-                Variable.set(claim_name(cluster, key), claim.model_dump(mode="json"), overwrite=True)
-                wait.done("the lock is ours")
-                return claim
+        try:
+            with concurrency(
+                name, occupy=1, strict=True, lease_duration=LEASE_SECONDS, timeout_seconds=GCL_TIMEOUT_SECONDS
+            ):
+                held = read_claim(cluster, key)
+                free = held is None or held.run_id == run_id
+                if held is not None and not free and _run_is_final(held.run_id):
+                    free = held.unit == unit or not unfinished(cluster, held.unit)
+                if free:
+                    me = _holder_now()
+                    claim = Claim(
+                        run_id=run_id, cluster=cluster, unit=unit, since=dt.datetime.now(dt.UTC), nodes=nodes, **me
+                    )
+                    if held is not None and held.run_id == run_id:
+                        claim = held.model_copy(update=me)  # resumed in another process: record that one
+                    Variable.set(claim_name(cluster, key), claim.model_dump(mode="json"), overwrite=True)
+                    wait.done("the lock is ours")
+                    return claim
+        except Exception as exc:
+            # a server too busy to answer (SQLite with 50 renewals at once: HTTP 503 on the critical
+            # section) is asked again within the wait's bound; nothing was claimed or changed yet
+            if not server_busy(exc) or time.monotonic() >= deadline:
+                raise
+            log(f"cluster {cluster} [{unit}]: the Prefect server is busy ({type(exc).__name__}); asking again")
+            time.sleep(min(poll, 5.0))
+            continue
         assert held is not None
         info = run_info(held.run_id)
         if on_busy == "refuse":
@@ -313,6 +322,18 @@ def acquire_claim(
                 rule="exclusion",
             )
         time.sleep(poll)
+
+
+_BUSY = re.compile(r"\b(429|502|503)\b|Service Unavailable|Too Many Requests|database is locked", re.I)
+
+
+def server_busy(exc: BaseException) -> bool:
+    """True for a Prefect server too busy to answer (after the client's own retries): 429/502/503."""
+    from prefect.exceptions import PrefectHTTPStatusError
+
+    if isinstance(exc, PrefectHTTPStatusError):
+        return exc.response.status_code in (429, 502, 503)
+    return type(exc).__name__ == "ConcurrencySlotAcquisitionError" and bool(_BUSY.search(str(exc)))
 
 
 def release_claim(*, cluster: str, unit: str, run_id: str) -> bool:

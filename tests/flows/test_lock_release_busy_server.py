@@ -34,3 +34,28 @@ def test_a_finished_renewal_whose_lock_release_times_out_completes_and_its_partn
     assert second.status == "completed"
     uploads = [e["unit"] for e in env.fleet.events(operation="identity_uploaded")]
     assert uploads.count("CallManager") == 2 and uploads.count("TVS") == 2
+
+
+class ConcurrencySlotAcquisitionError(Exception):  # the name of Prefect's (private) class
+    pass
+
+
+def test_a_busy_server_while_claiming_the_lock_is_asked_again_and_the_renewal_completes(make_env, monkeypatch):
+    # 2 of 50 renewals started at once on SQLite failed here before touching the cluster (HTTP 503)
+    env = make_env(ca="auto")
+    real = locks.concurrency
+    calls: list[str] = []
+
+    def busy_once(name: str, **kwargs: object) -> object:
+        calls.append(name)
+        if len(calls) == 1:
+            raise ConcurrencySlotAcquisitionError(
+                f"Unable to acquire concurrency slots on [{name!r}]: 503 Service Unavailable"
+            )
+        return real(name, **kwargs)
+
+    monkeypatch.setattr(locks, "concurrency", busy_once)
+    report = renew(str(env.inventory_path), "c1", "TVS", settings=FAST)
+    assert report.status == "completed"
+    assert calls[0] == calls[1]  # the same lock, asked again
+    assert [e["unit"] for e in env.fleet.events(operation="csr_generated")].count("TVS") == 2
