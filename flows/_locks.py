@@ -42,6 +42,7 @@ from certops.inventory import Inventory
 from certops.planning import exclusion_key
 from certops.renewal.waiting import Wait
 from certops.units import UNITS
+from tasks.server_busy import server_busy
 
 LEASE_SECONDS = 60  # the server's minimum; the critical section takes well under a second
 GCL_TIMEOUT_SECONDS = 300.0  # a busy SQLite server (50 renewals at once) took over 60 s to grant the slot
@@ -322,18 +323,6 @@ def acquire_claim(
                 rule="exclusion",
             )
         time.sleep(poll)
-
-
-_BUSY = re.compile(r"\b(429|502|503)\b|Service Unavailable|Too Many Requests|database is locked", re.I)
-
-
-def server_busy(exc: BaseException) -> bool:
-    """True for a Prefect server too busy to answer (after the client's own retries): 429/502/503."""
-    from prefect.exceptions import PrefectHTTPStatusError
-
-    if isinstance(exc, PrefectHTTPStatusError):
-        return exc.response.status_code in (429, 502, 503)
-    return type(exc).__name__ == "ConcurrencySlotAcquisitionError" and bool(_BUSY.search(str(exc)))
 
 
 def release_claim(*, cluster: str, unit: str, run_id: str) -> bool:

@@ -30,6 +30,8 @@ from prefect.concurrency.sync import rate_limit
 from prefect.exceptions import ObjectAlreadyExists, ObjectNotFound
 from prefect.settings import PREFECT_API_URL
 
+from tasks.server_busy import server_busy
+
 SLOTS_PER_REQUEST = 60
 """Slots one RisPort70 request occupies (so the decay per second is a whole number of slots)."""
 
@@ -115,8 +117,6 @@ BUSY_SERVER_WAIT = 300.0
 """Seconds a budget take waits out a Prefect server answering 502/503/429 (SQLite "database is
 locked" under many runs at once) before the error stands."""
 
-_BUSY = re.compile(r"\b(429|502|503)\b|Service Unavailable|Too Many Requests|database is locked", re.I)
-
 
 def _rate_limit_waiting_out_a_busy_server(name: str, occupy: int) -> None:
     """``rate_limit(name, occupy)``; a server too busy to answer (after the client's own retries) is
@@ -134,8 +134,7 @@ def _rate_limit_waiting_out_a_busy_server(name: str, occupy: int) -> None:
             rate_limit(name, occupy=occupy, strict=True)
             return
         except Exception as exc:  # Prefect's ConcurrencySlotAcquisitionError lives in a private module
-            busy = type(exc).__name__ == "ConcurrencySlotAcquisitionError" and _BUSY.search(str(exc))
-            if not busy or time.monotonic() + pause > deadline:
+            if not server_busy(exc) or time.monotonic() + pause > deadline:
                 raise
             time.sleep(pause)
             pause = min(pause * 2, 15.0)

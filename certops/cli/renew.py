@@ -256,15 +256,16 @@ BUSY_FIRST_PAUSE = 2.0  # then doubling, at most 30 s
 
 
 def _creating_the_flow_run_was_refused(exc: BaseException) -> int | None:
-    """The HTTP status (429/502/503) when the server refused to create the flow run, else None."""
+    """The HTTP status (429/502/503) when the server was too busy to create the flow run, else None."""
     from prefect.exceptions import PrefectHTTPStatusError
 
-    if not isinstance(exc, PrefectHTTPStatusError):
+    from tasks.server_busy import server_busy
+
+    if not isinstance(exc, PrefectHTTPStatusError) or not server_busy(exc):
         return None
-    code = exc.response.status_code
     request = exc.request
-    if code in (429, 502, 503) and request.method == "POST" and request.url.path.rstrip("/").endswith("/flow_runs"):
-        return code
+    if request.method == "POST" and request.url.path.rstrip("/").endswith("/flow_runs"):
+        return exc.response.status_code
     return None
 
 
