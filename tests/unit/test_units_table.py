@@ -74,3 +74,13 @@ def test_ecdsa_units_are_verified_on_their_rsa_twins_port_when_only_that_is_conf
     assert node.tls_port_for("TVS") == 2445
     assert node.tls_port_for("tomcat-ECDSA") == node.https_port
     assert node.tls_port_for("ipsec") is None
+
+
+def test_no_unit_that_resets_phones_waits_at_a_gate_so_its_early_phone_baseline_stays_current() -> None:
+    # the renewal takes the phones' baseline beside the preflight's node reads, before the SSO and DRF
+    # gates; a unit with both would count phones that a long wait may have made stale
+    from certops.units import Precondition
+
+    gates = {Precondition.SSO_DISABLED, Precondition.NO_DRF_JOB}
+    assert [u.name for u in UNITS.values() if u.reset_phones and gates & set(u.preconditions)] == []
+    assert any(u.reset_phones for u in UNITS.values()) and any(gates & set(u.preconditions) for u in UNITS.values())
