@@ -103,6 +103,11 @@ def trust_list(node: SimulatedNode, store: str) -> dict[str, Any]:
     }
 
 
+def options(node: SimulatedNode) -> Reply:
+    """``GET /options``: the node's units, the distributions and key types [INF: the shape]."""
+    return 200, {"units": list(node.units), "distributions": ["this-server", "multi-server"], "keyTypes": ["rsa", "ec"]}
+
+
 def get_csr(node: SimulatedNode, service: str | None) -> Reply:
     """``GET /csr?service=``: the pending CSR, 404 when there is none."""
     err = _unit_error(node, service)

@@ -8,6 +8,7 @@ commands certops needs.
 
 from __future__ import annotations
 
+import contextlib
 import time
 from collections.abc import Callable
 from typing import Protocol
@@ -16,6 +17,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
 from simulator import certmgr, pki
+from simulator.replay import lookup
 from simulator.soap import run_sql
 from simulator.state import TRUST_STORES, SimulatedNode
 
@@ -211,6 +213,10 @@ class CliSession:
         words = line.split()
         low = [w.lower() for w in words]
         node = self.node
+        captured = lookup(node, "cli", line)  # a twin's captured answer, while its state is as captured
+        if captured is not None:
+            self.output(captured.body)
+            return
         if low[:4] == ["set", "cli", "pagination", "off"]:
             self.paging = False
             self.write("Automatic pagination is turned off\n")
@@ -610,6 +616,34 @@ class CliSession:
         lines.append(" ".join("=" * w for w in widths))
         lines += [" ".join(v.ljust(w) for v, w in zip(r, widths, strict=True)).rstrip() for r in rows]
         self.output("\n".join(lines) + "\n", pager="less")
+
+
+class _Tape:
+    """A channel that keeps what is sent and has nothing to read (for :func:`answer`)."""
+
+    def __init__(self) -> None:
+        self.sent = b""
+
+    def send(self, data: bytes) -> int:
+        self.sent += data
+        return len(data)
+
+    def recv(self, nbytes: int) -> bytes:
+        return b""
+
+    def close(self) -> None:
+        return None
+
+
+def answer(node: SimulatedNode, line: str) -> str:
+    """What the simulator prints for ``line`` on ``node``, pagination off (a command that asks a
+    question gets no answer). Twins compare it with the captured output."""
+    tape = _Tape()
+    session = CliSession(node, tape)
+    session.paging = False
+    with contextlib.suppress(SessionClosed):
+        session.command(line)
+    return tape.sent.decode(errors="replace").replace("\r\n", "\n")
 
 
 def trust_file_name(common_name: str) -> str:

@@ -34,7 +34,7 @@ from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
-from simulator import certmgr, pki, soap
+from simulator import certmgr, pki, replay, soap
 from simulator.state import Identity, SimulatedNode
 
 if TYPE_CHECKING:
@@ -370,18 +370,17 @@ class HttpFrontend:
                 return web.json_response({"message": "request body is not JSON"}, status=400)
         service = request.query.get("service")
         route = (request.method, sub.rstrip("/"))
+        if request.method == "GET":  # a twin's captured answer, while its state is as captured
+            label = f"GET {request.path}" + (f"?{request.query_string}" if request.query_string else "")
+            captured = replay.lookup(node, "certmgr", label)
+            if captured is not None:
+                headers = {"Content-Type": captured.content_type or "application/json"}
+                return web.Response(status=captured.status or 200, body=captured.body.encode(), headers=headers)
         reply: certmgr.Reply
         if route == ("GET", "/snapshot/server"):
             reply = certmgr.snapshot(node)
         elif route == ("GET", "/options"):
-            reply = (
-                200,
-                {
-                    "units": list(node.units),
-                    "distributions": ["this-server", "multi-server"],
-                    "keyTypes": ["rsa", "ec"],
-                },
-            )
+            reply = certmgr.options(node)
         elif route == ("GET", "/csr"):
             reply = certmgr.get_csr(node, service)
         elif route == ("POST", "/csr"):

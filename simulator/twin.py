@@ -14,16 +14,24 @@ XMPP federation where the capture says so; a cluster without IM&P has none. (One
 of role ``imp``, last in a cluster of 3 or more, keeps the simulator's classic layout, so its
 inventory role stays ``imp``.)
 
+Captured answers (:mod:`simulator.replay`): where a node's captured answer to a read-only
+question differs from the simulator's, the twin gives the captured one verbatim while its state
+is as captured — ``show myself``, ``show version active``, ``utils sso status`` (SSO as captured),
+``utils disaster_recovery status backup`` (no DRF job in the twin yet), ``GET /options`` and
+``GET /csr?service=U`` (no CSR pending for U). ``GET /trust/certificate`` and ``show cert list``
+answer in the captured shape and style. Answers carrying state the twin re-issues (certificates,
+services, AXL rows, RisPort70) stay the simulator's.
+
 Not built (each raises :class:`TwinError` or is documented in docs/doctor.md): IP-address
-SANs (DNS SANs only); the captured key sizes (the fleet's shared 2048-bit RSA / P-256 keys);
-captured response shapes other than ``GET /trust/certificate``'s and the ``show cert list``
-style (lines or blocks) — the capture keeps every answer's body, so the next shapes are a mapping each.
+SANs (DNS SANs only); the captured key sizes (the fleet's shared 2048-bit RSA / P-256 keys).
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import json
+import re
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -32,10 +40,20 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.x509.oid import NameOID
 
-from simulator import certmgr, pki
+from simulator import certmgr, cli, pki
 from simulator.fleet import SimulatedFleet
 from simulator.options import FleetOptions
-from simulator.state import IMP, PUBLISHER, SUBSCRIBER, TRUST_STORES, Identity, ServiceState, SimulatedNode
+from simulator.replay import Replay, ReplayBook, always
+from simulator.state import (
+    IMP,
+    PUBLISHER,
+    SUBSCRIBER,
+    TRUST_STORES,
+    Identity,
+    ServiceState,
+    SimulatedCluster,
+    SimulatedNode,
+)
 
 IMP_PUBLISHER_ROLE = "imp-publisher"  # the inventory's role of the IM&P database publisher
 
@@ -141,11 +159,15 @@ class TwinFleet(SimulatedFleet):
     """A :class:`SimulatedFleet` of one cluster shaped like the capture in ``capture_dir``."""
 
     def __init__(self, capture_dir: Path, options: FleetOptions | None = None) -> None:
-        self.capture = load_capture(Path(capture_dir))
+        self.capture_dir = Path(capture_dir)
+        self.capture = load_capture(self.capture_dir)
         self._captured_nodes = _ordered_nodes(self.capture)
         super().__init__(twin_options(self.capture, options or FleetOptions()))
         self.notes: list[str] = []
         self._issuers: dict[str, pki.SimulatorCa] = {}
+
+    def __enter__(self) -> TwinFleet:
+        return self.start()
 
     def start(self) -> TwinFleet:
         """Start the fleet, then give it the captured names, certificates, services and cluster state."""
@@ -195,6 +217,7 @@ class TwinFleet(SimulatedFleet):
                 twin_shapes["certmgr.trust_list"] = trust_shape
                 self.notes.append(f"GET /trust/certificate answers in the captured shape {trust_shape!r}")
             cluster.twin_shapes = twin_shapes  # type: ignore[attr-defined]
+        self._replay(cluster)
         lines = []
         for node in cluster.nodes:
             lines.append(f"[127.0.0.1]:{node.ssh_port} {node.host_key_line}")
@@ -203,6 +226,100 @@ class TwinFleet(SimulatedFleet):
         if captured.get("drf_running"):
             self.notes.append("a DRF backup was running when the capture was taken; the twin starts without one")
         self.runtime.events.add(cluster.name, None, "twin_shaped", detail={"nodes": len(cluster.nodes)})
+
+    # ----- captured answers -----------------------------------------------------------------------------
+    def _captured(self) -> dict[tuple[str, str, str], tuple[int | None, str, str]]:
+        """The captured answers by ``ReplayBook.key`` (the last of repeated ones): (status, body, content type)."""
+        out: dict[tuple[str, str, str], tuple[int | None, str, str]] = {}
+        for entry in self.capture.get("responses") or []:
+            try:
+                body = (self.capture_dir / str(entry["file"])).read_text(encoding="utf-8")
+                key = ReplayBook.key(str(entry["node"]), str(entry["interface"]), str(entry["request"]))
+            except (KeyError, OSError, ValueError):
+                continue
+            status = entry.get("status")
+            out[key] = (status if isinstance(status, int) else None, body, str(entry.get("content_type") or ""))
+        return out
+
+    def _replay(self, cluster: SimulatedCluster) -> None:
+        """Fill the cluster's :class:`ReplayBook` with each captured answer that differs from the simulator's."""
+        captured = self._captured()
+        book = ReplayBook()
+        sso = bool(cluster.sso_enabled)
+        drf_captured_running = bool((self.capture.get("cluster") or {}).get("drf_running"))
+        commands: dict[str, tuple[Callable[[SimulatedNode], bool], str]] = {
+            "show myself": (always, ""),
+            "show version active": (always, ""),
+            "utils sso status": (
+                lambda n: bool(n.cluster.sso_enabled) == sso,
+                f" while SSO is {'on' if sso else 'off'} as captured",
+            ),
+            "utils disaster_recovery status backup": (
+                lambda n: n.cluster.drf is None,
+                " until a DRF job runs in the twin",
+            ),
+        }
+        for node in cluster.nodes:
+            for command, (holds, when) in commands.items():
+                got = captured.get(ReplayBook.key(node.fqdn, "cli", command))
+                if got is None or (command.startswith("utils disaster") and drf_captured_running):
+                    continue
+                if _same_text(got[1], cli.answer(node, command)):
+                    continue
+                book.add(node.fqdn, "cli", command, Replay(None, got[1], holds=holds))
+                self.notes.append(f"{node.fqdn}: `{command}` answers as captured{when}")
+            if cluster.version_tuple < (14, 0):
+                continue  # no certmgr REST before 14
+            options = captured.get(ReplayBook.key(node.fqdn, "certmgr", f"GET {certmgr.BASE}/options"))
+            if options is not None and _replayable(options[0]) and not _same_reply(options, certmgr.options(node)):
+                book.add(node.fqdn, "certmgr", f"GET {certmgr.BASE}/options", Replay(*options))
+                self.notes.append(f"{node.fqdn}: `GET /options` answers as captured (HTTP {options[0]})")
+            self._replay_csr(node, cluster, captured, book)
+        if len(book):
+            cluster.twin_replay = book  # type: ignore[attr-defined]
+
+    def _replay_csr(
+        self,
+        node: SimulatedNode,
+        cluster: SimulatedCluster,
+        captured: dict[tuple[str, str, str], tuple[int | None, str, str]],
+        book: ReplayBook,
+    ) -> None:
+        """``GET /csr?service=U`` with no CSR pending: U's captured answer, else another unit's with U's name."""
+        nones: dict[str, dict[str, tuple[int | None, str, str]]] = {}  # node -> unit -> its "no CSR" answer
+        pending: list[str] = []
+        for (fqdn, interface, request), got in captured.items():
+            m = re.fullmatch(r"GET " + re.escape(certmgr.BASE) + r"/csr\?service=(\S+)", request)
+            if interface != "certmgr" or m is None or not _replayable(got[0]):
+                continue
+            if got[0] == 200:
+                if fqdn == node.fqdn:
+                    pending.append(m.group(1))
+                continue
+            nones.setdefault(fqdn, {})[m.group(1)] = got
+        donors = [*nones.get(node.fqdn, {}).items(), *(i for n in cluster.nodes for i in nones.get(n.fqdn, {}).items())]
+        if not donors:
+            return
+        own: list[str] = []
+        substituted: list[str] = []
+        for unit in node.units:
+            mine = nones.get(node.fqdn, {}).get(unit)
+            if mine is None:
+                donor, (status, body, ctype) = donors[0]
+                mine = (status, re.sub(rf"(?<![\w-]){re.escape(donor)}(?![\w-])", unit, body), ctype)
+            if _same_reply(mine, certmgr.get_csr(node, unit)):
+                continue
+            request = f"GET {certmgr.BASE}/csr?service={unit}"
+            book.add(node.fqdn, "certmgr", request, Replay(*mine, holds=_no_csr_pending(unit)))
+            (own if unit in nones.get(node.fqdn, {}) else substituted).append(unit)
+        if own or substituted:
+            also = f"; for {', '.join(substituted)} with the unit name substituted" if substituted else ""
+            self.notes.append(
+                f"{node.fqdn}: `GET /csr` answers as captured while the unit has no CSR pending "
+                f"({', '.join(own) or 'no unit of its own'}{also})"
+            )
+        if pending:
+            self.notes.append(f"{node.fqdn}: a CSR was pending for {', '.join(pending)}; the twin starts without one")
 
     def _rename(self, node: SimulatedNode, fqdn: str) -> None:
         """Give ``node`` the captured FQDN everywhere the fleet and its SSH server look it up."""
@@ -299,3 +416,35 @@ class TwinFleet(SimulatedFleet):
                 current.reason = str(svc.get("reason") or "")
             shaped[name] = current
         node.services = shaped
+
+
+def _no_csr_pending(unit: str) -> Callable[[SimulatedNode], bool]:
+    """The predicate of a captured "no CSR" answer: ``unit`` has no CSR pending on the node."""
+    return lambda node: unit not in node.csrs
+
+
+def _replayable(status: int | None) -> bool:
+    """A captured HTTP answer the twin may give again (not a refused login or the DRF lock: those are state)."""
+    return status is not None and status not in (401, 423)
+
+
+def _same_text(captured: str, simulated: str) -> bool:
+    """Whether two CLI outputs say the same, line ends and trailing blanks aside."""
+
+    def norm(text: str) -> list[str]:
+        return [ln.rstrip() for ln in text.replace("\r\n", "\n").strip("\n").split("\n")]
+
+    return norm(captured) == norm(simulated)
+
+
+def _same_reply(captured: tuple[int | None, str, str], simulated: tuple[int, Any]) -> bool:
+    """Whether a captured JSON answer is the simulator's, trackingId (fresh on every answer) aside."""
+    try:
+        data = json.loads(captured[1])
+    except ValueError:
+        return False
+
+    def norm(value: Any) -> Any:
+        return {k: v for k, v in value.items() if k != "trackingId"} if isinstance(value, dict) else value
+
+    return captured[0] == simulated[0] and norm(data) == norm(simulated[1])
