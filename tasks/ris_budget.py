@@ -15,6 +15,16 @@ request occupies :data:`SLOTS_PER_REQUEST` slots: the server decays whole slots 
 
 The limit is created (or put back to what the settings say, and active) on first use in a
 process; a disabled limit would let everything through, so it is re-enabled, never trusted.
+
+A take (:func:`take_slots`) reads the limit first, sleeps until the request fits, then takes it,
+instead of Prefect's ``rate_limit``: Prefect's wait after a refusal (HTTP 423) is ``Retry-After =
+(slots + denied slots) / decay``, the time a whole request takes to refill however close the bucket
+was, and the server's refusal moves the limit's ``updated`` time without decaying its slots, so the
+decay since the last take is lost. Measured on a bare server (10 a minute, burst 3): a fifth take
+waited 9.9 s where room came after 0.2 s. The wait is computed from the server's own figures, with
+no clock: the slots it reports (decayed to the moment it answered), the limit and the decay, so it
+is right however far apart the clocks of certops and the server are. A taker that loses the race
+to another reads again.
 """
 
 from __future__ import annotations
@@ -23,10 +33,11 @@ import hashlib
 import math
 import re
 import threading
+from collections.abc import Callable
+from typing import Any
 
 from prefect import get_client
 from prefect.client.schemas.actions import GlobalConcurrencyLimitCreate, GlobalConcurrencyLimitUpdate
-from prefect.concurrency.sync import rate_limit
 from prefect.exceptions import ObjectAlreadyExists, ObjectNotFound
 from prefect.settings import PREFECT_API_URL
 
@@ -100,7 +111,7 @@ class ClusterRisBudget:
         self.name = ensure(cluster, per_minute, window, endpoint)
 
     def take(self, cost: int = 1) -> float:
-        """Wait (Prefect's rate limit) until ``cost`` more requests fit; return the seconds waited."""
+        """Wait until ``cost`` more requests fit in the cluster's rate limit, take them; return the seconds waited."""
         import time
 
         t0 = time.monotonic()
@@ -108,33 +119,140 @@ class ClusterRisBudget:
         left = cost
         while left > 0:  # never ask for more than the bucket holds at once
             n = min(left, burst)
-            _rate_limit_waiting_out_a_busy_server(self.name, n * SLOTS_PER_REQUEST)
+            take_slots(self.name, n * SLOTS_PER_REQUEST, cluster=self.cluster)
             left -= n
         return time.monotonic() - t0
 
 
+FIT_MARGIN = 0.02
+"""Seconds slept past the computed fit (the server's answer reached us after it decayed the slots)."""
+
 BUSY_SERVER_WAIT = 300.0
-"""Seconds a budget take waits out a Prefect server answering 502/503/429 (SQLite "database is
-locked" under many runs at once) before the error stands."""
+"""Seconds a take waits out a Prefect server too busy to answer (429/502/503: SQLite "database is
+locked" or a write that lost to another, under many runs at once) before the error stands."""
+
+BUSY_FIRST_PAUSE = 0.05
+"""Seconds before asking a busy server again, doubling to 15 s. SQLite's refusal of a write that
+lost to another is immediate: Prefect's client would wait 2 s before its retry."""
 
 
-def _rate_limit_waiting_out_a_busy_server(name: str, occupy: int) -> None:
-    """``rate_limit(name, occupy)``; a server too busy to answer (after the client's own retries) is
-    asked again with back-off, up to :data:`BUSY_SERVER_WAIT` seconds, instead of failing the renewal.
+def seconds_until_it_fits(active_slots: int, limit: int, decay_per_second: float, occupy: int) -> float:
+    """Seconds from a read of the limit until ``occupy`` more slots fit, 0.0 when they fit now.
 
-    Seen with 50 renewals at once on a SQLite server: one CallManager renewal failed after its uploads
-    and restarts, in the phone watch, on ``ConcurrencySlotAcquisitionError: ... 503 Service Unavailable``.
+    The server decays ``floor(decay * elapsed)`` slots since the limit's last update; as
+    ``floor(a + b) >= floor(a) + floor(b)``, ``need / decay`` more seconds decay at least the
+    ``need`` whole slots missing, wherever in a slot the read fell. ``inf``: it never decays.
+    """
+    need = active_slots + occupy - limit
+    if need <= 0:
+        return 0.0
+    if decay_per_second <= 0:
+        return math.inf
+    return need / decay_per_second
+
+
+def take_slots(name: str, occupy: int, *, cluster: str = "", sleep: Callable[[float], None] | None = None) -> float:
+    """Occupy ``occupy`` slots of the rate limit ``name``: read it, sleep until they fit, take them.
+
+    Returns the seconds slept. A take that loses the race to another taker (HTTP 423) reads again;
+    a server too busy to answer, or a dropped connection, is asked again after
+    :data:`BUSY_FIRST_PAUSE` doubling, up to :data:`BUSY_SERVER_WAIT` seconds (the increment is
+    sent once each time, :func:`_increment_once`, not with Prefect's 2 s back-off).
+    Raises ``CertopsError`` (with what to do) for a missing limit or one that no longer decays.
+
+    Seen with 50 renewals at once on a SQLite server: one CallManager renewal failed after its
+    uploads and restarts, in the phone watch, on a 503 from the rate limit; and on an idle embedded
+    server about one take in three met an immediate 503 and waited Prefect's 2 s retry.
     """
     import time
 
+    import httpx
+
+    from certops.errors import CertopsError
+
+    nap = sleep or time.sleep
+    where = f"cluster {cluster}: " if cluster else ""
     deadline = time.monotonic() + BUSY_SERVER_WAIT
-    pause = 0.5
-    while True:
-        try:
-            rate_limit(name, occupy=occupy, strict=True)
-            return
-        except Exception as exc:  # Prefect's ConcurrencySlotAcquisitionError lives in a private module
-            if not server_busy(exc) or time.monotonic() + pause > deadline:
-                raise
-            time.sleep(pause)
-            pause = min(pause * 2, 15.0)
+    pause = BUSY_FIRST_PAUSE
+    slept = 0.0
+
+    def again(seconds: float) -> None:
+        nonlocal slept
+        nap(seconds)
+        slept += seconds
+
+    with get_client(sync_client=True) as client:
+        while True:
+            try:
+                got = client.read_global_concurrency_limit_by_name(name)
+                wait = seconds_until_it_fits(got.active_slots, got.limit, got.slot_decay_per_second, occupy)
+                if got.active and math.isinf(wait):
+                    raise CertopsError(
+                        f"{where}the RisPort70 budget {name} on the Prefect server no longer refills "
+                        "(its slot decay is 0)",
+                        hint="delete that global concurrency limit (prefect gcl delete) or rerun: certops creates "
+                        "it again with the shape ris_requests_per_minute asks for",
+                    )
+                if got.active and wait > 0:
+                    again(wait + FIT_MARGIN)
+                    continue
+                response = _increment_once(client, name, occupy)
+            except ObjectNotFound as exc:
+                raise _missing(where, name) from exc
+            except (httpx.HTTPStatusError, httpx.TransportError) as exc:
+                if isinstance(exc, httpx.HTTPStatusError) and exc.response.status_code == 423:
+                    again(FIT_MARGIN)  # another taker was faster: its slots show on the next read
+                    continue
+                if not (isinstance(exc, httpx.TransportError) or server_busy(exc)):
+                    raise
+                if time.monotonic() + pause > deadline:
+                    raise
+                again(pause)
+                pause = min(pause * 2, 15.0)
+                continue
+            limits = response.json()
+            if not limits:
+                raise _missing(where, name)
+            _emit_acquired(limits, occupy)
+            return slept
+
+
+def _increment_once(client: Any, name: str, occupy: int) -> Any:
+    """``POST /v2/concurrency_limits/increment`` sent once; raises ``httpx.HTTPStatusError`` for an error status.
+
+    Prefect's client sleeps 2 s (``2 ** attempt``) after a 503 before it retries, and once more
+    after its last attempt even with retries set to 0; SQLite's refusal of a write that lost to
+    another is immediate and worth asking again at once. So the request goes through the client's
+    own ``httpx.Client`` (base URL, headers, TLS settings) without its retry wrapper. Where that is
+    not at hand, or the server wants CSRF tokens, it is the client's own call, retries and all.
+    """
+    import httpx
+
+    http = getattr(client, "_client", None)
+    if not isinstance(http, httpx.Client) or getattr(http, "enable_csrf_support", False):
+        return client.increment_concurrency_slots(names=[name], slots=occupy, mode="rate_limit")
+    request = http.build_request(
+        "POST", "/v2/concurrency_limits/increment", json={"names": [name], "slots": occupy, "mode": "rate_limit"}
+    )
+    response = httpx.Client.send(http, request)
+    response.raise_for_status()
+    return response
+
+
+def _missing(where: str, name: str) -> Exception:
+    from certops.errors import CertopsError
+
+    return CertopsError(
+        f"{where}the RisPort70 budget {name} is missing on the Prefect server (deleted while certops ran?)",
+        hint="rerun: certops creates it on first use; do not delete certops-ris-* limits while renewals run",
+    )
+
+
+def _emit_acquired(limits: list[dict[str, object]], occupy: int) -> None:
+    """The events Prefect's own ``rate_limit`` emits for a take (its event feed shows the budget's use)."""
+    try:
+        from prefect.client.schemas.responses import MinimalConcurrencyLimitResponse
+        from prefect.concurrency._events import emit_concurrency_acquisition_events
+    except ImportError:  # a private module of Prefect: the take stands without its events
+        return
+    emit_concurrency_acquisition_events([MinimalConcurrencyLimitResponse.model_validate(x) for x in limits], occupy)

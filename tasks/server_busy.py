@@ -15,8 +15,8 @@ _BUSY = re.compile(r"\b(429|502|503)\b|Service Unavailable|Too Many Requests|dat
 
 def server_busy(exc: BaseException) -> bool:
     """True for a Prefect server too busy to answer (after the client's own retries): 429/502/503."""
-    from prefect.exceptions import PrefectHTTPStatusError
+    import httpx
 
-    if isinstance(exc, PrefectHTTPStatusError):
+    if isinstance(exc, httpx.HTTPStatusError):  # Prefect's PrefectHTTPStatusError among them
         return exc.response.status_code in BUSY_STATUSES
     return type(exc).__name__ == "ConcurrencySlotAcquisitionError" and bool(_BUSY.search(str(exc)))
