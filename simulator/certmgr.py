@@ -14,7 +14,7 @@ from typing import Any
 from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-from simulator import pki
+from simulator import pki, shapes
 from simulator.state import TRUST_STORES, PendingCsr, SimulatedNode, iso_now
 
 BASE = "/platformcom/api/v1/certmgr/config"
@@ -73,7 +73,27 @@ def several_pems(certs: list[str]) -> tuple[int, int] | None:
 
 
 def snapshot(node: SimulatedNode) -> Reply:
-    """``GET /snapshot/server``: every identity (with its pending CSR) and trust store."""
+    """``GET /snapshot/server``: every identity (with its pending CSR) and trust store.
+
+    A twin's node answers in its capture's shape (:mod:`simulator.shapes`), with this state.
+    """
+    captured = shapes.snapshot_shape(node.cluster, node.fqdn)
+    if captured is not None:
+        pending_csrs = {u: p.pem for u, p in node.csrs.items()}
+        stores = [
+            (
+                store.removesuffix("-trust"),
+                [(f["filename"], f["certificate"]) for f in trust_list(node, store)["certificate_data"]],
+            )
+            for store, certs in node.trust.items()
+            if certs
+        ]
+        return 200, captured.render(
+            server=node.fqdn,
+            tracking=_tracking(),
+            identities=[(u, i.pem, pending_csrs.get(u)) for u, i in node.identities().items()],
+            trusts=stores,
+        )
     identities = []
     for unit, ident in node.identities().items():
         item: dict[str, Any] = {"service": unit, "certificate": ident.pem}

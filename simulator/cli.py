@@ -27,6 +27,7 @@ LESS_PAGER = "options: q=quit, n=next, p=prev, b=begin, e=end (lines {first} - {
 FAILED = "Executed command unsuccessfully"
 INCLUDE_OU = "Include OU in CSR (yes|no)?"
 """cucm-interfaces.md §5.1 and cisco-uc-get-cert's expect list; asked by ``set csr gen`` on 12.5 and 14 before SU1."""
+SYSTEM_SSH = "System SSH"  # `utils service list` prints it first, on every node; no service Control Center lists
 
 
 class Channel(Protocol):
@@ -343,7 +344,7 @@ class CliSession:
         self.output(cert_details(cert))
 
     def _service_list(self) -> str:
-        out = ["Requesting service status, please wait...", "System SSH [STARTED]"]
+        out = ["Requesting service status, please wait...", f"{SYSTEM_SSH} [STARTED]"]
         with self.node.runtime.lock:
             for name, svc in self.node.services.items():
                 status = svc.current_status()

@@ -17,7 +17,7 @@ from collections.abc import Callable, Collection
 from pathlib import Path
 from xml.sax.saxutils import escape
 
-from simulator import cisco_schemas
+from simulator import cisco_schemas, shapes
 from simulator.state import CLI_ONLY_SERVICES, SimulatedCluster, SimulatedNode, SimulatedPhone
 
 AST_NS = "http://schemas.cisco.com/ast/soap"
@@ -153,8 +153,14 @@ def _service_items(node: SimulatedNode, names: list[str]) -> str:
     return "".join(out)
 
 
+def _unlisted(node: SimulatedNode) -> frozenset[str]:
+    """The services Control Center leaves out: CLI-only ones, or (a twin) those its captured node left out."""
+    return shapes.of(node.cluster).cc_hidden.get(node.fqdn, CLI_ONLY_SERVICES)
+
+
 def _listed_services(node: SimulatedNode) -> list[str]:
-    return [n for n in node.services if n not in CLI_ONLY_SERVICES]
+    hidden = _unlisted(node)
+    return [n for n in node.services if n not in hidden]
 
 
 def _requested_services(op_el: ET.Element) -> list[str] | None:
@@ -270,7 +276,8 @@ def control_center(node: SimulatedNode, raw: bytes, action: str) -> Reply:
         if requested is None:
             return fault("soapenv:Server.userException", AXIS_CHILD_ELEMENT)
         wanted = requested or _listed_services(node)
-        unknown = [w for w in wanted if w not in node.services or w in CLI_ONLY_SERVICES]
+        hidden = _unlisted(node)
+        unknown = [w for w in wanted if w not in node.services or w in hidden]
         if unknown:
             return fault("soapenv:Server", f"Service not found: {unknown[0]}")
         with node.runtime.lock:
@@ -400,8 +407,11 @@ def ris(node: SimulatedNode, raw: bytes, action: str) -> Reply:
     if op == "selectCmDeviceExt" and any("*" in p for p in patterns):
         return fault("soapenv:Client", "selectCmDeviceExt does not accept wildcards")
     state_info = _text(op_el, "StateInfo", "")
+    last_state = shapes.of(cluster).ris_last_state  # a twin: the captured node's StateInfo after its last page
     offset = 0
-    if state_info:
+    if state_info and state_info == last_state:
+        offset = -1  # past the last page
+    elif state_info:
         try:
             offset = int(base64.b64decode(state_info).decode().split(":")[1])
         except (ValueError, IndexError):
@@ -421,10 +431,13 @@ def ris(node: SimulatedNode, raw: bytes, action: str) -> Reply:
                 if e[1].name not in latest or e[3] > latest[e[1].name][3]:
                     latest[e[1].name] = e
             entries = sorted(latest.values(), key=lambda e: e[1].name)
+        offset = len(entries) if offset < 0 else offset
         page = entries[offset : offset + max_devices]
         rendered = _render_nodes(cluster, page)
     next_offset = offset + len(page)
     next_state = base64.b64encode(f"sim:{next_offset}".encode()).decode() if next_offset < len(entries) else ""
+    if not next_state and last_state:
+        next_state = last_state
     # selectCmDeviceExt has the same output message as selectCmDevice (Cisco's RISService70 WSDL).
     return 200, envelope(
         f'<ns1:selectCmDeviceResponse xmlns:ns1="{AST_NS}"><ns1:selectCmDeviceReturn>'
@@ -762,9 +775,10 @@ def run_sql(cluster: SimulatedCluster, sql: str) -> tuple[list[str], list[list[s
     cols = [c.strip().split(".")[-1].split()[-1].lower() for c in m.group("cols").split(",")]
     table = m.group("table").lower()
     rest = m.group("rest").lower()
+    captured = shapes.of(cluster)  # a twin: the rows its captured node answered
     if table == "processconfig":
         if "phoneinteractiononcertificateupdate" in rest:  # CUCM 14+ only; values [INF] (docs/simulator.md)
-            if cluster.version_tuple < (14, 0):
+            if cluster.version_tuple < (14, 0) or not captured.phone_interaction_row:
                 return cols, []
             value = {"automatic": "0", "manual": "1"}[cluster.phone_interaction]
             row = {"paramname": "PhoneInteractionOnCertificateUpdate", "paramvalue": value}
@@ -775,6 +789,8 @@ def run_sql(cluster: SimulatedCluster, sql: str) -> tuple[list[str], list[list[s
         return cols, [[row.get(c, "") for c in cols]]
     if table == "processnode":
         rows = [{"name": "EnterpriseWideData", "tkssomode": "0", "nodeid": "1"}]
+        if captured.processnode_rows is not None:
+            rows = [dict(r) for r in captured.processnode_rows]
         for i, n in enumerate(cluster.nodes):
             rows.append({"name": n.fqdn, "tkssomode": "2" if cluster.sso_enabled else "0", "nodeid": str(i + 2)})
         return cols, [[r.get(c, "") for c in cols] for r in rows]

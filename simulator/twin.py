@@ -29,8 +29,10 @@ SANs (DNS SANs only); the captured key sizes (the fleet's shared 2048-bit RSA / 
 from __future__ import annotations
 
 import datetime as dt
+import html
 import json
 import re
+import xml.etree.ElementTree as ET
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -40,11 +42,12 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.x509.oid import NameOID
 
-from simulator import certmgr, cli, pki
+from simulator import certmgr, cli, pki, shapes, soap
 from simulator.fleet import SimulatedFleet
 from simulator.options import FleetOptions
 from simulator.replay import Replay, ReplayBook, always
 from simulator.state import (
+    CLI_ONLY_SERVICES,
     IMP,
     PUBLISHER,
     SUBSCRIBER,
@@ -218,6 +221,7 @@ class TwinFleet(SimulatedFleet):
                 self.notes.append(f"GET /trust/certificate answers in the captured shape {trust_shape!r}")
             cluster.twin_shapes = twin_shapes  # type: ignore[attr-defined]
         self._replay(cluster)
+        self._conventions(cluster)
         lines = []
         for node in cluster.nodes:
             lines.append(f"[127.0.0.1]:{node.ssh_port} {node.host_key_line}")
@@ -277,6 +281,122 @@ class TwinFleet(SimulatedFleet):
             self._replay_csr(node, cluster, captured, book)
         if len(book):
             cluster.twin_replay = book  # type: ignore[attr-defined]
+
+    # ----- captured shapes, filled with the twin's state -------------------------------------------------
+    def _exchanges(self, fqdn: str, interface: str, operation: str) -> list[tuple[int | None, str]]:
+        """The captured answers of ``fqdn`` on ``interface`` whose request names ``operation``, in order."""
+        out: list[tuple[int | None, str]] = []
+        for entry in self.capture.get("responses") or []:
+            if str(entry.get("node", "")).lower() != fqdn or entry.get("interface") != interface:
+                continue
+            if operation not in str(entry.get("request", "")):
+                continue
+            try:
+                body = (self.capture_dir / str(entry["file"])).read_text(encoding="utf-8")
+            except (KeyError, OSError):
+                continue
+            status = entry.get("status")
+            out.append((status if isinstance(status, int) else None, body))
+        return out
+
+    def _conventions(self, cluster: SimulatedCluster) -> None:
+        """Adopt the captured shapes of the snapshot, the AXL rows, RisPort70's StateInfo and Control Center's list."""
+        conventions = shapes.TwinShapes()
+        snapshots: dict[str, shapes.SnapshotShape] = {}
+        adopted: list[str] = []
+        differences: list[str] = []
+        for node in cluster.nodes:
+            if cluster.version_tuple >= (14, 0):
+                shape = self._snapshot_shape(node)
+                if shape is not None:
+                    own = shapes.SnapshotShape.read(certmgr.snapshot(node)[1])
+                    if own is None or not shape.same_as(own):
+                        snapshots[node.fqdn] = shape
+                        adopted.append(node.fqdn)
+                        differences = differences or (shape.differences(own) if own is not None else [])
+            self._control_center(node, conventions)
+        if adopted:
+            self.notes.append(
+                f"`GET /snapshot/server` answers in the captured shape ({'; '.join(differences)}) on "
+                f"{', '.join(adopted)}, with the twin's certificates, CSRs and trust stores"
+            )
+        cluster.twin_snapshot = snapshots  # type: ignore[attr-defined]
+        self._axl(cluster, conventions)
+        self._risport(cluster, conventions)
+        cluster.twin_conventions = conventions  # type: ignore[attr-defined]
+
+    def _snapshot_shape(self, node: SimulatedNode) -> shapes.SnapshotShape | None:
+        answers = [
+            b for st, b in self._exchanges(node.fqdn, "certmgr", f"GET {certmgr.BASE}/snapshot/server") if st == 200
+        ]
+        if not answers:
+            return None
+        try:
+            data = json.loads(answers[-1])
+        except ValueError:
+            return None
+        shape = shapes.SnapshotShape.read(data)
+        if shape is None:
+            self.notes.append(
+                f"{node.fqdn}: the captured snapshot has no identities list; the simulator's shape is used"
+            )
+        return shape
+
+    def _axl(self, cluster: SimulatedCluster, conventions: shapes.TwinShapes) -> None:
+        """processnode's non-node rows and the Phone Interaction row, as the captured publisher answered."""
+        answers: list[tuple[int | None, list[dict[str, str]]]] = []
+        for status, body in self._exchanges(cluster.publisher.fqdn, "axl", "executeSQLQuery"):
+            parsed = _sql_rows(body)
+            if status == 200 and parsed is not None:
+                answers.append((status, parsed))
+        names = {n.fqdn.lower() for n in cluster.nodes} | {n.hostname.lower() for n in cluster.nodes}
+        processnode = next((rows for _, rows in answers if any("tkssomode" in r for r in rows)), None)
+        if processnode is not None:
+            others = [r for r in processnode if r.get("name", "").lower() not in names]
+            columns = list(processnode[0])
+            cols, values = soap.run_sql(cluster, f"select {', '.join(columns)} from processnode")
+            own = [dict(zip(cols, r, strict=True)) for r in values]
+            if others != [r for r in own if r.get("name", "").lower() not in names]:
+                conventions.processnode_rows = others
+                listed = ", ".join(r.get("name", "?") for r in others) or "none"
+                self.notes.append(f"AXL processnode answers the captured non-node rows ({listed}) and the twin's nodes")
+        interaction = any(
+            r.get("paramname") == "PhoneInteractionOnCertificateUpdate" for _, rows in answers for r in rows
+        )
+        if cluster.version_tuple >= (14, 0) and answers and not interaction and not answers[-1][1]:
+            conventions.phone_interaction_row = False
+            self.notes.append("AXL processconfig answers no row for PhoneInteractionOnCertificateUpdate, as captured")
+
+    def _risport(self, cluster: SimulatedCluster, conventions: shapes.TwinShapes) -> None:
+        """The StateInfo the captured publisher gave after its last selectCmDevice page."""
+        answers = [b for st, b in self._exchanges(cluster.publisher.fqdn, "risport", "selectCmDevice") if st == 200]
+        if not answers:
+            return
+        m = re.search(r"<(?:\w+:)?StateInfo>(.*?)</(?:\w+:)?StateInfo>", answers[-1], re.S)
+        state = html.unescape(m.group(1)).strip() if m else ""
+        if state:
+            conventions.ris_last_state = state
+            self.notes.append(
+                f"RisPort70 selectCmDevice gives the captured StateInfo after the last page ({state[:60]})"
+            )
+
+    def _control_center(self, node: SimulatedNode, conventions: shapes.TwinShapes) -> None:
+        """The services Control Center leaves out, as the captured node's soapGetServiceStatus (all) did."""
+        listed: set[str] = set()
+        for status, body in self._exchanges(node.fqdn, "controlcenter", "soapGetServiceStatus"):
+            names = set(re.findall(r"<(?:\w+:)?ServiceName>([^<]*)</(?:\w+:)?ServiceName>", body))
+            if status == 200 and len(names) > len(listed):
+                listed = {html.unescape(n) for n in names}
+        if not listed:
+            return
+        hidden = frozenset(n for n in node.services if n not in listed)
+        if hidden == frozenset(n for n in node.services if n in CLI_ONLY_SERVICES):
+            return
+        conventions.cc_hidden[node.fqdn] = hidden
+        shown = sorted(n for n in CLI_ONLY_SERVICES if n in node.services and n not in hidden)
+        left = sorted(hidden - CLI_ONLY_SERVICES)
+        said = [f"lists {', '.join(shown)}" for _ in shown[:1]] + [f"leaves out {', '.join(left)}" for _ in left[:1]]
+        self.notes.append(f"{node.fqdn}: Control Center {' and '.join(said)}, as captured")
 
     def _replay_csr(
         self,
@@ -406,6 +526,8 @@ class TwinFleet(SimulatedFleet):
         shaped: dict[str, ServiceState] = {}
         for svc in services:
             name = str(svc.get("name", ""))
+            if name == cli.SYSTEM_SSH:
+                continue  # the simulator's `utils service list` prints it on its own: no service of the node
             state = str(svc.get("state", "Started"))
             current = node.services.get(name) or ServiceState(name)
             if state == "NotActivated":
@@ -416,6 +538,23 @@ class TwinFleet(SimulatedFleet):
                 current.reason = str(svc.get("reason") or "")
             shaped[name] = current
         node.services = shaped
+
+
+def _sql_rows(body: str) -> list[dict[str, str]] | None:
+    """The rows of an ``executeSQLQuery`` answer (column -> text); None for a fault or no SOAP answer."""
+    try:
+        root = ET.fromstring(body)
+    except ET.ParseError:
+        return None
+    if any(el.tag.rsplit("}", 1)[-1] == "Fault" for el in root.iter()):
+        return None
+    if not any(el.tag.rsplit("}", 1)[-1] == "executeSQLQueryResponse" for el in root.iter()):
+        return None
+    return [
+        {col.tag.rsplit("}", 1)[-1]: (col.text or "") for col in row}
+        for row in root.iter()
+        if row.tag.rsplit("}", 1)[-1] == "row"
+    ]
 
 
 def _no_csr_pending(unit: str) -> Callable[[SimulatedNode], bool]:

@@ -4,65 +4,32 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import os
 import re
 import signal
 import subprocess
-import sys
 import threading
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
-from certops.doctor.capture import write_capture
 from certops.doctor.run import run_doctor
 from certops.inventory_file import load_inventory
 from simulator import pki
 from simulator.fleet import SimulatedFleet
 from simulator.twin import TwinError, TwinFleet
-from tests.fixtures.simulator import SIM_APP_PASSWORD, SIM_OS_PASSWORD, sim_options
+from tests.fixtures.simulator import sim_options
+from tests.fixtures.twin import CERTOPS, PUB, SUB, capture_of, certops_env, scan_table
 
-# a child of a test keeps its pytest process's own host-lock and server-discovery folders (tests/conftest.py):
-# the shared /tmp defaults would let parallel workers see each other's locks
-HOST_WIDE = {"CERTOPS_LOCK_DIR", "CERTOPS_RUNTIME_DIR", "CERTOPS_CACHE_DIR", "CERTOPS_PREFECT_STARTUP_TIMEOUT"}
-
-CERTOPS = str(Path(sys.executable).parent / "certops")
 READY = "Press Ctrl-C to stop."
-PUB, SUB = "cucm-pub.c1.certops.test", "cucm-sub1.c1.certops.test"
 
 
-def _env() -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("PREFECT_", "CERTOPS_")) or k in HOST_WIDE}
-    env.update({"CUCM_SIM_OS_PASSWORD": SIM_OS_PASSWORD, "CUCM_SIM_APP_PASSWORD": SIM_APP_PASSWORD})
-    env["COLUMNS"] = "220"
-    return env
-
-
-def _table(inventory: Path) -> str:
-    result = subprocess.run(
-        [CERTOPS, "certificates", "--inventory", str(inventory)],
-        capture_output=True,
-        text=True,
-        env=_env(),
-        timeout=300,
-    )
-    assert result.returncode == 0, result.stdout + result.stderr
-    return result.stdout
-
-
-def _capture(fleet: SimulatedFleet, directory: Path) -> Path:
-    run = run_doctor(load_inventory(fleet.state_dir / "inventory.yaml"), fleet.clusters[0].name)
-    write_capture(directory, run)
-    return directory
-
-
-def test_the_twin_from_a_capture_reproduces_the_scan_table(
+def test_the_twin_from_a_capture_reproduces_the_scanscan_table(
     sim_factory: Callable[..., SimulatedFleet], tmp_path: Path
 ) -> None:
     fleet = sim_factory(nodes=3, node_expiry_days={SUB: {"tomcat": 3, "ipsec": 400}})
-    capture = _capture(fleet, tmp_path / "capture")
-    original = _table(fleet.state_dir / "inventory.yaml")
+    capture = capture_of(fleet, tmp_path / "capture")
+    original = scan_table(fleet.state_dir / "inventory.yaml")
     fleet.stop()
     twin_inventory = tmp_path / "twin.yaml"
     proc = subprocess.Popen(
@@ -70,7 +37,7 @@ def test_the_twin_from_a_capture_reproduces_the_scan_table(
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
-        env=_env(),
+        env=certops_env(),
     )
     guard = threading.Timer(120, proc.kill)
     guard.start()
@@ -83,7 +50,7 @@ def test_the_twin_from_a_capture_reproduces_the_scan_table(
                 break
         assert READY in "".join(lines), "".join(lines)
         assert "1 cluster(s), 3 node(s)" in "".join(lines)
-        twin = _table(twin_inventory)
+        twin = scan_table(twin_inventory)
     finally:
         guard.cancel()
         proc.send_signal(signal.SIGINT)
@@ -117,7 +84,7 @@ def test_the_twin_has_the_captured_nodes_versions_certificates_services_and_clus
     fleet.node(SUB).set_identity("tomcat", cert, key)  # type: ignore[arg-type]
     tftp = fleet.node(SUB).services["Cisco Tftp"]
     tftp.status, tftp.reason = "Stopped", "Commanded Out of Service"
-    capture = _capture(fleet, tmp_path / "capture")
+    capture = capture_of(fleet, tmp_path / "capture")
     with TwinFleet(capture, sim_options(state_dir=tmp_path / "twin")) as twin:
         cluster = twin.clusters[0]
         assert (cluster.name, cluster.version, cluster.full_version) == ("c1", "14.0", "14.0.1.11900-132")
@@ -149,7 +116,7 @@ def test_a_capture_the_twin_cannot_build_is_refused_in_one_sentence(tmp_path: Pa
         [CERTOPS, "sim", "--from-capture", str(tmp_path / "nothing-here")],
         capture_output=True,
         text=True,
-        env=_env(),
+        env=certops_env(),
         timeout=120,
     )
     assert result.returncode == 2
@@ -161,7 +128,7 @@ def test_a_captured_trust_list_shape_becomes_the_twins_and_other_fleets_keep_the
     sim_factory: Callable[..., SimulatedFleet], tmp_path: Path
 ) -> None:
     fleet = sim_factory(nodes=1)
-    capture = _capture(fleet, tmp_path / "capture")
+    capture = capture_of(fleet, tmp_path / "capture")
     data = json.loads((capture / "capture.json").read_text())
     assert data["cluster"]["shapes"] == {"certmgr.trust_list": "certificate_data", "cli.cert_list": "lines"}
     data["cluster"]["shapes"]["certmgr.trust_list"] = "list"  # as a node answering a bare list would have
@@ -184,7 +151,7 @@ def test_a_captured_cert_list_style_becomes_the_twins_whatever_its_version(
     # a 15 cluster that printed `show cert list own` in blocks (the simulator's style before 15):
     # its twin answers in blocks, and certops reads them
     fleet = sim_factory(nodes=1, version="15.0")
-    capture = _capture(fleet, tmp_path / "capture")
+    capture = capture_of(fleet, tmp_path / "capture")
     data = json.loads((capture / "capture.json").read_text())
     data["cluster"]["shapes"]["cli.cert_list"] = "blocks"
     (capture / "capture.json").write_text(json.dumps(data))
@@ -232,7 +199,7 @@ def _dry_run(inventory: Path, unit: str) -> dict[str, object]:
         [CERTOPS, "renew", "-i", str(inventory), "-c", "c1", "-u", unit, "--dry-run", "--json"],
         capture_output=True,
         text=True,
-        env=_env(),
+        env=certops_env(),
         timeout=300,
     )
     assert result.returncode == 0, result.stdout + result.stderr
@@ -244,7 +211,7 @@ def test_a_dry_run_on_the_twin_shows_the_plan_it_shows_on_the_cluster(
 ) -> None:
     fleet = sim_factory(nodes=3, version="14.0")
     fleet.set_fault("mixed-mode")
-    capture = _capture(fleet, tmp_path / "capture")
+    capture = capture_of(fleet, tmp_path / "capture")
     on_cluster = _dry_run(fleet.state_dir / "inventory.yaml", "CallManager")
     with TwinFleet(capture, sim_options(state_dir=tmp_path / "twin")) as twin:
         on_twin = _dry_run(twin.write_inventory(tmp_path / "twin.yaml"), "CallManager")
@@ -256,8 +223,7 @@ def test_a_twin_starts_from_an_anonymized_capture_with_the_stand_in_names(
     sim_factory: Callable[..., SimulatedFleet], tmp_path: Path
 ) -> None:
     fleet = sim_factory(nodes=3)
-    run = run_doctor(load_inventory(fleet.state_dir / "inventory.yaml"), "c1")
-    write_capture(tmp_path / "capture", run, anonymize=True)
+    capture_of(fleet, tmp_path / "capture", anonymize=True)
     with TwinFleet(tmp_path / "capture", sim_options(state_dir=tmp_path / "twin")) as twin:
         assert [n.fqdn for n in twin.nodes] == [f"node{i}.example.invalid" for i in (1, 2, 3)]
         tomcat = twin.node("node2.example.invalid").identity("tomcat").cert
@@ -270,7 +236,7 @@ def test_a_three_node_cluster_without_im_and_p_gets_three_cucm_nodes_and_a_two_n
     sim_factory: Callable[..., SimulatedFleet], tmp_path: Path
 ) -> None:
     fleet = sim_factory(nodes=3)
-    capture = _capture(fleet, tmp_path / "capture")
+    capture = capture_of(fleet, tmp_path / "capture")
     data = json.loads((capture / "capture.json").read_text())
     data["nodes"][2]["role"] = "subscriber"  # as a publisher and two subscribers would have been captured
     (capture / "capture.json").write_text(json.dumps(data))
@@ -289,8 +255,8 @@ def test_the_twin_of_a_cluster_with_two_im_and_p_nodes_reproduces_its_scan_table
     sim_factory: Callable[..., SimulatedFleet], tmp_path: Path
 ) -> None:
     fleet = sim_factory(nodes=4, imp_nodes=2, federation=(2,))
-    capture = _capture(fleet, tmp_path / "capture")
-    original = _table(fleet.state_dir / "inventory.yaml")
+    capture = capture_of(fleet, tmp_path / "capture")
+    original = scan_table(fleet.state_dir / "inventory.yaml")
     roles = [
         (n.fqdn, n.role, n.federation) for n in load_inventory(fleet.state_dir / "inventory.yaml").clusters[0].nodes
     ]
@@ -298,5 +264,5 @@ def test_the_twin_of_a_cluster_with_two_im_and_p_nodes_reproduces_its_scan_table
     with TwinFleet(capture, sim_options(state_dir=tmp_path / "twin")) as twin:
         inventory = twin.write_inventory(tmp_path / "twin.yaml")
         assert [(n.fqdn, n.role, n.federation) for n in load_inventory(inventory).clusters[0].nodes] == roles
-        assert _table(inventory) == original
+        assert scan_table(inventory) == original
     assert "imp2.c1.certops.test" in original

@@ -11,7 +11,6 @@ from typing import Any
 import pytest
 
 from certops.cucm.node import CucmNode
-from certops.doctor.capture import write_capture
 from certops.doctor.run import run_doctor
 from certops.inventory_file import load_inventory
 from certops.models import CsrRequest
@@ -19,8 +18,8 @@ from simulator import certmgr
 from simulator.cli import CliSession
 from simulator.fleet import SimulatedFleet
 from simulator.twin import TwinFleet
-from tests.fixtures.simulator import SIM_OS_PASSWORD, SIM_OS_USER, sim_https, sim_options
-from tests.integration.test_doctor_twin import PUB, SUB, _capture
+from tests.fixtures.simulator import sim_options
+from tests.fixtures.twin import PUB, SUB, capture_of, sim_get
 
 OPTIONS = f"GET {certmgr.BASE}/options"
 SSO_OTHER = "SSO Status: Disabled\n"  # a node saying "off" in other words than the simulator's
@@ -50,18 +49,11 @@ def _cli(inventory: Path, fqdn: str, command: str) -> str:
         return node.cli().run(command).output
 
 
-def _get(fleet: SimulatedFleet, fqdn: str, request: str) -> tuple[int, Any]:
-    path = request.removeprefix("GET ")
-    with sim_https(fleet, fleet.node(fqdn)) as client:
-        response = client.get(path, auth=(SIM_OS_USER, SIM_OS_PASSWORD))
-    return response.status_code, response.json()
-
-
 def test_captured_answers_that_differ_are_the_twins_until_its_state_moves_on(
     sim_factory: Callable[..., SimulatedFleet], tmp_path: Path
 ) -> None:
     fleet = sim_factory(nodes=2)
-    capture = _capture(fleet, tmp_path / "capture")
+    capture = capture_of(fleet, tmp_path / "capture")
     version = _cli(fleet.state_dir / "inventory.yaml", PUB, "show version active")
     _edit(capture, PUB, "show myself", MYSELF_OTHER)
     _edit(capture, PUB, "show version active", version + "ciscocm.V15_lab_locale.cop\n")
@@ -90,10 +82,10 @@ def test_captured_answers_that_differ_are_the_twins_until_its_state_moves_on(
         assert _cli(inventory, PUB, "utils sso status") == SSO_OTHER
         assert _cli(inventory, SUB, "utils sso status") == "SSO Status: SAML SSO Disabled\n"
         assert _cli(inventory, PUB, "utils disaster_recovery status backup") == DRF_OTHER
-        assert _get(twin, PUB, OPTIONS) == (200, OPTIONS_OTHER)
-        assert _get(twin, PUB, _csr("tomcat")) == (404, {"message": "No CSR found for tomcat"})
-        assert _get(twin, PUB, _csr("ipsec")) == (404, {"message": "No CSR found for ipsec"})
-        assert _get(twin, SUB, _csr("tomcat")) == (500, {"error": "Internal Server Error"})
+        assert sim_get(twin, PUB, OPTIONS) == (200, OPTIONS_OTHER)
+        assert sim_get(twin, PUB, _csr("tomcat")) == (404, {"message": "No CSR found for tomcat"})
+        assert sim_get(twin, PUB, _csr("ipsec")) == (404, {"message": "No CSR found for ipsec"})
+        assert sim_get(twin, SUB, _csr("tomcat")) == (500, {"error": "Internal Server Error"})
 
         # doctor on the twin reports what the node said
         run = run_doctor(load_inventory(inventory), "c1")
@@ -119,15 +111,15 @@ def test_captured_answers_that_differ_are_the_twins_until_its_state_moves_on(
         assert "Status:" in _cli(inventory, PUB, "utils disaster_recovery status backup")  # the job it ran
         with CucmNode.from_inventory(load_inventory(inventory), "c1", PUB) as node:
             node.rest().generate_csr(CsrRequest(unit="tomcat", common_name=PUB))
-        status, body = _get(twin, PUB, _csr("tomcat"))
+        status, body = sim_get(twin, PUB, _csr("tomcat"))
         assert status == 200 and "BEGIN CERTIFICATE REQUEST" in body["csr"]
-        assert _get(twin, PUB, _csr("ipsec"))[0] == 404  # another unit still has none: as captured
-        assert _get(twin, PUB, _csr("ipsec"))[1] == {"message": "No CSR found for ipsec"}
+        assert sim_get(twin, PUB, _csr("ipsec"))[0] == 404  # another unit still has none: as captured
+        assert sim_get(twin, PUB, _csr("ipsec"))[1] == {"message": "No CSR found for ipsec"}
 
         # a fleet not made from a capture, in the same process, keeps the simulator's answers
         assert _cli(fleet.state_dir / "inventory.yaml", PUB, "utils sso status") == "SSO Status: SAML SSO Disabled\n"
-        assert _get(fleet, PUB, OPTIONS)[1]["distributions"] == ["this-server", "multi-server"]
-        assert _get(fleet, PUB, _csr("tomcat"))[1]["message"] == "CSR does not exist for the service tomcat"
+        assert sim_get(fleet, PUB, OPTIONS)[1]["distributions"] == ["this-server", "multi-server"]
+        assert sim_get(fleet, PUB, _csr("tomcat"))[1]["message"] == "CSR does not exist for the service tomcat"
 
 
 @contextmanager
@@ -160,7 +152,7 @@ def test_doctor_on_the_twin_gives_the_verdicts_doctor_gave_on_the_captured_clust
 ) -> None:
     fleet = sim_factory(nodes=3)
     with _a_node_that_words_things_otherwise():
-        capture = _capture(fleet, tmp_path / "capture")
+        capture = capture_of(fleet, tmp_path / "capture")
     captured = {v["id"]: (v["status"], v["said"]) for v in json.loads((capture / "capture.json").read_text())["inf"]}
     assert captured["cli.sso_disabled_text"] == ("refuted", "SSO Status: Disabled")  # the patch reached doctor
     assert captured["certmgr.get_csr_none_404"][0] == "refuted"
@@ -175,8 +167,7 @@ def test_an_anonymized_capture_replays_on_the_stand_in_nodes_and_an_unedited_one
     sim_factory: Callable[..., SimulatedFleet], tmp_path: Path
 ) -> None:
     fleet = sim_factory(nodes=2)
-    run = run_doctor(load_inventory(fleet.state_dir / "inventory.yaml"), "c1")
-    write_capture(tmp_path / "capture", run, anonymize=True)
+    capture_of(fleet, tmp_path / "capture", anonymize=True)
     with TwinFleet(tmp_path / "capture", sim_options(state_dir=tmp_path / "twin")) as twin:
         assert not [n for n in twin.notes if "as captured" in n], twin.notes  # the simulator's own answers
     stand_in = "node2.example.invalid"
