@@ -81,6 +81,14 @@ def sim(
             "versions, certificates, services, security mode, SSO, phones); --nodes/--clusters/--version ignored",
         ),
     ] = None,
+    lab_rows: Annotated[
+        bool,
+        typer.Option(
+            "--lab-rows",
+            help="with --from-capture of a real cluster: print the [LAB] rows for docs/simulator.md (what the "
+            "capture confirmed or corrected, and what the twin adopts, with the capture as the source) and exit",
+        ),
+    ] = False,
 ) -> None:
     """Run a simulated CUCM fleet until Ctrl-C (SIGINT) or SIGTERM.
 
@@ -94,8 +102,13 @@ def sim(
     from simulator.fleet import FleetOptions, SimulatedFleet
     from simulator.twin import TwinError, TwinFleet
 
-    os_pw = _secret(password, OS_PASSWORD_ENV, "--password")
-    app_pw = _secret(app_password, APP_PASSWORD_ENV, "--app-password")
+    if lab_rows:  # nobody logs in to a twin that only writes rows
+        import secrets
+
+        os_pw = app_pw = secrets.token_urlsafe(16)
+    else:
+        os_pw = _secret(password, OS_PASSWORD_ENV, "--password")
+        app_pw = _secret(app_password, APP_PASSWORD_ENV, "--app-password")
     try:
         faults = [parse_fault(f) for f in fault or []]
     except ValueError as exc:
@@ -120,6 +133,8 @@ def sim(
     def _on_signal(signum: int, frame: object) -> None:
         stop.set()
 
+    if lab_rows and from_capture is None:
+        raise typer.BadParameter("--lab-rows reads a capture: give --from-capture DIR too", param_hint="--lab-rows")
     if from_capture is not None:
         try:
             fleet: SimulatedFleet = TwinFleet(from_capture, opts)
@@ -133,6 +148,16 @@ def sim(
             fleet.start()
         except TwinError as exc:  # a captured shape the twin does not build
             raise typer.BadParameter(str(exc), param_hint="--from-capture") from exc
+        if lab_rows:
+            from simulator.lab import lab_rows as rows_of
+
+            assert from_capture is not None
+            try:
+                rows = rows_of(from_capture, list(getattr(fleet, "notes", [])))
+            except TwinError as exc:
+                raise typer.BadParameter(str(exc), param_hint="--from-capture") from exc
+            typer.echo("\n".join(rows))
+            return
         for spec in faults:
             try:
                 fleet.set_fault(**spec)

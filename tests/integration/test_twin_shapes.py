@@ -5,6 +5,7 @@ from __future__ import annotations
 import html
 import json
 import re
+import subprocess
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -18,9 +19,10 @@ from certops.inventory_file import load_inventory
 from certops.models import CsrRequest
 from simulator import certmgr, soap
 from simulator.fleet import SimulatedFleet
+from simulator.pki import ORG
 from simulator.twin import TwinFleet
 from tests.fixtures.simulator import sim_options
-from tests.fixtures.twin import PUB, SUB, capture_of, scan_table, sim_get
+from tests.fixtures.twin import CERTOPS, PUB, SUB, capture_of, certops_env, scan_table, sim_get
 
 SNAPSHOT = f"GET {certmgr.BASE}/snapshot/server"
 EWD_ROW = "<row><name>EnterpriseWideData</name><tkssomode>0</tkssomode></row>"
@@ -251,3 +253,62 @@ def test_an_unedited_capture_adopts_no_shape(
             assert "System SSH" not in {s.name for s in node.service_status()}
             assert node.phone_interaction() == "automatic"
             assert node.axl().execute_sql_query("select name from processnode")[0]["name"] == "EnterpriseWideData"
+
+
+def _lab_rows(capture: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [CERTOPS, "sim", "--from-capture", str(capture), "--lab-rows"],
+        capture_output=True,
+        text=True,
+        env=certops_env(),
+        timeout=300,
+    )
+
+
+def _as_if_from_a_real_cluster(capture: Path) -> None:
+    """The captured certificates issued by a corporate CA, not the simulator's (the twin re-issues them so)."""
+    path = capture / "capture.json"
+    data = json.loads(path.read_text())
+    for node in data["nodes"]:
+        for cert in node.get("certificates") or []:
+            cert["issuer"] = cert["issuer"].replace(f"O={ORG}", "O=Example Corp")
+    path.write_text(json.dumps(data))
+
+
+def test_lab_rows_name_what_a_real_capture_settled_and_what_the_twin_adopts_with_the_capture_as_source(
+    sim_factory: Callable[..., SimulatedFleet], tmp_path: Path
+) -> None:
+    fleet = sim_factory(nodes=2)
+    with _a_node_with_other_shapes():
+        capture = capture_of(fleet, tmp_path / "capture")
+    fleet.stop()
+    _as_if_from_a_real_cluster(capture)
+    data = json.loads((capture / "capture.json").read_text())
+
+    result = _lab_rows(capture)
+
+    assert result.returncode == 0, result.stdout + result.stderr
+    rows = result.stdout.splitlines()
+    assert rows[0] == "| behaviour | [LAB] what the cluster did | source |"
+    source = f"capture {data['created']}, certops {data['certops_version']}, CUCM {data['cluster']['full_version']}"
+    processnode = next(r for r in rows if "`axl.processnode_rows`" in r)
+    assert f"**[LAB]** refuted: rows: {sorted([PUB, SUB])}" in processnode and source in processnode
+    assert re.search(r"; cucm-pub\.c1\.certops\.test: \S+", processnode)  # the answer files it came from
+    confirmed = next(r for r in rows if "`certmgr.options_shape`" in r)
+    assert "**[LAB]** confirmed" in confirmed
+    assert not [r for r in rows if "not reachable" in r]  # only what the capture settled
+    twin = [r for r in rows if r.startswith("| twin: ")]
+    assert any("AXL processnode answers the captured non-node rows" in r for r in twin), twin
+    assert any("Control Center lists Cisco HAProxy" in r for r in twin), twin
+    assert "Traceback" not in result.stderr
+
+
+def test_lab_rows_refuse_a_capture_of_the_simulator_in_one_sentence(
+    sim_factory: Callable[..., SimulatedFleet], tmp_path: Path
+) -> None:
+    capture = capture_of(sim_factory(nodes=2), tmp_path / "capture")
+    result = _lab_rows(capture)
+    assert result.returncode == 2 and result.stdout == ""
+    said = " ".join(result.stderr.split())
+    assert "is a capture of the certops simulator" in said and "against a real cluster" in said, said
+    assert "Traceback" not in result.stderr
