@@ -29,6 +29,7 @@ SANs (DNS SANs only); the captured key sizes (the fleet's shared 2048-bit RSA / 
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import html
 import json
 import re
@@ -232,17 +233,28 @@ class TwinFleet(SimulatedFleet):
         self.runtime.events.add(cluster.name, None, "twin_shaped", detail={"nodes": len(cluster.nodes)})
 
     # ----- captured answers -----------------------------------------------------------------------------
-    def _captured(self) -> dict[tuple[str, str, str], tuple[int | None, str, str]]:
-        """The captured answers by ``ReplayBook.key`` (the last of repeated ones): (status, body, content type)."""
-        out: dict[tuple[str, str, str], tuple[int | None, str, str]] = {}
+    @functools.cached_property
+    def _answers(self) -> list[tuple[dict[str, Any], int | None, str]]:
+        """Each captured answer whose file reads, in capture order: (index entry, status, body); read once."""
+        out: list[tuple[dict[str, Any], int | None, str]] = []
         for entry in self.capture.get("responses") or []:
             try:
                 body = (self.capture_dir / str(entry["file"])).read_text(encoding="utf-8")
-                key = ReplayBook.key(str(entry["node"]), str(entry["interface"]), str(entry["request"]))
-            except (KeyError, OSError, ValueError):
+            except (KeyError, OSError):
                 continue
             status = entry.get("status")
-            out[key] = (status if isinstance(status, int) else None, body, str(entry.get("content_type") or ""))
+            out.append((entry, status if isinstance(status, int) else None, body))
+        return out
+
+    def _captured(self) -> dict[tuple[str, str, str], tuple[int | None, str, str]]:
+        """The captured answers by ``ReplayBook.key`` (the last of repeated ones): (status, body, content type)."""
+        out: dict[tuple[str, str, str], tuple[int | None, str, str]] = {}
+        for entry, status, body in self._answers:
+            try:
+                key = ReplayBook.key(str(entry["node"]), str(entry["interface"]), str(entry["request"]))
+            except (KeyError, ValueError):
+                continue
+            out[key] = (status, body, str(entry.get("content_type") or ""))
         return out
 
     def _replay(self, cluster: SimulatedCluster) -> None:
@@ -285,19 +297,13 @@ class TwinFleet(SimulatedFleet):
     # ----- captured shapes, filled with the twin's state -------------------------------------------------
     def _exchanges(self, fqdn: str, interface: str, operation: str) -> list[tuple[int | None, str]]:
         """The captured answers of ``fqdn`` on ``interface`` whose request names ``operation``, in order."""
-        out: list[tuple[int | None, str]] = []
-        for entry in self.capture.get("responses") or []:
-            if str(entry.get("node", "")).lower() != fqdn or entry.get("interface") != interface:
-                continue
-            if operation not in str(entry.get("request", "")):
-                continue
-            try:
-                body = (self.capture_dir / str(entry["file"])).read_text(encoding="utf-8")
-            except (KeyError, OSError):
-                continue
-            status = entry.get("status")
-            out.append((status if isinstance(status, int) else None, body))
-        return out
+        return [
+            (status, body)
+            for entry, status, body in self._answers
+            if str(entry.get("node", "")).lower() == fqdn
+            and entry.get("interface") == interface
+            and operation in str(entry.get("request", ""))
+        ]
 
     def _conventions(self, cluster: SimulatedCluster) -> None:
         """Adopt the captured shapes of the snapshot, the AXL rows, RisPort70's StateInfo and Control Center's list."""

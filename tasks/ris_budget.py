@@ -33,14 +33,17 @@ import hashlib
 import math
 import re
 import threading
+import time
 from collections.abc import Callable
 from typing import Any
 
+import httpx
 from prefect import get_client
 from prefect.client.schemas.actions import GlobalConcurrencyLimitCreate, GlobalConcurrencyLimitUpdate
 from prefect.exceptions import ObjectAlreadyExists, ObjectNotFound
 from prefect.settings import PREFECT_API_URL
 
+from certops.errors import CertopsError
 from tasks.server_busy import server_busy
 
 SLOTS_PER_REQUEST = 60
@@ -112,8 +115,6 @@ class ClusterRisBudget:
 
     def take(self, cost: int = 1) -> float:
         """Wait until ``cost`` more requests fit in the cluster's rate limit, take them; return the seconds waited."""
-        import time
-
         t0 = time.monotonic()
         burst, _ = shape(self.per_minute, self.window)
         left = cost
@@ -164,12 +165,6 @@ def take_slots(name: str, occupy: int, *, cluster: str = "", sleep: Callable[[fl
     uploads and restarts, in the phone watch, on a 503 from the rate limit; and on an idle embedded
     server about one take in three met an immediate 503 and waited Prefect's 2 s retry.
     """
-    import time
-
-    import httpx
-
-    from certops.errors import CertopsError
-
     nap = sleep or time.sleep
     where = f"cluster {cluster}: " if cluster else ""
     deadline = time.monotonic() + BUSY_SERVER_WAIT
@@ -226,8 +221,6 @@ def _increment_once(client: Any, name: str, occupy: int) -> Any:
     own ``httpx.Client`` (base URL, headers, TLS settings) without its retry wrapper. Where that is
     not at hand, or the server wants CSRF tokens, it is the client's own call, retries and all.
     """
-    import httpx
-
     http = getattr(client, "_client", None)
     if not isinstance(http, httpx.Client) or getattr(http, "enable_csrf_support", False):
         return client.increment_concurrency_slots(names=[name], slots=occupy, mode="rate_limit")
@@ -240,8 +233,6 @@ def _increment_once(client: Any, name: str, occupy: int) -> Any:
 
 
 def _missing(where: str, name: str) -> Exception:
-    from certops.errors import CertopsError
-
     return CertopsError(
         f"{where}the RisPort70 budget {name} is missing on the Prefect server (deleted while certops ran?)",
         hint="rerun: certops creates it on first use; do not delete certops-ris-* limits while renewals run",

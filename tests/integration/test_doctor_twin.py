@@ -19,7 +19,7 @@ from simulator import pki
 from simulator.fleet import SimulatedFleet
 from simulator.twin import TwinError, TwinFleet
 from tests.fixtures.simulator import sim_options
-from tests.fixtures.twin import CERTOPS, PUB, SUB, capture_of, certops_env, scan_table
+from tests.fixtures.twin import CERTOPS, PUB, SUB, capture_of, certops_env, run_certops, scan_table
 
 READY = "Press Ctrl-C to stop."
 
@@ -112,13 +112,7 @@ def test_a_capture_the_twin_cannot_build_is_refused_in_one_sentence(tmp_path: Pa
     )
     with pytest.raises(TwinError, match="the capture has 2 publishers; a twin needs exactly one"):
         TwinFleet(capture)
-    result = subprocess.run(
-        [CERTOPS, "sim", "--from-capture", str(tmp_path / "nothing-here")],
-        capture_output=True,
-        text=True,
-        env=certops_env(),
-        timeout=120,
-    )
+    result = run_certops("sim", "--from-capture", str(tmp_path / "nothing-here"), timeout=120)
     assert result.returncode == 2
     assert "holds no capture.json: make one with certops doctor --capture" in " ".join(result.stderr.split())
     assert "Traceback" not in result.stderr
@@ -195,13 +189,7 @@ def test_the_readme_before_your_first_renewal_block_runs_as_written(tmp_path: Pa
 
 
 def _dry_run(inventory: Path, unit: str) -> dict[str, object]:
-    result = subprocess.run(
-        [CERTOPS, "renew", "-i", str(inventory), "-c", "c1", "-u", unit, "--dry-run", "--json"],
-        capture_output=True,
-        text=True,
-        env=certops_env(),
-        timeout=300,
-    )
+    result = run_certops("renew", "-i", str(inventory), "-c", "c1", "-u", unit, "--dry-run", "--json")
     assert result.returncode == 0, result.stdout + result.stderr
     return json.loads(re.sub(r"\bport \d+", "port N", result.stdout))  # the twin listens on other ports
 

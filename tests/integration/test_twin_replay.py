@@ -19,7 +19,7 @@ from simulator.cli import CliSession
 from simulator.fleet import SimulatedFleet
 from simulator.twin import TwinFleet
 from tests.fixtures.simulator import sim_options
-from tests.fixtures.twin import PUB, SUB, capture_of, sim_get
+from tests.fixtures.twin import PUB, SUB, capture_of, captured_verdicts, doctor_verdicts, sim_get
 
 OPTIONS = f"GET {certmgr.BASE}/options"
 SSO_OTHER = "SSO Status: Disabled\n"  # a node saying "off" in other words than the simulator's
@@ -153,13 +153,13 @@ def test_doctor_on_the_twin_gives_the_verdicts_doctor_gave_on_the_captured_clust
     fleet = sim_factory(nodes=3)
     with _a_node_that_words_things_otherwise():
         capture = capture_of(fleet, tmp_path / "capture")
-    captured = {v["id"]: (v["status"], v["said"]) for v in json.loads((capture / "capture.json").read_text())["inf"]}
+    captured = captured_verdicts(capture)
     assert captured["cli.sso_disabled_text"] == ("refuted", "SSO Status: Disabled")  # the patch reached doctor
     assert captured["certmgr.get_csr_none_404"][0] == "refuted"
     fleet.stop()
     with TwinFleet(capture, sim_options(state_dir=tmp_path / "twin")) as twin:
         run = run_doctor(load_inventory(twin.write_inventory(tmp_path / "twin.yaml")), "c1")
-    on_twin = {i: (v.status.value, v.said) for i, v in run.report.inf_summary().items()}
+    on_twin = doctor_verdicts(run)
     assert on_twin == captured
 
 

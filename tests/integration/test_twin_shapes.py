@@ -22,7 +22,16 @@ from simulator.fleet import SimulatedFleet
 from simulator.pki import ORG
 from simulator.twin import TwinFleet
 from tests.fixtures.simulator import sim_options
-from tests.fixtures.twin import CERTOPS, PUB, SUB, capture_of, certops_env, scan_table, sim_get
+from tests.fixtures.twin import (
+    PUB,
+    SUB,
+    capture_of,
+    captured_verdicts,
+    doctor_verdicts,
+    run_certops,
+    scan_table,
+    sim_get,
+)
 
 SNAPSHOT = f"GET {certmgr.BASE}/snapshot/server"
 EWD_ROW = "<row><name>EnterpriseWideData</name><tkssomode>0</tkssomode></row>"
@@ -175,7 +184,7 @@ def test_the_twin_answers_with_its_own_state_in_the_shapes_the_capture_recorded(
         # certops reads it as before; doctor on the twin says what it said of the edited answers
         assert scan_table(inventory) == original
         run = run_doctor(load_inventory(inventory), "c1")
-        inf = {i: (v.status.value, v.said) for i, v in run.report.inf_summary().items()}
+        inf = doctor_verdicts(run)
         assert inf["certmgr.snapshot_shape"] == ("confirmed", "")
         assert inf["axl.processnode_rows"] == ("refuted", f"rows: {sorted([PUB, SUB])}")
         assert inf["axl.phone_interaction_param"] == ("refuted", "value None on 15.0")
@@ -215,20 +224,26 @@ def _a_node_with_other_shapes() -> Iterator[None]:
         yield
 
 
+def _capture_with_other_shapes(sim_factory: Callable[..., SimulatedFleet], directory: Path) -> Path:
+    """A capture of a 2-node cluster answering as a real node might (:func:`_a_node_with_other_shapes`)."""
+    fleet = sim_factory(nodes=2)
+    with _a_node_with_other_shapes():
+        capture = capture_of(fleet, directory)
+    fleet.stop()
+    return capture
+
+
 def test_doctor_on_the_twin_gives_the_captured_verdicts_for_these_shapes(
     sim_factory: Callable[..., SimulatedFleet], tmp_path: Path
 ) -> None:
-    fleet = sim_factory(nodes=2)
-    with _a_node_with_other_shapes():
-        capture = capture_of(fleet, tmp_path / "capture")
-    captured = {v["id"]: (v["status"], v["said"]) for v in json.loads((capture / "capture.json").read_text())["inf"]}
+    capture = _capture_with_other_shapes(sim_factory, tmp_path / "capture")
+    captured = captured_verdicts(capture)
     for item in ("axl.processnode_rows", "axl.phone_interaction_param", "cc.haproxy_not_listed", "ris.stateinfo"):
         assert captured[item][0] == "refuted", item  # the patch reached doctor
-    fleet.stop()
     with TwinFleet(capture, sim_options(state_dir=tmp_path / "twin")) as twin:
         run = run_doctor(load_inventory(twin.write_inventory(tmp_path / "twin.yaml")), "c1")
         assert list(sim_get(twin, PUB, SNAPSHOT)[1]) == TOP_KEYS
-    on_twin = {i: (v.status.value, v.said) for i, v in run.report.inf_summary().items()}
+    on_twin = doctor_verdicts(run)
     assert on_twin == captured
 
 
@@ -256,13 +271,7 @@ def test_an_unedited_capture_adopts_no_shape(
 
 
 def _lab_rows(capture: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [CERTOPS, "sim", "--from-capture", str(capture), "--lab-rows"],
-        capture_output=True,
-        text=True,
-        env=certops_env(),
-        timeout=300,
-    )
+    return run_certops("sim", "--from-capture", str(capture), "--lab-rows")
 
 
 def _as_if_from_a_real_cluster(capture: Path) -> None:
@@ -278,10 +287,7 @@ def _as_if_from_a_real_cluster(capture: Path) -> None:
 def test_lab_rows_name_what_a_real_capture_settled_and_what_the_twin_adopts_with_the_capture_as_source(
     sim_factory: Callable[..., SimulatedFleet], tmp_path: Path
 ) -> None:
-    fleet = sim_factory(nodes=2)
-    with _a_node_with_other_shapes():
-        capture = capture_of(fleet, tmp_path / "capture")
-    fleet.stop()
+    capture = _capture_with_other_shapes(sim_factory, tmp_path / "capture")
     _as_if_from_a_real_cluster(capture)
     data = json.loads((capture / "capture.json").read_text())
 
