@@ -32,6 +32,24 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
+TRANSPORT_LOG = "simulator.ssh.transport"
+"""The logger of the simulated nodes' SSH transports (paramiko's server side), apart from a client's."""
+
+
+class _HungUp(logging.Filter):
+    """A client that hangs up with the node's last words unread resets the connection (its kernel's
+    answer to a close with data pending): for a node that is the client leaving, not an error.
+    paramiko logs it at ERROR as "Socket exception: Connection reset by peer"; here it is DEBUG."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.levelno >= logging.ERROR and "Connection reset by peer" in record.getMessage():
+            record.levelno, record.levelname = logging.DEBUG, "DEBUG"
+            return logging.getLogger(record.name).isEnabledFor(logging.DEBUG)
+        return True
+
+
+logging.getLogger(TRANSPORT_LOG).addFilter(_HungUp())
+
 
 def new_host_key() -> paramiko.PKey:
     """A fresh Ed25519 host key (fast enough for thousands of nodes)."""
@@ -213,6 +231,7 @@ class SshServer:
 
     def _session(self, conn: socket.socket, node: SimulatedNode) -> None:
         transport = paramiko.Transport(conn)
+        transport.set_log_channel(TRANSPORT_LOG)
         transport.sim_node = node  # type: ignore[attr-defined]
         with self._lock:
             self._transports.add(transport)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import socket
 
 import httpx
@@ -12,6 +13,7 @@ from cryptography import x509
 
 from certops.inventory import Inventory
 from simulator.fleet import SimulatedFleet
+from simulator.ssh import TRANSPORT_LOG
 from tests.fixtures.simulator import SIM_OS_PASSWORD, SIM_OS_USER, SimShell, sim_https
 
 CERTMGR = "/platformcom/api/v1/certmgr/config"
@@ -147,6 +149,35 @@ def test_keyboard_interactive_auth_is_accepted(sim_fleet: SimulatedFleet) -> Non
         assert transport.is_authenticated()
     finally:
         transport.close()
+
+
+def test_a_client_hanging_up_with_the_nodes_words_unread_is_no_error_in_the_simulators_log(
+    sim_fleet: SimulatedFleet, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A client that closes with the node's output unread resets the connection (its kernel's answer
+    to a close with data pending; forced here by SO_LINGER 0). The node's SSH side notes it at DEBUG:
+    a demo or a benchmark that runs the simulator in its own process shows no ERROR line for it."""
+    import struct
+    import threading
+
+    node = sim_fleet.node("cucm-pub.c1.certops.test")
+    caplog.set_level(logging.DEBUG, logger=TRANSPORT_LOG)
+    before = {t for t in threading.enumerate() if getattr(t, "server_mode", False)}
+    with SimShell(sim_fleet, node) as shell:
+        shell.wait_prompt()
+        shell.channel.send(b"show version active\n")
+        shell.read_until("admin:")
+        sock = shell.client.get_transport().sock  # type: ignore[union-attr]
+        servers = [t for t in threading.enumerate() if getattr(t, "server_mode", False) and t not in before]
+        shell.channel.send(b"show version active\n")  # the node answers; the client never reads it
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        sock.close()
+    for t in servers:
+        t.join(timeout=30)  # the node's transport ends once it has seen the reset
+    assert servers and not any(t.is_alive() for t in servers)
+    mine = [r for r in caplog.records if r.name == TRANSPORT_LOG]
+    assert [r.getMessage() for r in mine if r.levelno >= logging.ERROR] == []
+    assert any("Connection reset by peer" in r.getMessage() and r.levelno == logging.DEBUG for r in mine)
 
 
 def test_show_cert_own_prints_the_installed_certificate(sim_fleet: SimulatedFleet) -> None:
