@@ -10,13 +10,12 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import httpx
 from pydantic import SecretStr
 
 from certops.cucm import certmgr_shapes as shapes
-from certops.cucm._http import FleetHttp, NodeClient, error_text
+from certops.cucm._http import FleetHttp, HttpAnswer, NodeClient, error_text
 from certops.cucm.certmgr_shapes import BASE_PATH, IdentityEntry, Snapshot
 from certops.errors import (
     CsrNotFound,
@@ -27,6 +26,9 @@ from certops.errors import (
     TrustChainMissing,
 )
 from certops.models import CsrRequest
+
+if TYPE_CHECKING:
+    import httpx
 
 __all__ = [
     "BASE_PATH",
@@ -72,7 +74,7 @@ _UPLOAD_FAILURES: list[tuple[re.Pattern[str], type[CucmApiError], str]] = [
 ]
 
 
-def classify_error(response: httpx.Response, *, node: str, operation: str, unit: str | None) -> CucmApiError:
+def classify_error(response: HttpAnswer, *, node: str, operation: str, unit: str | None) -> CucmApiError:
     """Turn an error response into the most specific ``CucmApiError`` its text allows."""
     try:
         body: Any = response.json()
@@ -106,7 +108,7 @@ def classify_error(response: httpx.Response, *, node: str, operation: str, unit:
     return CucmApiError(f"HTTP {status}: {text}", node=node, operation=operation, unit=unit, status=status, hint=hint)
 
 
-def _json(response: httpx.Response, *, node: str, operation: str, unit: str | None = None) -> Any:
+def _json(response: HttpAnswer, *, node: str, operation: str, unit: str | None = None) -> Any:
     try:
         return response.json()
     except ValueError:
@@ -120,7 +122,7 @@ def _json(response: httpx.Response, *, node: str, operation: str, unit: str | No
         ) from None
 
 
-def snapshot_from(response: httpx.Response, *, node: str) -> Snapshot:
+def snapshot_from(response: HttpAnswer, *, node: str) -> Snapshot:
     """The ``Snapshot`` in a ``GET /snapshot/server`` answer; ``CucmApiError`` for an error or a bad shape."""
     op = "snapshot"
     if response.status_code >= 400:
