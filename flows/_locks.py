@@ -21,6 +21,7 @@ one, so two renewals of one unit on one cluster never overlap either.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import re
 import threading
@@ -30,11 +31,11 @@ from contextlib import contextmanager
 from typing import Any
 from uuid import UUID
 
+import httpx
 from prefect import get_client
 from prefect.client.schemas.actions import GlobalConcurrencyLimitCreate, GlobalConcurrencyLimitUpdate
 from prefect.concurrency.sync import concurrency
 from prefect.exceptions import ObjectAlreadyExists, ObjectNotFound
-from prefect.variables import Variable
 from pydantic import BaseModel, ConfigDict
 
 from certops.errors import PolicyViolation
@@ -42,7 +43,7 @@ from certops.inventory import Inventory
 from certops.planning import exclusion_key
 from certops.renewal.waiting import Wait
 from certops.units import UNITS
-from tasks.server_busy import server_busy
+from tasks.server_busy import asking_again, can_send_once, send_once, server_busy
 
 LEASE_SECONDS = 60  # the server's minimum; the critical section takes well under a second
 GCL_TIMEOUT_SECONDS = 300.0  # a busy SQLite server (50 renewals at once) took over 60 s to grant the slot
@@ -247,9 +248,82 @@ def _critical(name: str) -> Iterator[None]:
         yield
 
 
+def _status(exc: httpx.HTTPStatusError) -> int:
+    return exc.response.status_code
+
+
+def _variable_value(name: str) -> Any:
+    """The value of Prefect Variable ``name`` (None when there is none).
+
+    Like the claim's other reads and writes, sent once per try and asked again soon while the
+    server is busy (``tasks.server_busy``), not with Prefect's 2 s back-off.
+    """
+    with get_client(sync_client=True) as client:
+        if not can_send_once(client):
+            var = client.read_variable_by_name(name)
+            return var.value if var is not None else None
+
+        def read() -> Any:
+            try:
+                return send_once(client, "GET", f"/variables/name/{name}").json().get("value")
+            except httpx.HTTPStatusError as exc:
+                if _status(exc) == 404:
+                    return None
+                raise
+
+        return asking_again(read)
+
+
+def _set_variable(name: str, value: Any) -> None:
+    """Set Prefect Variable ``name`` to ``value``, creating it when there is none (idempotent)."""
+    body = {"name": name, "value": value}
+    with get_client(sync_client=True) as client:
+        if not can_send_once(client):
+            from prefect.client.schemas.actions import VariableCreate, VariableUpdate
+
+            if client.read_variable_by_name(name) is None:
+                client.create_variable(VariableCreate(**body))
+            else:
+                client.update_variable(VariableUpdate(**body))
+            return
+
+        def write() -> None:
+            try:
+                send_once(client, "PATCH", f"/variables/name/{name}", json=body)
+            except httpx.HTTPStatusError as exc:
+                if _status(exc) != 404:
+                    raise
+                try:
+                    send_once(client, "POST", "/variables/", json=body)
+                except httpx.HTTPStatusError as again:
+                    if _status(again) != 409:  # created meanwhile (our own earlier try): set it
+                        raise
+                    send_once(client, "PATCH", f"/variables/name/{name}", json=body)
+
+        asking_again(write)
+
+
+def _delete_variable(name: str) -> None:
+    """Delete Prefect Variable ``name``; one that is gone already counts as deleted."""
+    with get_client(sync_client=True) as client:
+        if not can_send_once(client):
+            with contextlib.suppress(ObjectNotFound):
+                client.delete_variable_by_name(name)
+            return
+
+        def delete() -> None:
+            try:
+                send_once(client, "DELETE", f"/variables/name/{name}")
+            except httpx.HTTPStatusError as exc:
+                if _status(exc) != 404:  # a try the server did carry out before it answered busy
+                    raise
+
+        asking_again(delete)
+
+
 def read_claim(cluster: str, key: str) -> Claim | None:
     """The current claim on (cluster, key), or None."""
-    value: Any = Variable.get(claim_name(cluster, key), default=None)
+    value: Any = _variable_value(claim_name(cluster, key))
     return Claim.model_validate(value) if value else None
 
 
@@ -293,7 +367,7 @@ def acquire_claim(
                     )
                     if held is not None and held.run_id == run_id:
                         claim = held.model_copy(update=me)  # resumed in another process: record that one
-                    Variable.set(claim_name(cluster, key), claim.model_dump(mode="json"), overwrite=True)
+                    _set_variable(claim_name(cluster, key), claim.model_dump(mode="json"))
                     wait.done("the lock is ours")
                     return claim
         except Exception as exc:
@@ -333,7 +407,7 @@ def release_claim(*, cluster: str, unit: str, run_id: str) -> bool:
         held = read_claim(cluster, key)
         if held is None or held.run_id != run_id:
             return False
-        Variable.unset(claim_name(cluster, key))
+        _delete_variable(claim_name(cluster, key))
         return True
 
 
@@ -352,5 +426,5 @@ def force_release(*, cluster: str, unit: str) -> Claim | None:
                 hint="deny it (certops deny RUN --reason ...) or cancel it in the Prefect UI first",
             )
         if held is not None:
-            Variable.unset(claim_name(cluster, key))
+            _delete_variable(claim_name(cluster, key))
         return held

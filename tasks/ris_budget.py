@@ -44,7 +44,14 @@ from prefect.exceptions import ObjectAlreadyExists, ObjectNotFound
 from prefect.settings import PREFECT_API_URL
 
 from certops.errors import CertopsError
-from tasks.server_busy import server_busy
+from tasks.server_busy import (
+    BUSY_FIRST_PAUSE,
+    BUSY_LONGEST_PAUSE,
+    BUSY_SERVER_WAIT,
+    can_send_once,
+    send_once,
+    worth_asking_again,
+)
 
 SLOTS_PER_REQUEST = 60
 """Slots one RisPort70 request occupies (so the decay per second is a whole number of slots)."""
@@ -128,14 +135,6 @@ class ClusterRisBudget:
 FIT_MARGIN = 0.02
 """Seconds slept past the computed fit (the server's answer reached us after it decayed the slots)."""
 
-BUSY_SERVER_WAIT = 300.0
-"""Seconds a take waits out a Prefect server too busy to answer (429/502/503: SQLite "database is
-locked" or a write that lost to another, under many runs at once) before the error stands."""
-
-BUSY_FIRST_PAUSE = 0.05
-"""Seconds before asking a busy server again, doubling to 15 s. SQLite's refusal of a write that
-lost to another is immediate: Prefect's client would wait 2 s before its retry."""
-
 
 def seconds_until_it_fits(active_slots: int, limit: int, decay_per_second: float, occupy: int) -> float:
     """Seconds from a read of the limit until ``occupy`` more slots fit, 0.0 when they fit now.
@@ -198,12 +197,10 @@ def take_slots(name: str, occupy: int, *, cluster: str = "", sleep: Callable[[fl
                 if isinstance(exc, httpx.HTTPStatusError) and exc.response.status_code == 423:
                     again(FIT_MARGIN)  # another taker was faster: its slots show on the next read
                     continue
-                if not (isinstance(exc, httpx.TransportError) or server_busy(exc)):
-                    raise
-                if time.monotonic() + pause > deadline:
+                if not worth_asking_again(exc) or time.monotonic() + pause > deadline:
                     raise
                 again(pause)
-                pause = min(pause * 2, 15.0)
+                pause = min(pause * 2, BUSY_LONGEST_PAUSE)
                 continue
             limits = response.json()
             if not limits:
@@ -213,23 +210,15 @@ def take_slots(name: str, occupy: int, *, cluster: str = "", sleep: Callable[[fl
 
 
 def _increment_once(client: Any, name: str, occupy: int) -> Any:
-    """``POST /v2/concurrency_limits/increment`` sent once; raises ``httpx.HTTPStatusError`` for an error status.
+    """``POST /v2/concurrency_limits/increment`` sent once (``tasks.server_busy.send_once``).
 
-    Prefect's client sleeps 2 s (``2 ** attempt``) after a 503 before it retries, and once more
-    after its last attempt even with retries set to 0; SQLite's refusal of a write that lost to
-    another is immediate and worth asking again at once. So the request goes through the client's
-    own ``httpx.Client`` (base URL, headers, TLS settings) without its retry wrapper. Where that is
-    not at hand, or the server wants CSRF tokens, it is the client's own call, retries and all.
+    Where the client lends no ``httpx.Client``, or the server wants CSRF tokens, it is the
+    client's own call, Prefect's retries and all.
     """
-    http = getattr(client, "_client", None)
-    if not isinstance(http, httpx.Client) or getattr(http, "enable_csrf_support", False):
+    body = {"names": [name], "slots": occupy, "mode": "rate_limit"}
+    if not can_send_once(client):
         return client.increment_concurrency_slots(names=[name], slots=occupy, mode="rate_limit")
-    request = http.build_request(
-        "POST", "/v2/concurrency_limits/increment", json={"names": [name], "slots": occupy, "mode": "rate_limit"}
-    )
-    response = httpx.Client.send(http, request)
-    response.raise_for_status()
-    return response
+    return send_once(client, "POST", "/v2/concurrency_limits/increment", json=body)
 
 
 def _missing(where: str, name: str) -> Exception:

@@ -59,3 +59,47 @@ def test_a_busy_server_while_claiming_the_lock_is_asked_again_and_the_renewal_co
     assert report.status == "completed"
     assert calls[0] == calls[1]  # the same lock, asked again
     assert [e["unit"] for e in env.fleet.events(operation="csr_generated")].count("TVS") == 2
+
+
+def test_the_claims_reads_and_writes_meet_a_busy_server_and_are_asked_again_soon_not_after_prefects_2_s(
+    make_env, monkeypatch
+):
+    # On the embedded SQLite server the claim's delete at the end of a renewal met an immediate 503
+    # in about one run in two, and Prefect's client slept 2 s before asking again.
+    import httpx
+    from prefect.exceptions import PrefectHTTPStatusError
+
+    import tasks.server_busy as server_busy
+
+    env = make_env(ca="auto")
+    real_send = locks.send_once
+    refused: dict[str, int] = {"GET": 1, "POST": 1, "PATCH": 1, "DELETE": 2}  # answered 503 before the real answer
+    sent: list[tuple[str, int]] = []
+
+    def send_once(client: object, method: str, path: str, **kw: object) -> httpx.Response:
+        if "/variables/" in path and refused.get(method, 0) > 0:
+            refused[method] -= 1
+            request = httpx.Request(method, f"http://127.0.0.1/api{path}")
+            response = httpx.Response(503, request=request, json={"exception_message": "Service Unavailable"})
+            sent.append((method, 503))
+            raise PrefectHTTPStatusError.from_httpx_error(
+                httpx.HTTPStatusError("busy", request=request, response=response)
+            )
+        response = real_send(client, method, path, **kw)
+        if "/variables/" in path:
+            sent.append((method, response.status_code))
+        return response
+
+    pauses: list[float] = []
+    real_again = server_busy.asking_again
+    monkeypatch.setattr(locks, "send_once", send_once)
+    monkeypatch.setattr(locks, "asking_again", lambda call, **kw: real_again(call, sleep=pauses.append, **kw))
+    report = renew(str(env.inventory_path), "c1", "CAPF", settings=FAST)
+    assert report.status == "completed"
+    assert locks.read_claim("c1", "CAPF") is None  # released, though the server was busy at the delete
+    assert sent[:5] == [("GET", 503), ("PATCH", 503), ("POST", 503), ("POST", 201), ("GET", 200)]  # claimed
+    assert sent[-3:] == [("DELETE", 503), ("DELETE", 503), ("DELETE", 204)]  # released at the third try
+    assert refused == {"GET": 0, "POST": 0, "PATCH": 0, "DELETE": 0}
+    first = server_busy.BUSY_FIRST_PAUSE
+    # each call's own pauses, doubling: the read, the write (refused at PATCH, then at POST), the delete
+    assert pauses == [first, first, 2 * first, first, 2 * first]
