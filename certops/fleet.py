@@ -23,7 +23,7 @@ from pydantic import SecretStr
 from certops.cucm._http import FleetHttp
 from certops.cucm.certinfo import certificate_info
 from certops.cucm.paths import Via, certificate_path
-from certops.cucm.rest import CertMgrClient, read_snapshot
+from certops.cucm.rest import CertMgrClient, Snapshot, read_snapshot
 from certops.errors import CertificateError, CertopsError, CucmApiError, CucmError
 from certops.inventory import ClusterConfig, Inventory, NodeConfig, resolve_secret
 from certops.models import CertificateInfo, CertificateReport, NodeFailure
@@ -126,12 +126,24 @@ async def _read_all(
     loop = asyncio.get_running_loop()
 
     async def read(cluster: ClusterConfig, node: NodeConfig) -> list[CertificateInfo] | NodeFailure:
+        fetched: Snapshot | list[CertificateInfo] | NodeFailure
         async with cluster_turns[cluster.name], slots:  # the cluster's turn first, then a place
             if cluster.name in rest_clusters:
-                result = await _read_rest_node(http, inventory, cluster, node, units, secrets)
+                fetched = await _read_rest_snapshot(http, inventory, cluster, node, secrets)
             else:
                 assert pool is not None and node_factory is not None
-                result = await loop.run_in_executor(pool, _read_node, inventory, cluster, node, units, node_factory)
+                fetched = await loop.run_in_executor(pool, _read_node, inventory, cluster, node, units, node_factory)
+        result: list[CertificateInfo] | NodeFailure
+        if isinstance(fetched, Snapshot):
+            # Described with the places given back, once the loop has run twice more: the nodes
+            # waiting for them start connecting, and answers already in are taken in, before the
+            # description holds the loop (about half a millisecond a node). Described at once, a
+            # fleet's reading waits for it: 1,000 simulated nodes 2.9 s -> 2.2 s, the same CPU.
+            await asyncio.sleep(0)
+            await asyncio.sleep(0)
+            result = _describe_rest_node(fetched, cluster, node, units)
+        else:
+            result = fetched
         if progress is not None:
             progress(cluster.name, node.fqdn, not isinstance(result, NodeFailure))
         return result
@@ -153,23 +165,21 @@ def _units_wanted(node: NodeConfig, units: list[str] | None) -> list[str]:
     return units if units is not None else units_for_role(node.role)
 
 
-async def _read_rest_node(
+async def _read_rest_snapshot(
     http: FleetHttp,
     inventory: Inventory,
     cluster: ClusterConfig,
     node: NodeConfig,
-    units: list[str] | None,
     secrets: dict[tuple[str, str | None, str | None], SecretStr],
-) -> list[CertificateInfo] | NodeFailure:
-    """One CUCM 14+ node: its certmgr snapshot, each wanted identity described (as ``CucmNode`` does)."""
-    wanted = _units_wanted(node, units)
+) -> Snapshot | NodeFailure:
+    """One CUCM 14+ node's certmgr snapshot (as ``CucmNode`` reads it), or why it could not be read."""
     try:
         ref = inventory.os_admin_for(cluster, node)
         key = (ref.username, ref.password_env, ref.password_secret_block)
         if key not in secrets:  # one look-up per credential and scan, not per node
             secrets[key] = resolve_secret(ref)
         tls = inventory.tls_for(cluster)
-        snapshot = await read_snapshot(
+        return await read_snapshot(
             http,
             fqdn=node.fqdn,
             address=node.connect_address,
@@ -179,6 +189,16 @@ async def _read_rest_node(
             verify=tls.verify,
             ca_bundle=tls.ca_bundle,
         )
+    except Exception as exc:  # noqa: BLE001  (sorted by _failure, as the threaded path does)
+        return _failure(cluster, node, exc)
+
+
+def _describe_rest_node(
+    snapshot: Snapshot, cluster: ClusterConfig, node: NodeConfig, units: list[str] | None
+) -> list[CertificateInfo] | NodeFailure:
+    """Each wanted identity of a CUCM 14+ node's snapshot described (as ``CucmNode`` does)."""
+    wanted = _units_wanted(node, units)
+    try:
         found: list[CertificateInfo] = []
         for identity in snapshot.identities:
             if identity.unit not in wanted:

@@ -207,3 +207,29 @@ def test_a_node_without_xmpp_federation_shows_its_s2s_certificate_which_the_scan
     assert imp1.skip_reason is not None and "without XMPP federation" in imp1.skip_reason
     assert s2s["imp2.c1.certops.test"].counted
     assert not [c for c in plan.start + plan.queued if c.unit == "cup-xmpp-s2s"]
+
+
+def test_a_node_serving_an_unreadable_certificate_fails_alone_and_its_progress_says_so(
+    inventory: Inventory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The description comes after the read (the node's place is given back first); its failure is still the node's."""
+    import dataclasses
+
+    bad_node = inventory.clusters[0].nodes[1].fqdn
+    real = fleet_module.read_snapshot  # type: ignore[attr-defined]
+
+    async def spoiled(http: Any, **kw: Any) -> Any:
+        snapshot = await real(http, **kw)
+        if kw["fqdn"] != bad_node:
+            return snapshot
+        first = dataclasses.replace(snapshot.identities[0], certificate="-----BEGIN CERTIFICATE-----\nAAAA\n")
+        return dataclasses.replace(snapshot, identities=[first, *snapshot.identities[1:]])
+
+    monkeypatch.setattr(fleet_module, "read_snapshot", spoiled)
+    seen: dict[str, bool] = {}
+    report = read_fleet_certificates(inventory, progress=lambda c, n, ok: seen.__setitem__(n, ok))
+    assert [(f.node, f.operation) for f in report.failures] == [(bad_node, "snapshot")]
+    assert report.failures[0].reason.startswith("the node returned an unreadable certificate: ")
+    assert bad_node not in {c.node for c in report.certificates}
+    assert {c.node for c in report.certificates} == set(_cluster_of(inventory)) - {bad_node}
+    assert seen == {n: n != bad_node for n in _cluster_of(inventory)}
