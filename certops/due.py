@@ -27,7 +27,7 @@ from enum import StrEnum
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from certops.inventory import Inventory, RenewalPolicy
+from certops.inventory import ClusterConfig, Inventory, RenewalPolicy
 from certops.models import CertificateInfo, CertificateReport, NodeFailure
 from certops.units import UNITS, NodeRole
 
@@ -247,11 +247,12 @@ def select_due(report: CertificateReport, inventory: Inventory, now: dt.datetime
     for s in statuses:
         if s.due:
             by_key[(s.cluster, s.unit)].append(s)
+    clusters = _clusters_by_name(inventory)
     candidates = [
         RenewalCandidate(
             cluster=cluster,
             unit=unit,
-            nodes=sorted({s.node for s in group}, key=lambda n: _node_order(inventory, cluster, n)),
+            nodes=sorted({s.node for s in group}, key=lambda n: _node_order(clusters.get(cluster), n)),
             days_left=min(s.days_left for s in group),
             urgency=min((s.urgency for s in group), key=lambda u: u.rank),
             earliest_not_after=min(s.certificate.not_after for s in group),
@@ -296,13 +297,17 @@ def find_multi_server(certificates: list[CertificateInfo], inventory: Inventory)
     for c in certificates:
         by_cert[(c.cluster, c.unit, c.fingerprint_sha256)].append(c)
     read = {(c.cluster, c.unit, c.node.lower()) for c in certificates}
+    clusters = _clusters_by_name(inventory)
+    fqdns_of = {name: [n.fqdn for n in cluster.nodes] for name, cluster in clusters.items()}
+    distinct = {name: len(set(fqdns)) == len(fqdns) for name, fqdns in fqdns_of.items()}
     found: list[MultiServerCertificate] = []
     for (cluster_name, unit, fp), held in by_cert.items():
-        try:
-            cluster = inventory.cluster(cluster_name)
-        except KeyError:
+        cluster = clusters.get(cluster_name)
+        if cluster is None:
             continue
-        fqdns = [n.fqdn for n in cluster.nodes]
+        if len(held[0].sans_dns) < 2 and distinct[cluster_name]:
+            continue  # one name (or none) cannot name two nodes: most certificates
+        fqdns = fqdns_of[cluster_name]
         sans = {s.lower() for s in held[0].sans_dns}
         named = [f for f in fqdns if f in sans]
         if len(named) < 2:
@@ -327,11 +332,17 @@ def find_multi_server(certificates: list[CertificateInfo], inventory: Inventory)
     return found
 
 
-def _node_order(inventory: Inventory, cluster_name: str, node: str) -> tuple[int, str]:
+def _clusters_by_name(inventory: Inventory) -> dict[str, ClusterConfig]:
+    """Each cluster by its name, as ``Inventory.cluster`` finds it (the first of a name), looked up once."""
+    clusters: dict[str, ClusterConfig] = {}
+    for cluster in inventory.clusters:
+        clusters.setdefault(cluster.name, cluster)
+    return clusters
+
+
+def _node_order(cluster: ClusterConfig | None, node: str) -> tuple[int, str]:
     """Publisher first, then the inventory's order (Cisco: publisher first, then subscribers)."""
-    try:
-        cluster = inventory.cluster(cluster_name)
-    except KeyError:
+    if cluster is None:  # not in the inventory
         return (0, node)
     for i, n in enumerate(cluster.nodes):
         if n.fqdn == node.lower():
