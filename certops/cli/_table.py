@@ -11,6 +11,7 @@ the console is a terminal with colour, as ``rich`` decides (``NO_COLOR`` honoure
 
 from __future__ import annotations
 
+import operator
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
@@ -90,10 +91,15 @@ def render(
     """The table as text: ``rows`` are (cells, style or None); ``right`` names right-justified columns."""
     n = len(columns)
     widths = [len(c) for c in columns]
-    for cells, _ in rows:
-        for i, cell in enumerate(cells):
-            if len(cell) > widths[i]:
-                widths[i] = len(cell)
+    whole = all(len(cells) == n for cells, _ in rows)  # every row has a cell per column: the usual
+    if whole and rows:
+        for i, column in enumerate(zip(*(cells for cells, _ in rows), strict=True)):
+            widths[i] = max(widths[i], *map(len, column))
+    else:
+        for cells, _ in rows:
+            for i, cell in enumerate(cells):
+                if len(cell) > widths[i]:
+                    widths[i] = len(cell)
     chrome = 3 * n + 1  # a border before each column, one after the last, one space each side of a cell
     widths = _fit(widths, [1] * n, max(n, width - chrome))
     justify_right = [c in right for c in columns]
@@ -134,8 +140,27 @@ def render(
     out.append("┏" + "┳".join("━" * (w + 2) for w in widths) + "┓")
     out += lines_of(columns, "┃", bold, bottom=True)
     out.append("┡" + "╇".join("━" * (w + 2) for w in widths) + "┩")
+    formats: dict[str, str] = {}  # by style: the format of one line of a row, as lines_of draws it
+    styles: dict[str | None, str] = {}
     for cells, style in rows:
-        out += lines_of(cells, "│", _sgr(style) if color else "")
+        sgr = styles.get(style)
+        if sgr is None:
+            sgr = styles[style] = _sgr(style) if color else ""
+        if not whole:
+            out += lines_of(cells, "│", sgr)
+            continue
+        fmt = formats.get(sgr)
+        if fmt is None:
+            end = reset if sgr else ""
+            cell_formats = (
+                f" {sgr}{{:{'>' if r else '<'}{w}}}{end} " for w, r in zip(widths, justify_right, strict=True)
+            )
+            fmt = formats[sgr] = "│" + "│".join(cell_formats) + "│"
+        if all(map(operator.le, map(len, cells), widths)):  # one line: most rows
+            out.append(fmt.format(*cells))
+        else:
+            parts = [_wrap(cell, w) for cell, w in zip(cells, widths, strict=True)]
+            out += [fmt.format(*[p[k] if k < len(p) else "" for p in parts]) for k in range(max(map(len, parts)))]
     out.append("└" + "┴".join("─" * (w + 2) for w in widths) + "┘")
     if caption:
         pad = max(0, (total - len(caption)) // 2)
