@@ -50,7 +50,7 @@ _RANK = {Urgency.EXPIRED: 0, Urgency.CRITICAL: 1, Urgency.DUE: 2, Urgency.OK: 3}
 
 
 class _Value(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)
 
 
 def days_left(not_after: dt.datetime, now: dt.datetime) -> int:
