@@ -50,17 +50,36 @@ def load_certificate(data: str | bytes) -> x509.Certificate:
         raise CertificateError(f"not a readable X.509 certificate: {exc}") from exc
 
 
+_KEY_KINDS: dict[type, str] = {}
+"""The kind of each key class seen (its ``isinstance`` answers, asked once a class: they are ABC checks)."""
+
+
+def _key_kind(key: object) -> str:
+    if isinstance(key, rsa.RSAPublicKey):
+        return "rsa"
+    if isinstance(key, ec.EllipticCurvePublicKey):
+        return "ec"
+    if isinstance(key, dsa.DSAPublicKey):
+        return "dsa"
+    if isinstance(key, ed25519.Ed25519PublicKey):
+        return "ed25519"
+    if isinstance(key, ed448.Ed448PublicKey):
+        return "ed448"
+    return ""
+
+
 def _key(cert: x509.Certificate) -> tuple[str, int]:
     key = cert.public_key()
-    if isinstance(key, rsa.RSAPublicKey):
-        return "rsa", key.key_size
-    if isinstance(key, ec.EllipticCurvePublicKey):
-        return "ec", key.curve.key_size
-    if isinstance(key, dsa.DSAPublicKey):
-        return "dsa", key.key_size
-    if isinstance(key, ed25519.Ed25519PublicKey):
+    kind = _KEY_KINDS.get(type(key))
+    if kind is None:
+        kind = _KEY_KINDS[type(key)] = _key_kind(key)
+    if kind == "rsa" or kind == "dsa":
+        return kind, key.key_size  # type: ignore[union-attr]
+    if kind == "ec":
+        return "ec", key.curve.key_size  # type: ignore[union-attr]
+    if kind == "ed25519":
         return "ed25519", 256
-    if isinstance(key, ed448.Ed448PublicKey):
+    if kind == "ed448":
         return "ed448", 456
     return type(key).__name__.lower(), 0
 

@@ -102,11 +102,44 @@ def _value(tag: int, raw: bytes) -> str | None:
     return None
 
 
+_UNCOMMON = ("", None)  # in _RDNS: an RDN left to cryptography
+_RDNS: dict[bytes, tuple[str, str | None]] = {}
+"""``RDN=value`` text and CN value (None for another attribute) of each RDN seen, by its DER: O, OU, C repeat."""
+
+
+def _rdn_text(name: bytes, start: int, end: int) -> tuple[str, str | None]:
+    """(``SHORT=value`` text, the value when it is a CN) of the RDN whose content is ``name[start:end]``."""
+    try:
+        tag, atv_start, atv_end = _tlv(name, start, end)
+        if tag != 0x30 or atv_end != end:  # exactly one attribute in the RDN
+            return _UNCOMMON
+        tag, oid_start, oid_end = _tlv(name, atv_start, atv_end)
+        if tag != 0x06:
+            return _UNCOMMON
+        short = _SHORT_NAMES.get(name[oid_start:oid_end])
+        if short is None:
+            return _UNCOMMON
+        tag, value_start, value_end = _tlv(name, oid_end, atv_end)
+        if value_end != atv_end:
+            return _UNCOMMON
+    except (IndexError, ValueError):
+        return _UNCOMMON
+    raw = name[value_start:value_end]
+    limits = _LENGTH_LIMITS.get(short)
+    if limits is not None and not limits[0] <= len(raw) <= limits[1]:
+        return _UNCOMMON  # cryptography warns about these; let it
+    value = _value(tag, raw)
+    if value is None:
+        return _UNCOMMON
+    return f"{short}={_escape(value)}", (value if short == "CN" else None)
+
+
 def name_text(name: bytes) -> tuple[str, str | None] | None:
     """(RFC 4514 text, first CN) of the DER ``name``, as ``cryptography`` gives them; ``None`` when uncommon.
 
     The text lists the RDNs last first, as ``Name.rfc4514_string()`` does; the CN is the value of
     the first common-name attribute in DER order (``get_attributes_for_oid(COMMON_NAME)[0]``).
+    Each RDN's text is remembered by its DER (a fleet's names share most of theirs).
     """
     try:
         tag, pos, end = _tlv(name, 0, len(name))
@@ -118,28 +151,18 @@ def name_text(name: bytes) -> tuple[str, str | None] | None:
             tag, rdn_start, rdn_end = _tlv(name, pos, end)
             if tag != 0x31:
                 return None
-            tag, atv_start, atv_end = _tlv(name, rdn_start, rdn_end)
-            if tag != 0x30 or atv_end != rdn_end:  # exactly one attribute in the RDN
+            rdn = name[pos:rdn_end]
+            known = _RDNS.get(rdn)
+            if known is None:
+                known = _rdn_text(name, rdn_start, rdn_end)
+                if len(_RDNS) < 16384:
+                    _RDNS[rdn] = known
+            if known is _UNCOMMON:
                 return None
-            tag, oid_start, oid_end = _tlv(name, atv_start, atv_end)
-            if tag != 0x06:
-                return None
-            short = _SHORT_NAMES.get(name[oid_start:oid_end])
-            if short is None:
-                return None
-            tag, value_start, value_end = _tlv(name, oid_end, atv_end)
-            if value_end != atv_end:
-                return None
-            raw = name[value_start:value_end]
-            limits = _LENGTH_LIMITS.get(short)
-            if limits is not None and not limits[0] <= len(raw) <= limits[1]:
-                return None  # cryptography warns about these; let it
-            value = _value(tag, raw)
-            if value is None:
-                return None
-            if short == "CN" and cn is None:
+            text, value = known
+            if value is not None and cn is None:
                 cn = value
-            parts.append(f"{short}={_escape(value)}")
+            parts.append(text)
             pos = rdn_end
     except (IndexError, ValueError):
         return None

@@ -177,3 +177,18 @@ def test_names_alike_in_text_but_encoded_differently_are_judged_by_the_signature
     info = certificate_info(pem, cluster="c", node="n", unit="tomcat")
     assert info.subject == info.issuer == "CN=host.example"
     assert info.self_signed is verifies
+
+
+def test_names_sharing_rdns_with_names_read_before_read_as_cryptography_writes_them() -> None:
+    """The DER reader remembers each RDN's text: a name made of RDNs seen before (in any order, one of
+    them left to cryptography) reads as cryptography writes it, or steps aside."""
+    o = _attr(NameOID.ORGANIZATION_NAME, "Example Corp")
+    cn = _attr(NameOID.COMMON_NAME, "node.example")
+    bmp = _attr(NameOID.COMMON_NAME, "bmp.example", _ASN1Type.BMPString)
+    for attrs in ([o, cn], [cn, o], [cn, cn], [o, cn, o], [o, bmp], [o, cn]):
+        name = x509.Name(attrs)
+        fast = name_text(name.public_bytes())
+        if bmp in attrs:
+            assert fast is None
+        else:
+            assert fast == (name.rfc4514_string(), _cn(name))
