@@ -225,6 +225,9 @@ class SshServer:
                     conn.close()
                     continue
                 conn.setblocking(True)
+                # as sshd does for an interactive session: the echo, the output and the prompt go
+                # out at once, not held back by Nagle's algorithm for the client's delayed ACK
+                conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
                 threading.Thread(
                     target=self._session, args=(conn, node), name=f"sim-ssh-{node.hostname}", daemon=True
                 ).start()

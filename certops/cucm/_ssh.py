@@ -9,6 +9,7 @@ checking off, which is logged as a loud warning. paramiko errors are translated 
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import socket
@@ -127,6 +128,10 @@ def open_transport(
             operation=op,
             hint="check the node's address and ssh_port and that the node is up",
         ) from exc
+    # An interactive session, as OpenSSH's client sets it: a typed line or an answer to a prompt
+    # goes out at once, not held back by Nagle's algorithm until the node ACKs what went before.
+    with contextlib.suppress(OSError):
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
     transport = paramiko.Transport(sock)
     transport.set_log_channel(PARAMIKO_LOG_CHANNEL)  # quiet: see _paramiko_log
     transport.banner_timeout = timeout
