@@ -38,14 +38,15 @@ from prefect.concurrency.sync import concurrency
 from prefect.exceptions import ObjectAlreadyExists, ObjectNotFound
 from pydantic import BaseModel, ConfigDict
 
-from certops.errors import PolicyViolation
+from certops.errors import CertopsError, PolicyViolation
 from certops.inventory import Inventory
 from certops.planning import exclusion_key
 from certops.renewal.waiting import Wait
 from certops.units import UNITS
 from tasks.server_busy import asking_again, can_send_once, send_once, server_busy
 
-LEASE_SECONDS = 60  # the server's minimum; the critical section takes well under a second
+LEASE_SECONDS = 300  # the critical section takes well under a second; a write inside must end long before
+SECTION_WRITE_BUDGET = 60.0  # a write inside starts, and its tries end, this long after the slot was asked for
 GCL_TIMEOUT_SECONDS = 300.0  # a busy SQLite server (50 renewals at once) took over 60 s to grant the slot
 
 
@@ -231,21 +232,114 @@ _local_locks: dict[str, threading.Lock] = {}
 _local_guard = threading.Lock()
 
 
+class _Section:
+    """The time left to write inside a critical section before its lease could run out."""
+
+    def __init__(self, granted_by: float | None) -> None:
+        self._by = granted_by  # monotonic time the write budget ends (None: Prefect's own lease renewal)
+
+    def left(self) -> float | None:
+        """Seconds left to start a write (None: no bound, Prefect renews the lease)."""
+        return None if self._by is None else self._by - time.monotonic()
+
+    def check(self, cluster: str, key: str) -> float | None:
+        """The seconds a write may take; raises ``SectionExpired`` when they are spent (nothing was written)."""
+        left = self.left()
+        if left is not None and left <= 0:
+            raise SectionExpired(f"cluster {cluster}: the '{key}' lock's critical section ran out of time")
+        return left
+
+
+class SectionExpired(CertopsError):
+    """The critical section's write budget is spent before the write: start it again (nothing was written)."""
+
+    transient = True
+
+    def __init__(self, message: str) -> None:
+        super().__init__(
+            f"{message} (a Prefect server too slow to answer); nothing was written",
+            hint="rerun; if it keeps happening, the Prefect server is overloaded (see certops doctor)",
+        )
+
+
 @contextmanager
-def _critical(name: str) -> Iterator[None]:
+def _critical(name: str) -> Iterator[_Section]:
     """The GCL critical section around reading/writing a claim.
 
     Threads of one process are serialised by a local lock first, a precaution: a released slot is
     reported not to wake same-process waiters (PrefectHQ/prefect#23183, prefect-notes §7). Across
     processes the GCL does the work.
+
+    The slot is taken and given back by certops itself (``POST /v2/concurrency_limits/
+    increment-with-lease`` and ``decrement-with-lease``, each sent once per try, ``tasks.server_busy``):
+    Prefect's ``concurrency()`` waits 2 s after the immediate 503 an embedded SQLite server gives a
+    take that lost to another write, seen at the end of most ipsec renewals. The lease is not
+    renewed; instead every write inside must start within :data:`SECTION_WRITE_BUDGET` seconds of
+    asking for the slot and its tries end by then, so it lands well before the lease
+    (:data:`LEASE_SECONDS`) could expire, whatever the server's clock. Where the client lends no
+    ``httpx.Client`` it is Prefect's ``concurrency()``, which renews the lease.
     """
     with _local_guard:
         local = _local_locks.setdefault(name, threading.Lock())
-    with (
-        local,
-        concurrency(name, occupy=1, strict=True, lease_duration=LEASE_SECONDS, timeout_seconds=GCL_TIMEOUT_SECONDS),
-    ):
-        yield
+    with local, get_client(sync_client=True) as client:
+        if not can_send_once(client):
+            with concurrency(
+                name, occupy=1, strict=True, lease_duration=LEASE_SECONDS, timeout_seconds=GCL_TIMEOUT_SECONDS
+            ):
+                yield _Section(None)
+            return
+        asked = time.monotonic()
+        lease = _take_slot(client, name)
+        try:
+            yield _Section(asked + SECTION_WRITE_BUDGET)
+        finally:
+            _give_slot_back(client, lease)
+
+
+def _take_slot(client: Any, name: str) -> str:
+    """The lease id of the one slot of GCL ``name``: waits while another holds it, up to :data:`GCL_TIMEOUT_SECONDS`."""
+    body = {"names": [name], "slots": 1, "mode": "concurrency", "lease_duration": LEASE_SECONDS}
+    deadline = time.monotonic() + GCL_TIMEOUT_SECONDS
+    while True:
+        try:
+            answer = asking_again(
+                lambda: send_once(client, "POST", "/v2/concurrency_limits/increment-with-lease", json=body),
+                wait=max(0.0, deadline - time.monotonic()),
+            )
+        except httpx.HTTPStatusError as exc:
+            if _status(exc) != 423:
+                raise
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise TimeoutError(
+                    f"Attempt to acquire concurrency slots timed out after {GCL_TIMEOUT_SECONDS} second(s)"
+                ) from exc
+            try:  # held by another run's critical section (under a second): the server says when to look
+                after = float(exc.response.headers.get("Retry-After", "0.1"))
+            except ValueError:
+                after = 0.1
+            time.sleep(min(max(after, 0.05), 1.0, left))
+            continue
+        got = answer.json()
+        if not got.get("limits"):  # strict: a missing limit locks nothing
+            raise CertopsError(
+                f"the concurrency limit {name!r} disappeared while a renewal took it; nothing was changed",
+                hint=f"create it again (prefect gcl create {name} --limit 1), then rerun",
+            )
+        return str(got["lease_id"])
+
+
+def _give_slot_back(client: Any, lease_id: str) -> None:
+    """Give the slot back; a lease the server no longer has (expired, released) counts as given back."""
+
+    def release() -> None:
+        try:
+            send_once(client, "POST", "/v2/concurrency_limits/decrement-with-lease", json={"lease_id": lease_id})
+        except httpx.HTTPStatusError as exc:
+            if _status(exc) not in (404, 410):
+                raise
+
+    asking_again(release)
 
 
 def _status(exc: httpx.HTTPStatusError) -> int:
@@ -274,7 +368,7 @@ def _variable_value(name: str) -> Any:
         return asking_again(read)
 
 
-def _set_variable(name: str, value: Any) -> None:
+def _set_variable(name: str, value: Any, *, wait: float | None = None) -> None:
     """Set Prefect Variable ``name`` to ``value``, creating it when there is none (idempotent)."""
     body = {"name": name, "value": value}
     with get_client(sync_client=True) as client:
@@ -300,10 +394,10 @@ def _set_variable(name: str, value: Any) -> None:
                         raise
                     send_once(client, "PATCH", f"/variables/name/{name}", json=body)
 
-        asking_again(write)
+        asking_again(write, wait=wait)
 
 
-def _delete_variable(name: str) -> None:
+def _delete_variable(name: str, *, wait: float | None = None) -> None:
     """Delete Prefect Variable ``name``; one that is gone already counts as deleted."""
     with get_client(sync_client=True) as client:
         if not can_send_once(client):
@@ -318,7 +412,7 @@ def _delete_variable(name: str) -> None:
                 if _status(exc) != 404:  # a try the server did carry out before it answered busy
                     raise
 
-        asking_again(delete)
+        asking_again(delete, wait=wait)
 
 
 def read_claim(cluster: str, key: str) -> Claim | None:
@@ -353,9 +447,7 @@ def acquire_claim(
     while True:
         name = verify_limit(cluster, key)
         try:
-            with concurrency(
-                name, occupy=1, strict=True, lease_duration=LEASE_SECONDS, timeout_seconds=GCL_TIMEOUT_SECONDS
-            ):
+            with _critical(name) as section:
                 held = read_claim(cluster, key)
                 free = held is None or held.run_id == run_id
                 if held is not None and not free and _run_is_final(held.run_id):
@@ -367,13 +459,15 @@ def acquire_claim(
                     )
                     if held is not None and held.run_id == run_id:
                         claim = held.model_copy(update=me)  # resumed in another process: record that one
-                    _set_variable(claim_name(cluster, key), claim.model_dump(mode="json"))
+                    _set_variable(
+                        claim_name(cluster, key), claim.model_dump(mode="json"), wait=section.check(cluster, key)
+                    )
                     wait.done("the lock is ours")
                     return claim
         except Exception as exc:
             # a server too busy to answer (SQLite with 50 renewals at once: HTTP 503 on the critical
             # section) is asked again within the wait's bound; nothing was claimed or changed yet
-            if not server_busy(exc) or time.monotonic() >= deadline:
+            if not (server_busy(exc) or isinstance(exc, SectionExpired)) or time.monotonic() >= deadline:
                 raise
             log(f"cluster {cluster} [{unit}]: the Prefect server is busy ({type(exc).__name__}); asking again")
             time.sleep(min(poll, 5.0))
@@ -403,11 +497,11 @@ def release_claim(*, cluster: str, unit: str, run_id: str) -> bool:
     """Release the claim if ``run_id`` holds it (inside the critical section). True if released."""
     key = exclusion_key(UNITS[unit])
     name = verify_limit(cluster, key)
-    with _critical(name):
+    with _critical(name) as section:
         held = read_claim(cluster, key)
         if held is None or held.run_id != run_id:
             return False
-        _delete_variable(claim_name(cluster, key))
+        _delete_variable(claim_name(cluster, key), wait=section.check(cluster, key))
         return True
 
 
@@ -415,7 +509,7 @@ def force_release(*, cluster: str, unit: str) -> Claim | None:
     """Drop the claim on the lock key of ``unit`` if its run has ended (abandon). Returns the claim dropped."""
     key = exclusion_key(UNITS[unit])
     name = verify_limit(cluster, key)
-    with _critical(name):
+    with _critical(name) as section:
         held = read_claim(cluster, key)
         if held is not None and not _run_is_final(held.run_id):
             raise PolicyViolation(
@@ -426,5 +520,5 @@ def force_release(*, cluster: str, unit: str) -> Claim | None:
                 hint="deny it (certops deny RUN --reason ...) or cancel it in the Prefect UI first",
             )
         if held is not None:
-            _delete_variable(claim_name(cluster, key))
+            _delete_variable(claim_name(cluster, key), wait=section.check(cluster, key))
         return held

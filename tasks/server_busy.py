@@ -52,23 +52,33 @@ def worth_asking_again(exc: BaseException) -> bool:
 def can_send_once(client: Any) -> bool:
     """Whether ``client`` (a sync Prefect client) lends its ``httpx.Client`` for :func:`send_once`.
 
-    Not when it has none, nor when the server wants CSRF tokens (Prefect's wrapper adds them).
+    Not when it has none, nor when it may need CSRF tokens and cannot add them itself.
     """
     http = getattr(client, "_client", None)
-    return isinstance(http, httpx.Client) and not getattr(http, "enable_csrf_support", False)
+    if not isinstance(http, httpx.Client):
+        return False
+    return not getattr(http, "enable_csrf_support", False) or callable(getattr(http, "_add_csrf_headers", None))
 
 
 def send_once(client: Any, method: str, path: str, *, json: Any = None) -> httpx.Response:
     """``method path`` (relative to the API URL) sent once through ``client``'s own ``httpx.Client``.
 
-    The base URL, headers and TLS settings are the Prefect client's; its retry wrapper is left
-    out. Raises ``httpx.HTTPStatusError`` for an error status (404 included: callers that expect
-    one catch it) and ``httpx.TransportError`` for a dropped connection. Check
-    :func:`can_send_once` first.
+    The base URL, headers and TLS settings are the Prefect client's, and a change request carries
+    the CSRF token a server with CSRF protection wants (Prefect's client fetches it, or learns the
+    server wants none); its retry wrapper is left out. Raises ``httpx.HTTPStatusError`` for an
+    error status (404 included: callers that expect one catch it) and ``httpx.TransportError`` for
+    a dropped connection. Check :func:`can_send_once` first.
     """
     http = client._client
     request = http.build_request(method, path, json=json)
+    csrf = getattr(http, "_add_csrf_headers", None) if method.upper() != "GET" else None
+    if csrf is not None:
+        csrf(request)
     response = httpx.Client.send(http, request)
+    if csrf is not None and response.status_code == 403 and "Invalid CSRF token" in response.text:
+        http.csrf_token = None  # expired on the server: a new one, once
+        csrf(request)
+        response = httpx.Client.send(http, request)
     response.raise_for_status()
     return response
 

@@ -4,6 +4,8 @@ server: a completed CallManager renewal ended Failed ("timed out after 60 s") in
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
 import flows._locks as locks
@@ -36,28 +38,53 @@ def test_a_finished_renewal_whose_lock_release_times_out_completes_and_its_partn
     assert uploads.count("CallManager") == 2 and uploads.count("TVS") == 2
 
 
-class ConcurrencySlotAcquisitionError(Exception):  # the name of Prefect's (private) class
-    pass
+def _busy(method: str, path: str) -> Any:
+    import httpx
+    from prefect.exceptions import PrefectHTTPStatusError
+
+    request = httpx.Request(method, f"http://127.0.0.1/api{path}")
+    response = httpx.Response(503, request=request, json={"exception_message": "Service Unavailable"})
+    return PrefectHTTPStatusError.from_httpx_error(httpx.HTTPStatusError("busy", request=request, response=response))
 
 
-def test_a_busy_server_while_claiming_the_lock_is_asked_again_and_the_renewal_completes(make_env, monkeypatch):
-    # 2 of 50 renewals started at once on SQLite failed here before touching the cluster (HTTP 503)
+def test_a_busy_server_while_taking_and_giving_back_the_locks_slot_is_asked_again_soon_and_the_renewal_completes(
+    make_env, monkeypatch
+):
+    # 2 of 50 renewals started at once on SQLite failed here before touching the cluster (HTTP 503);
+    # on the embedded server the slot's take met an immediate 503 at the end of most ipsec renewals,
+    # and Prefect's concurrency() slept 2 s before asking again
+    from prefect import get_client
+
+    import tasks.server_busy as server_busy
+
     env = make_env(ca="auto")
-    real = locks.concurrency
-    calls: list[str] = []
+    real_send = locks.send_once
+    refused = {"increment-with-lease": 2, "decrement-with-lease": 1}
+    asked: list[tuple[str, str]] = []
 
-    def busy_once(name: str, **kwargs: object) -> object:
-        calls.append(name)
-        if len(calls) == 1:
-            raise ConcurrencySlotAcquisitionError(
-                f"Unable to acquire concurrency slots on [{name!r}]: 503 Service Unavailable"
-            )
-        return real(name, **kwargs)
+    def send_once(client: object, method: str, path: str, **kw: Any) -> Any:
+        what = path.rsplit("/", 1)[-1]
+        if what in refused:
+            asked.append((what, str((kw.get("json") or {}).get("names", ["lease"])[0])))
+            if refused[what] > 0:
+                refused[what] -= 1
+                raise _busy(method, path)
+        return real_send(client, method, path, **kw)
 
-    monkeypatch.setattr(locks, "concurrency", busy_once)
+    pauses: list[float] = []
+    real_again = server_busy.asking_again
+    monkeypatch.setattr(locks, "send_once", send_once)
+    monkeypatch.setattr(locks, "asking_again", lambda call, **kw: real_again(call, sleep=pauses.append, **kw))
     report = renew(str(env.inventory_path), "c1", "TVS", settings=FAST)
     assert report.status == "completed"
-    assert calls[0] == calls[1]  # the same lock, asked again
+    takes = [name for what, name in asked if what == "increment-with-lease"]
+    assert takes[:3] == [locks.limit_name("c1", "itl")] * 3  # the same lock's slot, asked again twice
+    assert refused == {"increment-with-lease": 0, "decrement-with-lease": 0}
+    first = server_busy.BUSY_FIRST_PAUSE
+    assert pauses[:2] == [first, 2 * first] and first in pauses[2:]  # not Prefect's 2 s
+    assert locks.read_claim("c1", "itl") is None
+    with get_client(sync_client=True) as client:  # every slot given back: the partner's renewal can take it
+        assert client.read_global_concurrency_limit_by_name(locks.limit_name("c1", "itl")).active_slots == 0
     assert [e["unit"] for e in env.fleet.events(operation="csr_generated")].count("TVS") == 2
 
 

@@ -91,3 +91,19 @@ def test_claim_of_a_crashed_run_blocks_other_units_while_its_renewal_is_unfinish
     # once released, TVS may start
     assert _locks.release_claim(cluster=cluster, unit="CallManager", run_id=rerun)
     assert _locks.acquire_claim(cluster=cluster, unit="TVS", run_id=str(uuid.uuid4()), nodes=[]).unit == "TVS"
+
+
+def test_a_claim_whose_critical_section_ran_out_of_time_writes_nothing_and_says_so(prefect_server, monkeypatch):
+    # The section's slot is not renewed: a write that would start after its budget (a Prefect server
+    # too slow to answer) is not sent, so it can never land after the slot's lease expired.
+    cluster = _cluster()
+    _setup(cluster)
+    monkeypatch.setattr(_locks, "SECTION_WRITE_BUDGET", 0.0)
+    with pytest.raises(_locks.SectionExpired, match=f"cluster {cluster}: the 'itl' lock's critical section") as err:
+        _locks.acquire_claim(cluster=cluster, unit="TVS", run_id=str(uuid.uuid4()), nodes=[], wait_timeout=0.0)
+    assert "nothing was written" in str(err.value) and err.value.hint
+    assert _locks.read_claim(cluster, "itl") is None
+    with get_client(sync_client=True) as client:  # the slot was given back all the same
+        assert client.read_global_concurrency_limit_by_name(_locks.limit_name(cluster, "itl")).active_slots == 0
+    monkeypatch.setattr(_locks, "SECTION_WRITE_BUDGET", 60.0)
+    assert _locks.acquire_claim(cluster=cluster, unit="TVS", run_id=str(uuid.uuid4()), nodes=[]).unit == "TVS"
