@@ -85,7 +85,6 @@ def run_local_scan(
 ) -> int:
     """Scan with the library only (no Prefect); print, draw, optionally post to Slack; return the exit code."""
     from rich.console import Console
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     from certops.due import select_due
     from certops.fleet import read_fleet_certificates
@@ -95,24 +94,27 @@ def run_local_scan(
         return EXIT_BAD_INPUT
     total = sum(len(c.nodes) for c in inv.clusters if clusters is None or c.name in clusters)
     err = Console(stderr=True)
-    show_progress = total >= PROGRESS_FROM_NODES and err.is_terminal
-    with Progress(
-        TextColumn("reading nodes"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        console=err,
-        disable=not show_progress,
-        transient=True,
-    ) as bar:
-        job = bar.add_task("read", total=total)
-        report = read_fleet_certificates(
-            inv,
-            clusters=clusters,
-            max_workers=max_workers,
-            per_cluster=per_cluster,
-            progress=lambda c, n, ok: bar.advance(job),
-        )
+    if total >= PROGRESS_FROM_NODES and err.is_terminal:
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+        with Progress(
+            TextColumn("reading nodes"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeElapsedColumn(),
+            console=err,
+            transient=True,
+        ) as bar:
+            job = bar.add_task("read", total=total)
+            report = read_fleet_certificates(
+                inv,
+                clusters=clusters,
+                max_workers=max_workers,
+                per_cluster=per_cluster,
+                progress=lambda c, n, ok: bar.advance(job),
+            )
+    else:  # no bar to show: none to keep up either
+        report = read_fleet_certificates(inv, clusters=clusters, max_workers=max_workers, per_cluster=per_cluster)
     plan = select_due(report, inv)
     if picture is not None:
         from certops.report.timeline import write_timeline  # matplotlib: about 0.5 s to import, only for --picture
