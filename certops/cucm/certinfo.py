@@ -160,12 +160,18 @@ def certificate_info(data: str | bytes, *, cluster: str, node: str, unit: str) -
         names_equal = True
     else:
         names_equal = cert.subject == cert.issuer
+    dns: list[str] = []
+    ips: list[str] = []
     try:
         san = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
-        dns = [str(n) for n in san.get_values_for_type(x509.DNSName)]
-        ips = [str(i) for i in san.get_values_for_type(x509.IPAddress)]
     except x509.ExtensionNotFound:
-        dns, ips = [], []
+        pass
+    else:  # get_values_for_type(DNSName) and (IPAddress), in one pass over the names
+        for general_name in san:
+            if isinstance(general_name, x509.DNSName):
+                dns.append(str(general_name.value))
+            elif isinstance(general_name, x509.IPAddress):
+                ips.append(str(general_name.value))
     key_type, key_size = _key(cert)
     return CertificateInfo(
         cluster=cluster,

@@ -192,3 +192,35 @@ def test_names_sharing_rdns_with_names_read_before_read_as_cryptography_writes_t
             assert fast is None
         else:
             assert fast == (name.rfc4514_string(), _cn(name))
+
+
+def test_sans_are_listed_by_kind_in_the_certificates_order() -> None:
+    import ipaddress
+
+    names = [
+        x509.DNSName("b.example"),
+        x509.IPAddress(ipaddress.ip_address("10.0.0.2")),
+        x509.RFC822Name("admin@example.com"),
+        x509.DNSName("a.example"),
+        x509.IPAddress(ipaddress.ip_address("2001:db8::1")),
+        x509.UniformResourceIdentifier("https://example.com/"),
+    ]
+    now = dt.datetime.now(dt.UTC)
+    pem = (
+        x509.CertificateBuilder()
+        .subject_name(NAMES["cucm"])
+        .issuer_name(NAMES["utf8"])
+        .public_key(_KEY.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now)
+        .not_valid_after(now + dt.timedelta(days=90))
+        .add_extension(x509.SubjectAlternativeName(names), critical=False)
+        .sign(_OTHER, hashes.SHA256())
+        .public_bytes(serialization.Encoding.PEM)
+    )
+    san = x509.load_pem_x509_certificate(pem).extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+    info = certificate_info(pem, cluster="c", node="n", unit="tomcat")
+    assert info.sans_dns == [str(v) for v in san.get_values_for_type(x509.DNSName)] == ["b.example", "a.example"]
+    assert info.sans_ip == [str(v) for v in san.get_values_for_type(x509.IPAddress)] == ["10.0.0.2", "2001:db8::1"]
+    no_san = certificate_info(_cert(NAMES["cucm"]), cluster="c", node="n", unit="tomcat")
+    assert (no_san.sans_dns, no_san.sans_ip) == ([], [])
