@@ -148,7 +148,7 @@ def run_local_scan(
 
 def _print(plan: object) -> None:
     """The scan on the terminal: the table (``$COLUMNS`` wide when set), a summary that adds up, what is due."""
-    from certops.cli._table import print_table
+    from certops.cli._table import print_lines, print_table
     from certops.due import DuePlan
     from certops.report.table import _STYLE, COLUMNS, row, summary
     from certops.report.table import console as table_console
@@ -166,10 +166,12 @@ def _print(plan: object) -> None:
     for f in plan.failures:
         retry = " (temporary: retry later)" if f.transient else ""
         console.print(f"[red]not read[/red] {f.cluster} {f.node}: {f.operation}: {f.reason}{retry}", markup=True)
-    for c in plan.start:
-        console.print(f"due: {c.cluster} {c.unit} on {', '.join(c.nodes)} ({c.days_left} days left)", markup=False)
-    for c in plan.queued:
-        console.print(f"queued: {c.cluster} {c.unit} after {c.queued_behind} (never at the same time)", markup=False)
+    print_lines(
+        console, [f"due: {c.cluster} {c.unit} on {', '.join(c.nodes)} ({c.days_left} days left)" for c in plan.start]
+    )
+    print_lines(
+        console, [f"queued: {c.cluster} {c.unit} after {c.queued_behind} (never at the same time)" for c in plan.queued]
+    )
 
 
 def _print_written_report(output_dir: Path | None, *, since: float) -> None:

@@ -103,3 +103,31 @@ def test_the_description_keeps_the_certificate_as_cryptography_writes_it() -> No
     assert info.pem == cert.public_bytes(serialization.Encoding.PEM).decode()
     assert info.fingerprint_sha256 == cert.fingerprint(hashes.SHA256()).hex()
     assert info.not_after == cert.not_valid_after_utc and info.key_type == "ec" and info.key_size == 256
+
+
+@pytest.mark.parametrize("terminal", [False, True], ids=["file", "terminal"])
+def test_plain_lines_are_written_as_rich_prints_them(terminal: bool) -> None:
+    from certops.cli._table import print_lines
+
+    lines = [
+        "due: c1 tomcat on cucm-pub.c1.example.com, cucm-sub1.c1.example.com (12 days left)",
+        "queued: c1 TVS after CallManager (never at the same time)",
+        "due: c2 ipsec on a:b:c (3 days left)",  # colons rich may read as an :emoji: code
+        "thumbs :thumbs_up: up",
+        "  leading and trailing spaces  ",
+        "tab\there",
+        "café and ünïcode",
+        "x" * 90,  # wider than the console: rich wraps it
+        "[red]markup[/red] is text here",
+        "",
+    ]
+
+    def console(out: io.StringIO) -> Console:
+        return Console(file=out, width=60, highlight=False, force_terminal=terminal or None)
+
+    by_rich, by_us = io.StringIO(), io.StringIO()
+    rich_console = console(by_rich)
+    for line in lines:
+        rich_console.print(line, markup=False)
+    print_lines(console(by_us), lines)
+    assert by_us.getvalue() == by_rich.getvalue()
