@@ -232,6 +232,9 @@ def main() -> None:
                 f"{tot['max_login']:11d} {tot['logins']:6d} {tot['ris']:4d} "
                 f"{tot['ratectl']:7d} {tot['slack']:7.1f} {tot['restart_slack']:8.1f} {tot['phone_slack']:6.1f}"
             )
+            from prefect.logging.handlers import APILogWorker
+
+            APILogWorker.drain_all(timeout=10)  # the runs' last logs reach the server before it stops
 
 
 if __name__ == "__main__":

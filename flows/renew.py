@@ -328,28 +328,53 @@ def _csrs(r: _Run) -> None:
     check = r.spec.exclusion_group is not None and not r.state.changed_anything
     if check:
         _inflight_gate(r, after_own_csr=False)
-    for n, p in zip(r.plan.nodes, r.progress(), strict=True):
-        if p.identity_uploaded:
-            continue
-        snap = r.snapshots.get(n.fqdn)
-        current = snap.certificate if snap else None  # its SANs are kept in the new CSR
-        requested_before = p.csr_requested
+    todo = [(n, p) for n, p in zip(r.plan.nodes, r.progress(), strict=True) if not p.identity_uploaded]
+    if check and todo:
+        # the in-flight look after this run's first CSR (another shell's CSR on the cluster) comes
+        # before any other node is touched
+        _take_csrs(r, todo[:1])
+        _inflight_gate(r, after_own_csr=True)
+        todo = todo[1:]
+    _take_csrs(r, todo)
+
+
+def _take_csrs(r: _Run, todo: list[tuple[Any, NodeProgress]]) -> None:
+    """The CSRs of ``todo``'s nodes, asked of every node at once (each node makes its own key).
+
+    Each node's outcome is recorded as it comes, in the plan's order; when a node fails, the CSRs
+    the others made are recorded first (a rerun reuses them), then the first failure stands.
+    """
+    requested_before = {p.fqdn: p.csr_requested for _, p in todo}
+    for _, p in todo:
         if p.csr is None and not p.csr_requested:
             p.csr_requested = True
-            r.save()
-        artifact, reused = t.generate_csr(
-            r.path,
-            r.cl.name,
-            n.fqdn,
-            r.spec.name,
-            current,
-            p.csr,
-            p.sent_to_ca,
-            p.identity_uploaded,
-            requested_before,
-            r.s.drf_wait_timeout,
-            r.s.drf_poll,
+    r.save()
+    futures = []
+    for n, p in todo:
+        snap = r.snapshots.get(n.fqdn)
+        current = snap.certificate if snap else None  # its SANs are kept in the new CSR
+        futures.append(
+            t.generate_csr.submit(
+                r.path,
+                r.cl.name,
+                n.fqdn,
+                r.spec.name,
+                current,
+                p.csr,
+                p.sent_to_ca,
+                p.identity_uploaded,
+                requested_before[p.fqdn],
+                r.s.drf_wait_timeout,
+                r.s.drf_poll,
+            )
         )
+    failure: Exception | None = None
+    for (n, p), future in zip(todo, futures, strict=True):
+        try:
+            artifact, reused = future.result()
+        except Exception as exc:  # noqa: BLE001 - recorded after the other nodes' CSRs
+            failure = failure or exc
+            continue
         if reused:
             r.log.info(
                 "%s: reusing the CSR this renewal already made (sha256 %s…)", n.fqdn, artifact.fingerprint_sha256[:16]
@@ -359,9 +384,8 @@ def _csrs(r: _Run) -> None:
             p.trust_pems, p.identity_pems, p.leaf_fingerprint = [], [], None
             r.audit("generate_csr", node=n.fqdn, detail=f"CSR sha256 {artifact.fingerprint_sha256}")
         r.save()
-        if check:
-            check = False
-            _inflight_gate(r, after_own_csr=True)
+    if failure is not None:
+        raise failure
 
 
 def _guide_warnings(r: _Run, stage: str) -> None:

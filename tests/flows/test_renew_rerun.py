@@ -146,3 +146,29 @@ def test_process_killed_while_awaiting_approval_rerun_keeps_the_csrs(make_env, p
     assert fut.result(timeout=120).status == "completed"
     assert _count(env, "csr_generated") == csrs_before  # no CSR was regenerated
     assert time.monotonic()
+
+
+def test_every_node_makes_its_csr_at_once_and_one_nodes_failure_keeps_the_others_csrs_for_the_rerun(
+    make_env, monkeypatch
+):
+    import certops.renewal.steps as steps
+
+    env = make_env(ca="auto")
+    sub = "cucm-sub1.c1.certops.test"
+    real = steps.ensure_csr
+
+    def failing_on_sub(api, **kw):
+        if api.fqdn == sub:
+            raise CucmApiError("certmgr answered 500 to the CSR request (test)", node=sub, operation="generate CSR")
+        return real(api, **kw)
+
+    monkeypatch.setattr(steps, "ensure_csr", failing_on_sub)
+    with pytest.raises(CucmApiError, match=sub):
+        renew(str(env.inventory_path), "c1", "tomcat", settings=FAST)
+    made = _count(env, "csr_generated")
+    assert sub not in {n for (n,) in made} and sum(made.values()) == len(env.node_names()) - 1
+    assert _count(env, "identity_uploaded") == Counter()  # nothing uploaded while a node lacked its CSR
+    monkeypatch.setattr(steps, "ensure_csr", real)
+    assert renew(str(env.inventory_path), "c1", "tomcat", settings=FAST).status == "completed"
+    # the rerun made only the missing CSR: the others were recorded although a node failed
+    assert _count(env, "csr_generated") == Counter({(n,): 1 for n in env.node_names()})
