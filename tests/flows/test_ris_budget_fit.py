@@ -6,6 +6,7 @@ waited about nine. What the user sees: phone-watch reads that do not oversleep t
 from __future__ import annotations
 
 import math
+import time
 from typing import Any
 
 import httpx
@@ -25,9 +26,25 @@ def test_the_wait_is_the_missing_slots_over_the_decay_and_nothing_when_they_fit(
     assert math.isinf(ris_budget.seconds_until_it_fits(180, 180, 0.0, 60))  # never decays: left to Prefect
 
 
-def _refusals(monkeypatch: pytest.MonkeyPatch) -> list[int]:
-    """Count the server's 423 answers (the bucket is full) to the budget's slot increments."""
-    refused: list[int] = []
+class _Answers:
+    """The server's answers to the budget's slot increments and the naps of each take, per take."""
+
+    def __init__(self) -> None:
+        self.refused = 0  # 423: the bucket is full
+        self.busy: list[int] = [0]  # 429/502/503 per take: each is followed by one short nap
+        self.naps: list[list[float]] = [[]]
+
+    def next_take(self) -> None:
+        self.busy.append(0)
+        self.naps.append([])
+
+    def fit_waits(self, take: int) -> int:
+        """How many of the take's naps waited for room (not out a busy server)."""
+        return len(self.naps[take]) - self.busy[take]
+
+
+def _answers(monkeypatch: pytest.MonkeyPatch) -> _Answers:
+    seen = _Answers()
     real = ris_budget._increment_once
 
     def increment(client: Any, name: str, occupy: int) -> httpx.Response:
@@ -35,27 +52,31 @@ def _refusals(monkeypatch: pytest.MonkeyPatch) -> list[int]:
             return real(client, name, occupy)
         except httpx.HTTPStatusError as exc:
             if exc.response.status_code == 423:
-                refused.append(1)
+                seen.refused += 1
+            elif exc.response.status_code in (429, 502, 503):
+                seen.busy[-1] += 1
             raise
 
     monkeypatch.setattr(ris_budget, "_increment_once", increment)
-    return refused
+    real_take = ris_budget.take_slots
+
+    def nap(seconds: float) -> None:
+        seen.naps[-1].append(seconds)
+        time.sleep(seconds)
+
+    monkeypatch.setattr(ris_budget, "take_slots", lambda name, occupy, **kw: real_take(name, occupy, sleep=nap, **kw))
+    return seen
 
 
 def test_a_take_past_the_burst_sleeps_until_it_fits_and_is_never_refused(prefect_server, monkeypatch):
     budget = ris_budget.ClusterRisBudget("c-fit", per_minute=10, window=6.0)
     burst, _ = ris_budget.shape(10, 6.0)
-    refused = _refusals(monkeypatch)
-    slept: list[float] = []
-    real_take = ris_budget.take_slots
-
-    def take(name: str, occupy: int, **kwargs: Any) -> float:
-        slept.append(real_take(name, occupy, **kwargs))
-        return slept[-1]
-
-    monkeypatch.setattr(ris_budget, "take_slots", take)
+    seen = _answers(monkeypatch)
     budget.take(burst)  # the bucket is full now
+    seen.next_take()
     budget.take(1)
+    seen.next_take()
     budget.take(1)
-    assert refused == []  # each take waited for room instead of being refused and waiting a whole refill
-    assert slept[0] == 0.0 and slept[1] > 0 and slept[2] > 0
+    assert seen.refused == 0  # each take waited for room instead of being refused and waiting a whole refill
+    # the burst fitted at once; each later take waited for room (a busy server's short pauses aside)
+    assert [seen.fit_waits(i) for i in range(3)] == [0, 1, 1]
