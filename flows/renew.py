@@ -14,9 +14,9 @@ import contextlib
 import datetime as dt
 import re
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import Any
+from typing import Any, TypeVar
 
 from prefect import flow, get_run_logger
 from prefect.artifacts import create_markdown_artifact
@@ -28,6 +28,7 @@ from certops.audit import AuditRecord
 from certops.errors import CertopsError, PolicyViolation
 from certops.hostlock import Holder, HostLock, HostLockBusy
 from certops.inventory import ClusterConfig, Inventory
+from certops.models import CsrArtifact
 from certops.notify.messages import ApprovalRequest, DeliveryResult, RenewalFailed
 from certops.planning import ClusterState, RenewalPlan, exclusion_key, plan_renewal
 from certops.renewal import inflight, steps, waiting
@@ -44,6 +45,8 @@ from flows import _imp, _locks, _multi
 from flows.approval import request_chain, request_sso_confirmation
 from tasks import notify as slack
 from tasks import renewal as t
+
+T = TypeVar("T")
 
 
 class RenewalDenied(CertopsError):
@@ -341,51 +344,45 @@ def _csrs(r: _Run) -> None:
 def _take_csrs(r: _Run, todo: list[tuple[Any, NodeProgress]]) -> None:
     """The CSRs of ``todo``'s nodes, asked of every node at once (each node makes its own key).
 
-    Each node's outcome is recorded as it comes, in the plan's order; when a node fails, the CSRs
-    the others made are recorded first (a rerun reuses them), then the first failure stands.
+    Recorded in the plan's order; when a node fails, the CSRs the others made are recorded first
+    (a rerun reuses them), then the first failure stands (:func:`_each_at_once`).
     """
     requested_before = {p.fqdn: p.csr_requested for _, p in todo}
     for _, p in todo:
         if p.csr is None and not p.csr_requested:
             p.csr_requested = True
     r.save()
-    futures = []
-    for n, p in todo:
-        snap = r.snapshots.get(n.fqdn)
+    snapshots = {n.fqdn: r.snapshots.get(n.fqdn) for n, _ in todo}
+
+    def submit(p: NodeProgress) -> Any:
+        snap = snapshots[p.fqdn]
         current = snap.certificate if snap else None  # its SANs are kept in the new CSR
-        futures.append(
-            t.generate_csr.submit(
-                r.path,
-                r.cl.name,
-                n.fqdn,
-                r.spec.name,
-                current,
-                p.csr,
-                p.sent_to_ca,
-                p.identity_uploaded,
-                requested_before[p.fqdn],
-                r.s.drf_wait_timeout,
-                r.s.drf_poll,
-            )
+        return t.generate_csr.submit(
+            r.path,
+            r.cl.name,
+            p.fqdn,
+            r.spec.name,
+            current,
+            p.csr,
+            p.sent_to_ca,
+            p.identity_uploaded,
+            requested_before[p.fqdn],
+            r.s.drf_wait_timeout,
+            r.s.drf_poll,
         )
-    failure: Exception | None = None
-    for (n, p), future in zip(todo, futures, strict=True):
-        try:
-            artifact, reused = future.result()
-        except Exception as exc:  # noqa: BLE001 - recorded after the other nodes' CSRs
-            failure = failure or exc
-            continue
+
+    def record(p: NodeProgress, got: tuple[CsrArtifact, bool]) -> None:
+        artifact, reused = got
         if reused:
             r.log.info(
-                "%s: reusing the CSR this renewal already made (sha256 %s…)", n.fqdn, artifact.fingerprint_sha256[:16]
+                "%s: reusing the CSR this renewal already made (sha256 %s…)", p.fqdn, artifact.fingerprint_sha256[:16]
             )
         else:
             p.csr, p.ticket, p.chain = artifact, None, None
             p.trust_pems, p.identity_pems, p.leaf_fingerprint = [], [], None
-            r.audit("generate_csr", node=n.fqdn, detail=f"CSR sha256 {artifact.fingerprint_sha256}")
-        r.save()
-    if failure is not None:
-        raise failure
+            r.audit("generate_csr", node=p.fqdn, detail=f"CSR sha256 {artifact.fingerprint_sha256}")
+
+    _each_at_once(r, [p for _, p in todo], submit, record)
 
 
 def _guide_warnings(r: _Run, stage: str) -> None:
@@ -429,16 +426,25 @@ def _accept(p: NodeProgress, report: Any) -> None:
 
 
 def _sign_automatic(r: _Run) -> None:
-    for p in _multi.signing(r):
-        if p.leaf_fingerprint is not None or p.identity_uploaded:
-            continue
-        assert p.csr is not None
-        if p.ticket is None:
-            p.ticket = t.submit_csr(r.path, r.cl.name, p.csr)
-            r.save()
-        if p.chain is None:
-            p.chain = t.collect_signed(r.path, r.cl.name, p.ticket, r.s.ca_poll_timeout, r.s.ca_poll_interval)
-            r.save()
+    todo = [p for p in _multi.signing(r) if p.leaf_fingerprint is None and not p.identity_uploaded]
+    # every node's CSR goes to the CA at once, and every chain is collected at once (an ACME order
+    # takes seconds); each ticket and chain is recorded as it comes, in the plan's order
+    _each_at_once(
+        r,
+        [p for p in todo if p.ticket is None],
+        lambda p: t.submit_csr.submit(r.path, r.cl.name, _known(p.csr)),
+        lambda p, ticket: setattr(p, "ticket", ticket),
+    )
+    _each_at_once(
+        r,
+        [p for p in todo if p.chain is None],
+        lambda p: t.collect_signed.submit(
+            r.path, r.cl.name, _known(p.ticket), r.s.ca_poll_timeout, r.s.ca_poll_interval
+        ),
+        lambda p, chain: setattr(p, "chain", chain),
+    )
+    for p in todo:
+        assert p.csr is not None and p.chain is not None
         report = t.check_chain(p.csr, p.chain, r.spec.name)
         if not report.ok:
             raise steps.RenewalStopped(
@@ -448,6 +454,37 @@ def _sign_automatic(r: _Run) -> None:
             )
         _accept(p, report)
         r.save()
+
+
+def _known(value: T | None) -> T:
+    """``value``, which the step before recorded (a CSR before its signature, a ticket before its chain)."""
+    assert value is not None
+    return value
+
+
+def _each_at_once(
+    r: _Run,
+    todo: list[NodeProgress],
+    submit: Callable[[NodeProgress], Any],
+    record: Callable[[NodeProgress, Any], None],
+) -> None:
+    """``submit`` a task for every node of ``todo`` at once; ``record`` each result in order and save.
+
+    When one fails, the others' results are recorded first (a rerun does not ask for them again),
+    then the first failure stands.
+    """
+    futures = [submit(p) for p in todo]
+    failure: Exception | None = None
+    for p, future in zip(todo, futures, strict=True):
+        try:
+            got = future.result()
+        except Exception as exc:  # noqa: BLE001 - recorded after the other nodes' results
+            failure = failure or exc
+            continue
+        record(p, got)
+        r.save()
+    if failure is not None:
+        raise failure
 
 
 def _sign_by_person(r: _Run, instructions: str, timeout_days: float) -> None:

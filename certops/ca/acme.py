@@ -15,6 +15,7 @@ rate limits, server errors, connection failures) with the server's own words.
 from __future__ import annotations
 
 import datetime as dt
+import fcntl
 import logging
 import os
 import re
@@ -120,23 +121,20 @@ class AcmeCa:
     # --- account ------------------------------------------------------------------------
 
     def _account_key(self) -> tuple[JWKRSA, bool]:
-        """The account key and whether it existed before (then the account is reused)."""
+        """The account key and whether it existed before (then the account is reused).
+
+        Read or made under a file lock beside it: the renewal asks the CA for every node's
+        certificate at once, and the first orders of a new account must not make two keys.
+        """
         path = self.config.account_key_path
-        if path is not None and Path(path).is_file():
-            try:
-                key = serialization.load_pem_private_key(Path(path).read_bytes(), None)
-            except (ValueError, TypeError) as exc:
-                raise CaError(
-                    f"the ACME account key {path} cannot be read ({type(exc).__name__})",
-                    backend=self.name,
-                    hint="restore the file or delete it to register a new account",
-                ) from None
-            if not isinstance(key, rsa.RSAPrivateKey):
-                raise CaError(f"the ACME account key {path} is not an RSA key", backend=self.name)
-            return JWKRSA(key=key), True
-        key = rsa.generate_private_key(65537, 2048)
-        if path is not None:
-            Path(path).parent.mkdir(parents=True, exist_ok=True)
+        if path is None:
+            return JWKRSA(key=rsa.generate_private_key(65537, 2048)), False
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+        with open(f"{path}.lock", "a+b") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            if Path(path).is_file():
+                return self._read_account_key(Path(path)), True
+            key = rsa.generate_private_key(65537, 2048)
             data = key.private_bytes(
                 serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
             )
@@ -144,6 +142,19 @@ class AcmeCa:
             with os.fdopen(fd, "wb") as fh:
                 fh.write(data)
         return JWKRSA(key=key), False
+
+    def _read_account_key(self, path: Path) -> JWKRSA:
+        try:
+            key = serialization.load_pem_private_key(path.read_bytes(), None)
+        except (ValueError, TypeError) as exc:
+            raise CaError(
+                f"the ACME account key {path} cannot be read ({type(exc).__name__})",
+                backend=self.name,
+                hint="restore the file or delete it to register a new account",
+            ) from None
+        if not isinstance(key, rsa.RSAPrivateKey):
+            raise CaError(f"the ACME account key {path} is not an RSA key", backend=self.name)
+        return JWKRSA(key=key)
 
     def _connect(self) -> acme_client.ClientV2:
         if self._client is not None:

@@ -172,3 +172,38 @@ def test_every_node_makes_its_csr_at_once_and_one_nodes_failure_keeps_the_others
     assert renew(str(env.inventory_path), "c1", "tomcat", settings=FAST).status == "completed"
     # the rerun made only the missing CSR: the others were recorded although a node failed
     assert _count(env, "csr_generated") == Counter({(n,): 1 for n in env.node_names()})
+
+
+def test_every_csr_goes_to_the_ca_at_once_and_a_refused_one_does_not_send_the_others_again(make_env, monkeypatch):
+    import tasks.renewal as task_mod
+    from certops.errors import CaRejected
+
+    env = make_env(ca="auto")
+    sub = "cucm-sub1.c1.certops.test"
+    real_backend = task_mod.ca_backend
+    sent: list[str] = []
+    refuse = {sub}
+
+    class Counting:
+        def __init__(self, inner):
+            self.inner = inner
+
+        def submit(self, csr_pem, *, unit, node, cluster):
+            sent.append(node)
+            if node in refuse:
+                raise CaRejected(f"the CA refused the CSR for {unit} on {node} (test)", backend="test")
+            return self.inner.submit(csr_pem, unit=unit, node=node, cluster=cluster)
+
+        def __getattr__(self, name):
+            return getattr(self.inner, name)
+
+    monkeypatch.setattr(task_mod, "ca_backend", lambda inv, cluster: Counting(real_backend(inv, cluster)))
+    with pytest.raises(CaRejected, match=sub):
+        renew(str(env.inventory_path), "c1", "tomcat", settings=FAST)
+    assert sorted(sent) == sorted(env.node_names())  # every node's CSR was sent, the refusal did not stop them
+    assert _count(env, "identity_uploaded") == Counter()  # nothing uploaded while a node lacked its chain
+    refuse.clear()
+    sent.clear()
+    assert renew(str(env.inventory_path), "c1", "tomcat", settings=FAST).status == "completed"
+    assert sent == [sub]  # the others' tickets were kept: their CSRs went to the CA once
+    assert _count(env, "csr_generated") == Counter({(n,): 1 for n in env.node_names()})

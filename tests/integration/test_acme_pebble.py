@@ -223,3 +223,25 @@ def test_a_stored_account_key_unknown_to_the_server_registers_again(
         chain = _backend(fresh, tmp_path).sign(_csr(index=7), unit="tomcat", node=FQDN, cluster="lab")
         report = check_signed_chain(_csr(index=7), chain.leaf_pem, [*chain.chain_pems, fresh.root_pem()], "tomcat")
         assert report.ok, report.summary()
+
+
+def test_a_new_accounts_first_orders_sent_at_once_make_one_account_key_and_all_succeed(
+    pebble: PebbleServer, tmp_path: Path, eab_env: str
+) -> None:
+    # a renewal sends every node's CSR to the CA at once; with no account key yet, each order would
+    # otherwise make its own key and all but one fail to store it
+    from concurrent.futures import ThreadPoolExecutor
+
+    barrier = __import__("threading").Barrier(4)
+
+    def order(i: int) -> str:
+        backend = _backend(pebble, tmp_path)
+        barrier.wait(timeout=60)
+        return backend.submit(_csr(index=30 + i), unit="tomcat", node=FQDN, cluster="lab").reference
+
+    with ThreadPoolExecutor(4) as pool:
+        refs = list(pool.map(order, range(4)))
+    assert len(set(refs)) == 4
+    assert (tmp_path / "acme-account.pem").stat().st_mode & 0o777 == 0o600
+    key_files = [p.name for p in tmp_path.iterdir() if p.suffix == ".pem"]
+    assert key_files == ["acme-account.pem"]
