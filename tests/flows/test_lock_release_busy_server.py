@@ -47,6 +47,16 @@ def _busy(method: str, path: str) -> Any:
     return PrefectHTTPStatusError.from_httpx_error(httpx.HTTPStatusError("busy", request=request, response=response))
 
 
+def _pauses(monkeypatch: pytest.MonkeyPatch) -> list[float]:
+    """The pauses the lock's calls make while the server is busy (recorded, not slept)."""
+    import tasks.server_busy as server_busy
+
+    pauses: list[float] = []
+    real_again = server_busy.asking_again
+    monkeypatch.setattr(locks, "asking_again", lambda call, **kw: real_again(call, sleep=pauses.append, **kw))
+    return pauses
+
+
 def test_a_busy_server_while_taking_and_giving_back_the_locks_slot_is_asked_again_soon_and_the_renewal_completes(
     make_env, monkeypatch
 ):
@@ -71,10 +81,8 @@ def test_a_busy_server_while_taking_and_giving_back_the_locks_slot_is_asked_agai
                 raise _busy(method, path)
         return real_send(client, method, path, **kw)
 
-    pauses: list[float] = []
-    real_again = server_busy.asking_again
+    pauses = _pauses(monkeypatch)
     monkeypatch.setattr(locks, "send_once", send_once)
-    monkeypatch.setattr(locks, "asking_again", lambda call, **kw: real_again(call, sleep=pauses.append, **kw))
     report = renew(str(env.inventory_path), "c1", "TVS", settings=FAST)
     assert report.status == "completed"
     takes = [name for what, name in asked if what == "increment-with-lease"]
@@ -94,7 +102,6 @@ def test_the_claims_reads_and_writes_meet_a_busy_server_and_are_asked_again_soon
     # On the embedded SQLite server the claim's delete at the end of a renewal met an immediate 503
     # in about one run in two, and Prefect's client slept 2 s before asking again.
     import httpx
-    from prefect.exceptions import PrefectHTTPStatusError
 
     import tasks.server_busy as server_busy
 
@@ -106,21 +113,15 @@ def test_the_claims_reads_and_writes_meet_a_busy_server_and_are_asked_again_soon
     def send_once(client: object, method: str, path: str, **kw: object) -> httpx.Response:
         if "/variables/" in path and refused.get(method, 0) > 0:
             refused[method] -= 1
-            request = httpx.Request(method, f"http://127.0.0.1/api{path}")
-            response = httpx.Response(503, request=request, json={"exception_message": "Service Unavailable"})
             sent.append((method, 503))
-            raise PrefectHTTPStatusError.from_httpx_error(
-                httpx.HTTPStatusError("busy", request=request, response=response)
-            )
+            raise _busy(method, path)
         response = real_send(client, method, path, **kw)
         if "/variables/" in path:
             sent.append((method, response.status_code))
         return response
 
-    pauses: list[float] = []
-    real_again = server_busy.asking_again
+    pauses = _pauses(monkeypatch)
     monkeypatch.setattr(locks, "send_once", send_once)
-    monkeypatch.setattr(locks, "asking_again", lambda call, **kw: real_again(call, sleep=pauses.append, **kw))
     report = renew(str(env.inventory_path), "c1", "CAPF", settings=FAST)
     assert report.status == "completed"
     assert locks.read_claim("c1", "CAPF") is None  # released, though the server was busy at the delete

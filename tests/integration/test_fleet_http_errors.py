@@ -9,7 +9,6 @@ give the same snapshot or the same error, message and all.
 from __future__ import annotations
 
 import asyncio
-import datetime as dt
 import gzip
 import json
 import ssl
@@ -18,15 +17,13 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
+from cryptography.hazmat.primitives import serialization
 from pydantic import SecretStr
 
 from certops.cucm._http import FleetHttp
 from certops.cucm.rest import CertMgrClient, read_snapshot
 from certops.errors import CertopsError
+from tests.unit import x509_factory as f
 
 FQDN = "node.certops.test"
 SNAPSHOT = json.dumps(
@@ -64,32 +61,9 @@ ANSWERS: dict[str, bytes] = {
 def tls(tmp_path_factory: pytest.TempPathFactory) -> tuple[ssl.SSLContext, Path]:
     """A server context for ``FQDN`` and the CA bundle that verifies it."""
     directory = tmp_path_factory.mktemp("fleet-http-errors")
-    now = dt.datetime.now(dt.UTC)
-    ca_key = ec.generate_private_key(ec.SECP256R1())
-    ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "Test CA")])
-    ca = (
-        x509.CertificateBuilder()
-        .subject_name(ca_name)
-        .issuer_name(ca_name)
-        .public_key(ca_key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - dt.timedelta(days=1))
-        .not_valid_after(now + dt.timedelta(days=30))
-        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-        .sign(ca_key, hashes.SHA256())
-    )
-    key = ec.generate_private_key(ec.SECP256R1())
-    leaf = (
-        x509.CertificateBuilder()
-        .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, FQDN)]))
-        .issuer_name(ca_name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - dt.timedelta(days=1))
-        .not_valid_after(now + dt.timedelta(days=30))
-        .add_extension(x509.SubjectAlternativeName([x509.DNSName(FQDN)]), critical=False)
-        .sign(ca_key, hashes.SHA256())
-    )
+    ca_key, key = f.key("ec", 256, 40), f.key("ec", 256, 41)
+    ca = f.make_cert(f.name("Test CA"), ca_key.public_key(), f.name("Test CA"), ca_key, ca=True, ku=f.CA_KU)
+    leaf = f.make_cert(f.name(FQDN), key.public_key(), ca.subject, ca_key, ca=False, sans=[f"DNS:{FQDN}"])
     (directory / "ca.pem").write_bytes(ca.public_bytes(serialization.Encoding.PEM))
     (directory / "leaf.pem").write_bytes(leaf.public_bytes(serialization.Encoding.PEM))
     (directory / "leaf.key").write_bytes(
