@@ -219,10 +219,20 @@ def verify_limit(cluster: str, key: str) -> str:
     return name
 
 
-def _run_is_final(run_id: str) -> bool:
+@contextmanager
+def _client(lent: Any = None) -> Iterator[Any]:
+    """The Prefect client ``lent`` (the critical section's), or a new one for this call."""
+    if lent is not None:
+        yield lent
+        return
     with get_client(sync_client=True) as client:
+        yield client
+
+
+def _run_is_final(run_id: str, *, client: Any = None) -> bool:
+    with _client(client) as c:
         try:
-            run = client.read_flow_run(UUID(run_id))
+            run = c.read_flow_run(UUID(run_id))
         except (ObjectNotFound, ValueError):
             return True
     return run.state is None or run.state.is_final()
@@ -233,10 +243,15 @@ _local_guard = threading.Lock()
 
 
 class _Section:
-    """The time left to write inside a critical section before its lease could run out."""
+    """The time left to write inside a critical section before its lease could run out, and its client.
 
-    def __init__(self, granted_by: float | None) -> None:
+    The claim's reads and writes inside use the section's Prefect client (``client``): one client
+    and, where the server wants one, one CSRF token for the whole section.
+    """
+
+    def __init__(self, granted_by: float | None, client: Any) -> None:
         self._by = granted_by  # monotonic time the write budget ends (None: Prefect's own lease renewal)
+        self.client = client
 
     def left(self) -> float | None:
         """Seconds left to start a write (None: no bound, Prefect renews the lease)."""
@@ -286,12 +301,12 @@ def _critical(name: str) -> Iterator[_Section]:
             with concurrency(
                 name, occupy=1, strict=True, lease_duration=LEASE_SECONDS, timeout_seconds=GCL_TIMEOUT_SECONDS
             ):
-                yield _Section(None)
+                yield _Section(None, client)
             return
         asked = time.monotonic()
         lease = _take_slot(client, name)
         try:
-            yield _Section(asked + SECTION_WRITE_BUDGET)
+            yield _Section(asked + SECTION_WRITE_BUDGET, client)
         finally:
             _give_slot_back(client, lease)
 
@@ -346,13 +361,14 @@ def _status(exc: httpx.HTTPStatusError) -> int:
     return exc.response.status_code
 
 
-def _variable_value(name: str) -> Any:
+def _variable_value(name: str, *, client: Any = None) -> Any:
     """The value of Prefect Variable ``name`` (None when there is none).
 
     Like the claim's other reads and writes, sent once per try and asked again soon while the
-    server is busy (``tasks.server_busy``), not with Prefect's 2 s back-off.
+    server is busy (``tasks.server_busy``), not with Prefect's 2 s back-off. ``client``: the
+    critical section's (a new one when None).
     """
-    with get_client(sync_client=True) as client:
+    with _client(client) as client:
         if not can_send_once(client):
             var = client.read_variable_by_name(name)
             return var.value if var is not None else None
@@ -368,10 +384,10 @@ def _variable_value(name: str) -> Any:
         return asking_again(read)
 
 
-def _set_variable(name: str, value: Any, *, wait: float | None = None) -> None:
+def _set_variable(name: str, value: Any, *, wait: float | None = None, client: Any = None) -> None:
     """Set Prefect Variable ``name`` to ``value``, creating it when there is none (idempotent)."""
     body = {"name": name, "value": value}
-    with get_client(sync_client=True) as client:
+    with _client(client) as client:
         if not can_send_once(client):
             from prefect.client.schemas.actions import VariableCreate, VariableUpdate
 
@@ -397,9 +413,9 @@ def _set_variable(name: str, value: Any, *, wait: float | None = None) -> None:
         asking_again(write, wait=wait)
 
 
-def _delete_variable(name: str, *, wait: float | None = None) -> None:
+def _delete_variable(name: str, *, wait: float | None = None, client: Any = None) -> None:
     """Delete Prefect Variable ``name``; one that is gone already counts as deleted."""
-    with get_client(sync_client=True) as client:
+    with _client(client) as client:
         if not can_send_once(client):
             with contextlib.suppress(ObjectNotFound):
                 client.delete_variable_by_name(name)
@@ -415,9 +431,9 @@ def _delete_variable(name: str, *, wait: float | None = None) -> None:
         asking_again(delete, wait=wait)
 
 
-def read_claim(cluster: str, key: str) -> Claim | None:
-    """The current claim on (cluster, key), or None."""
-    value: Any = _variable_value(claim_name(cluster, key))
+def read_claim(cluster: str, key: str, *, client: Any = None) -> Claim | None:
+    """The current claim on (cluster, key), or None (``client``: the critical section's, or a new one)."""
+    value: Any = _variable_value(claim_name(cluster, key), client=client)
     return Claim.model_validate(value) if value else None
 
 
@@ -448,9 +464,9 @@ def acquire_claim(
         name = verify_limit(cluster, key)
         try:
             with _critical(name) as section:
-                held = read_claim(cluster, key)
+                held = read_claim(cluster, key, client=section.client)
                 free = held is None or held.run_id == run_id
-                if held is not None and not free and _run_is_final(held.run_id):
+                if held is not None and not free and _run_is_final(held.run_id, client=section.client):
                     free = held.unit == unit or not unfinished(cluster, held.unit)
                 if free:
                     me = _holder_now()
@@ -460,7 +476,10 @@ def acquire_claim(
                     if held is not None and held.run_id == run_id:
                         claim = held.model_copy(update=me)  # resumed in another process: record that one
                     _set_variable(
-                        claim_name(cluster, key), claim.model_dump(mode="json"), wait=section.check(cluster, key)
+                        claim_name(cluster, key),
+                        claim.model_dump(mode="json"),
+                        wait=section.check(cluster, key),
+                        client=section.client,
                     )
                     wait.done("the lock is ours")
                     return claim
@@ -498,10 +517,10 @@ def release_claim(*, cluster: str, unit: str, run_id: str) -> bool:
     key = exclusion_key(UNITS[unit])
     name = verify_limit(cluster, key)
     with _critical(name) as section:
-        held = read_claim(cluster, key)
+        held = read_claim(cluster, key, client=section.client)
         if held is None or held.run_id != run_id:
             return False
-        _delete_variable(claim_name(cluster, key), wait=section.check(cluster, key))
+        _delete_variable(claim_name(cluster, key), wait=section.check(cluster, key), client=section.client)
         return True
 
 
@@ -510,8 +529,8 @@ def force_release(*, cluster: str, unit: str) -> Claim | None:
     key = exclusion_key(UNITS[unit])
     name = verify_limit(cluster, key)
     with _critical(name) as section:
-        held = read_claim(cluster, key)
-        if held is not None and not _run_is_final(held.run_id):
+        held = read_claim(cluster, key, client=section.client)
+        if held is not None and not _run_is_final(held.run_id, client=section.client):
             raise PolicyViolation(
                 f"cluster {cluster}: the '{key}' lock is held by {held.describe()}, which is still active",
                 cluster=cluster,
@@ -520,5 +539,5 @@ def force_release(*, cluster: str, unit: str) -> Claim | None:
                 hint="deny it (certops deny RUN --reason ...) or cancel it in the Prefect UI first",
             )
         if held is not None:
-            _delete_variable(claim_name(cluster, key), wait=section.check(cluster, key))
+            _delete_variable(claim_name(cluster, key), wait=section.check(cluster, key), client=section.client)
         return held
