@@ -4,7 +4,9 @@ CUCM's own waits are what the simulator makes a client wait for and no client ca
 service restart (``restart_seconds``; Cisco Tomcat ``tomcat_restart_seconds``), the phones'
 re-registration after the reset (``reregister_seconds``) and the CLI's slow start after an SSH
 login (``cli_banner_seconds``), counted once per node that needs the CLI — a second login on
-the same node is the client's cost, not CUCM's. Logins that start together (the preflight logs in
+the same node is the client's cost, not CUCM's — and the nodes' own making of the key and CSR
+(the "keygen" column: how long the simulator took for each, overlapping ones counted once; on a
+real node an RSA key takes as long or longer). Logins that start together (the preflight logs in
 on every node at once) wait out their banners together: the "path" columns count the banner once
 per such wave of logins, the waits on the critical path, and wall / path is the honest overhead
 figure (the per-node "waits" count stays for comparison with earlier runs). The script renews
@@ -26,6 +28,7 @@ import argparse
 import collections
 import contextvars
 import datetime as dt
+import json
 import os
 import tempfile
 import threading
@@ -86,6 +89,20 @@ def _login_waves(events: list[dict[str, Any]], banner: float) -> int:
     return waves
 
 
+def _keygen(events: list[dict[str, Any]]) -> float:
+    """Seconds during which some node was making a key and CSR (the simulator's ``csr_generated``
+    events carry how long each took): the nodes make theirs at once, so overlapping ones count once."""
+    spans = sorted(
+        (_t(e) - float(e["detail"].get("seconds", 0.0)), _t(e)) for e in events if e["operation"] == "csr_generated"
+    )
+    total, end = 0.0, float("-inf")
+    for a, b in spans:
+        if b > end:
+            total += b - max(a, end)
+            end = b
+    return total
+
+
 def _slack(events: list[dict[str, Any]], looks: _Looks, since: float) -> tuple[float, float]:
     """Seconds between CUCM being done and certops seeing it: (restarts: the first Started look after
     each finish, phones: the first full count after the last re-registration).
@@ -124,6 +141,7 @@ def main() -> None:
         "--settings", default="{}", help="JSON of RenewalSettings fields over the defaults (default: none)"
     )
     parser.add_argument("--phases", action="store_true", help="also print each unit's time per phase")
+    parser.add_argument("--events", type=Path, help="write the simulator's event log of every run here (JSON lines)")
     args = parser.parse_args()
 
     from prefect.settings import PREFECT_API_URL, PREFECT_FLOWS_HEARTBEAT_FREQUENCY, temporary_settings
@@ -180,7 +198,8 @@ def main() -> None:
 
             print(
                 f"{'unit':18} {'nodes':>5} {'wall s':>7} {'waits s':>8} {'over s':>7} {'wall/waits':>10} "
-                f"{'path s':>7} {'wall/path':>9} {'logins/node':>11} {'logins':>6} {'ris':>4} {'ratectl':>7} "
+                f"{'keygen s':>8} {'path s':>7} {'wall/path':>9} {'logins/node':>11} {'logins':>6} {'ris':>4} "
+                f"{'ratectl':>7} "
                 f"{'slack s':>7} {'restarts':>8} {'phones':>6}"
             )
             tot = collections.Counter()
@@ -191,6 +210,9 @@ def main() -> None:
                 report = contextvars.copy_context().run(renew, str(path), "c1", unit, settings=settings)
                 wall = time.monotonic() - t0
                 events = fleet.events()[mark:]
+                if args.events:
+                    with args.events.open("a") as fh:
+                        fh.writelines(json.dumps({"run_unit": unit, **e}, default=str) + "\n" for e in events)
                 restarts = sum(
                     float(e["detail"]["seconds"]) for e in events if e["operation"] == "service_restart_started"
                 )
@@ -198,7 +220,10 @@ def main() -> None:
                 logins = collections.Counter(e["node"] for e in events if e["operation"] == "ssh_login")
                 banner = args.cli_banner_seconds * len(logins)  # one login per node is CUCM's cost
                 waits = restarts + phones + banner
-                on_path = restarts + phones + args.cli_banner_seconds * _login_waves(events, args.cli_banner_seconds)
+                keygen = _keygen(events)
+                on_path = (
+                    restarts + phones + keygen + args.cli_banner_seconds * _login_waves(events, args.cli_banner_seconds)
+                )
                 ris = sum(1 for e in events if e["operation"] == "ris_request")
                 ratectl = sum(1 for e in events if e["operation"] == "ris_rate_limited")
                 restart_slack, phone_slack = _slack(events, looks, since)
@@ -209,6 +234,7 @@ def main() -> None:
                         "wall": wall,
                         "waits": waits,
                         "path": on_path,
+                        "keygen": keygen,
                         "logins": sum(logins.values()),
                         "ris": ris,
                         "ratectl": ratectl,
@@ -220,7 +246,7 @@ def main() -> None:
                 tot["max_login"] = max(tot["max_login"], max(logins.values(), default=0))
                 print(
                     f"{unit:18} {len(report.nodes):5d} {wall:7.1f} {waits:8.1f} {over:7.1f} {wall / waits:10.2f} "
-                    f"{on_path:7.1f} {wall / on_path:9.2f} "
+                    f"{keygen:8.1f} {on_path:7.1f} {wall / on_path:9.2f} "
                     f"{max(logins.values(), default=0):11d} {sum(logins.values()):6d} {ris:4d} {ratectl:7d} "
                     f"{slack:7.1f} {restart_slack:8.1f} {phone_slack:6.1f}"
                 )
@@ -228,7 +254,8 @@ def main() -> None:
                     print("    phases: " + ", ".join(f"{k} {v:.1f}" for k, v in report.timings.items()))
             print(
                 f"{'all':18} {'':5} {tot['wall']:7.1f} {tot['waits']:8.1f} {tot['wall'] - tot['waits']:7.1f} "
-                f"{tot['wall'] / tot['waits']:10.2f} {tot['path']:7.1f} {tot['wall'] / tot['path']:9.2f} "
+                f"{tot['wall'] / tot['waits']:10.2f} {tot['keygen']:8.1f} {tot['path']:7.1f} "
+                f"{tot['wall'] / tot['path']:9.2f} "
                 f"{tot['max_login']:11d} {tot['logins']:6d} {tot['ris']:4d} "
                 f"{tot['ratectl']:7d} {tot['slack']:7.1f} {tot['restart_slack']:8.1f} {tot['phone_slack']:6.1f}"
             )

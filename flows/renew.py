@@ -959,14 +959,16 @@ def _phones(r: _Run) -> None:
 
 
 def _verify(r: _Run) -> None:
-    for p in r.progress():
-        if p.verified:
-            continue
-        assert p.leaf_fingerprint is not None
+    """Every node at once (reads only, after the last restart): each one serves the new certificate."""
+
+    def submit(p: NodeProgress) -> Any:
         old = p.before.fingerprint_sha256 if p.before else None
-        p.after = t.verify_node(r.path, r.cl.name, p.fqdn, r.spec.name, p.leaf_fingerprint, old)
-        p.verified = True
-        r.save()
+        return t.verify_node.submit(r.path, r.cl.name, p.fqdn, r.spec.name, _known(p.leaf_fingerprint), old)
+
+    def record(p: NodeProgress, after: Any) -> None:
+        p.after, p.verified = after, True
+
+    _each_at_once(r, [p for p in r.progress() if not p.verified], submit, record)
 
 
 # --- Slack: one thread per renewal; a Slack problem never fails or blocks the renewal ---------------

@@ -8,6 +8,7 @@ key, the SAN set. Exact error strings are partly inferred; see docs/simulator.md
 
 from __future__ import annotations
 
+import time
 import uuid
 from typing import Any
 
@@ -196,6 +197,7 @@ def make_pending_csr(node: SimulatedNode, request: dict[str, Any]) -> PendingCsr
     The subject is the node's (country, organisation, OU, CN = ``commonName``); the OU is left
     out when ``request["include_ou"]`` is False (the CLI's OU question answered no).
     """
+    t0 = time.monotonic()
     key = pki.new_key(request["keyType"], request["keyLength"])
     subject = pki.node_subject(node.fqdn, request["service"])
     attrs = [a for a in subject if a.oid != x509.NameOID.COMMON_NAME]
@@ -203,7 +205,7 @@ def make_pending_csr(node: SimulatedNode, request: dict[str, Any]) -> PendingCsr
         attrs = [a for a in attrs if a.oid != x509.NameOID.ORGANIZATIONAL_UNIT_NAME]
     subject = x509.Name([*attrs, x509.NameAttribute(x509.NameOID.COMMON_NAME, request["commonName"])])
     csr = pki.make_csr(key=key, subject=subject, sans=request["altNames"], hash_algorithm=request["hashAlgorithm"])
-    return PendingCsr(csr=csr, key=key, request=request, created=iso_now())
+    return PendingCsr(csr=csr, key=key, request=request, created=iso_now(), keygen_seconds=time.monotonic() - t0)
 
 
 def csr_created(node: SimulatedNode, pending: PendingCsr) -> Reply:

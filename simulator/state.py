@@ -187,6 +187,7 @@ class PendingCsr:
     key: pki.PrivateKey
     request: dict[str, Any]
     created: str
+    keygen_seconds: float = 0.0  # how long the node took to make the key and CSR (a client waits for it)
 
     @property
     def pem(self) -> str:
@@ -574,6 +575,7 @@ class SimulatedNode:
                     "common_name": pending.request.get("commonName"),
                     "sans": pki.dns_sans(pending.csr),
                     "replaced": replaced,
+                    "seconds": round(pending.keygen_seconds, 4),
                 },
             )
 

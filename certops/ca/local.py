@@ -14,9 +14,11 @@ from __future__ import annotations
 
 import datetime as dt
 import fcntl
+import hashlib
 import ipaddress
 import json
 import os
+import threading
 from collections.abc import Iterable
 from enum import StrEnum
 from pathlib import Path
@@ -69,6 +71,34 @@ def _key_usage(names: Iterable[str]) -> x509.KeyUsage:
     return x509.KeyUsage(**flags, encipher_only=False, decipher_only=False)
 
 
+_Material = tuple[x509.Certificate, x509.Certificate, rsa.RSAPrivateKey]
+_LOADED: dict[bytes, _Material] = {}
+_LOADED_LOCK = threading.Lock()
+
+
+def _load_material(directory: Path) -> _Material:
+    """Root, intermediate and the intermediate's key of the CA in ``directory``, parsed once per process.
+
+    Keyed by the files' content, so a CA made again in the same place is parsed again. Loading an
+    RSA key checks it (tens of ms), and every renewal task that signs or collects asks for the CA.
+    """
+    root_pem, inter_pem, key_pem = (
+        (directory / name).read_bytes() for name in ("root.pem", "intermediate.pem", "intermediate.key")
+    )
+    ident = hashlib.sha256(b"\0".join((root_pem, inter_pem, key_pem))).digest()
+    with _LOADED_LOCK:
+        got = _LOADED.get(ident)
+    if got is not None:
+        return got
+    key = serialization.load_pem_private_key(key_pem, None)
+    if not isinstance(key, rsa.RSAPrivateKey):
+        raise CertificateError(f"lab CA {directory}: intermediate.key is not an RSA key")
+    loaded = (x509.load_pem_x509_certificate(root_pem), x509.load_pem_x509_certificate(inter_pem), key)
+    with _LOADED_LOCK:
+        _LOADED[ident] = loaded
+    return loaded
+
+
 def _write_private(path: Path, data: bytes) -> None:
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     with os.fdopen(fd, "wb") as fh:
@@ -93,12 +123,7 @@ class LabCa:
         self.validity_days = validity_days
         self.misbehave = frozenset(misbehave)
         self._ensure()
-        self._root = x509.load_pem_x509_certificate((self.directory / "root.pem").read_bytes())
-        self._inter = x509.load_pem_x509_certificate((self.directory / "intermediate.pem").read_bytes())
-        key = serialization.load_pem_private_key((self.directory / "intermediate.key").read_bytes(), None)
-        if not isinstance(key, rsa.RSAPrivateKey):
-            raise CertificateError(f"lab CA {self.directory}: intermediate.key is not an RSA key")
-        self._inter_key = key
+        self._root, self._inter, self._inter_key = _load_material(self.directory)
 
     # --- the CA on disk -----------------------------------------------------------------
 

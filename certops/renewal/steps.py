@@ -394,6 +394,7 @@ def restart_and_confirm(
     while True:
         looked = time.monotonic() - t0
         last = _status_of(api, name, via)
+        cost = time.monotonic() - t0 - looked  # one look: no two looks closer together than that
         if last is not None and last.state is ServiceState.STARTED:
             record_seconds(history, unfinished)
             return time.monotonic() - t0
@@ -411,7 +412,7 @@ def restart_and_confirm(
                 hint=f"check {name} on {api.fqdn} (Serviceability > Control Center, or "
                 f"'utils service list'), start it, then rerun the same renewal: finished steps are skipped",
             )
-        sleep(look_delay(time.monotonic() - t0, expected, poll, floor=0.1, growth=0.1))
+        sleep(look_delay(time.monotonic() - t0, expected, poll, floor=max(0.02, cost), growth=0.1))
 
 
 # --- cluster state -----------------------------------------------------------------------------------

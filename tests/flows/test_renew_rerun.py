@@ -207,3 +207,34 @@ def test_every_csr_goes_to_the_ca_at_once_and_a_refused_one_does_not_send_the_ot
     assert renew(str(env.inventory_path), "c1", "tomcat", settings=FAST).status == "completed"
     assert sent == [sub]  # the others' tickets were kept: their CSRs went to the CA once
     assert _count(env, "csr_generated") == Counter({(n,): 1 for n in env.node_names()})
+
+
+def test_every_node_is_verified_at_once_and_one_that_still_serves_the_old_certificate_is_all_the_rerun_reads(
+    make_env, monkeypatch
+):
+    import certops.renewal.steps as steps
+    from certops.errors import VerificationError
+
+    env = make_env(ca="auto")
+    real = steps.verify_served
+    verified: list[str] = []
+    stale = {env.pub}  # the publisher, first in the plan, still serves the old certificate
+
+    def publisher_stale(api, node, unit, *, leaf_fp, old_fp):
+        verified.append(node.fqdn)
+        if node.fqdn in stale:
+            raise VerificationError(
+                "serves the OLD certificate (test)", node=node.fqdn, unit=unit, hint="rerun the renewal"
+            )
+        return real(api, node, unit, leaf_fp=leaf_fp, old_fp=old_fp)
+
+    monkeypatch.setattr(steps, "verify_served", publisher_stale)
+    with pytest.raises(VerificationError, match=env.pub):
+        renew(str(env.inventory_path), "c1", "tomcat", settings=FAST)
+    assert sorted(verified) == sorted(env.node_names())  # the publisher's failure stopped no other node's check
+    restarts = _count(env, "service_restart_started", ("node", "service"))
+    stale.clear()
+    verified.clear()
+    assert renew(str(env.inventory_path), "c1", "tomcat", settings=FAST).status == "completed"
+    assert verified == [env.pub]  # the others were recorded verified although the publisher failed
+    assert _count(env, "service_restart_started", ("node", "service")) == restarts  # nothing restarted again

@@ -112,3 +112,19 @@ def test_lab_ca_refuses_an_unknown_unit_and_ticket(ca_dir: Path) -> None:
 
     with pytest.raises(CaRejected, match="no request"):
         ca.poll(CaTicket(backend="lab", reference="../../etc/passwd"))
+
+
+def test_a_lab_ca_made_again_in_the_same_directory_signs_with_its_new_key(tmp_path: Path) -> None:
+    first = LabCa(tmp_path / "ca")
+    old_root = first.root_pem
+    for p in (tmp_path / "ca").iterdir():
+        if p.is_file():
+            p.unlink()
+    again = LabCa(tmp_path / "ca")  # a new CA on disk, in a process that already read the old one
+    assert again.root_pem != old_root
+    csr = _csr("tomcat")
+    signed = again.poll(again.submit(csr, unit="tomcat", node=FQDN, cluster="lab"))
+    assert signed is not None
+    report = check_signed_chain(csr, signed.leaf_pem, signed.chain_pems, "tomcat", node=FQDN)
+    assert report.ok, report.summary()  # the leaf is signed by the intermediate the chain names
+    assert report.trust_uploads[0].pem == again.root_pem

@@ -1,0 +1,97 @@
+"""The in-flight look reads every node of the cluster at once, and reports them in the cluster's order."""
+
+from __future__ import annotations
+
+import socket
+import threading
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from certops.errors import CucmConnectionError
+from certops.inventory import Inventory
+from certops.models import PhoneCount
+from certops.renewal import adapters
+from certops.renewal.inflight import group_units, look_at_cluster
+
+_NODES = ["pub.lab.example", "sub1.lab.example", "sub2.lab.example"]
+
+
+@pytest.fixture
+def refused_port() -> Iterator[int]:
+    """A loopback port bound but not listening: every TLS connection to it is refused at once."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        yield s.getsockname()[1]
+
+
+def _inventory(port: int) -> Inventory:
+    tls = {"CallManager": port, "TVS": port, "CAPF": port}
+    return Inventory.model_validate(
+        {
+            "defaults": {
+                "os_admin": {"username": "admin", "password_env": "CUCM_OS_PW"},
+                "app_user": {"username": "app", "password_env": "CUCM_APP_PW"},
+            },
+            "clusters": [
+                {
+                    "name": "lab",
+                    "version": "15.0.1.11900-40",
+                    "nodes": [
+                        {
+                            "fqdn": f,
+                            "role": "publisher" if i == 0 else "subscriber",
+                            "address": "127.0.0.1",
+                            "service_tls_ports": tls,
+                        }
+                        for i, f in enumerate(_NODES)
+                    ],
+                }
+            ],
+        }
+    )
+
+
+class _Node:
+    """A node whose first pending-CSR read returns only once every node's has begun (or fails after 60 s)."""
+
+    def __init__(self, fqdn: str, all_reading: threading.Barrier, fail: str | None) -> None:
+        self.fqdn, self._all_reading, self._fail = fqdn, all_reading, fail
+        self._waited = False
+
+    def __enter__(self) -> _Node:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        return None
+
+    def pending_csr(self, unit: str) -> str | None:
+        if not self._waited:  # a serial look never gets every node here: BrokenBarrierError after 60 s
+            self._waited = True
+            self._all_reading.wait()
+        if self.fqdn == self._fail:
+            raise CucmConnectionError("connection refused", node=self.fqdn, operation="certmgr csr")
+        return None
+
+    def read_certificate(self, unit: str) -> Any:
+        raise CucmConnectionError("no identity here", node=self.fqdn, operation="certmgr identity")
+
+    def registered_phones(self) -> PhoneCount:
+        return PhoneCount(registered=7, total_seen=7)
+
+
+def test_every_node_is_read_at_once_and_the_look_lists_them_in_the_clusters_order(refused_port):
+    inv = _inventory(refused_port)
+    assert group_units("TVS")  # each node holds other units of TVS's group: each is read
+    barrier = threading.Barrier(len(_NODES), timeout=60)  # the first read of every node, together
+    adapters.set_node_factory(lambda inventory, cluster, fqdn: _Node(fqdn, barrier, fail=_NODES[1]))  # type: ignore[arg-type,return-value]
+    try:
+        look = look_at_cluster(inv, "lab", "TVS", read_phones=True)
+    finally:
+        adapters.set_node_factory(None)
+    assert [n.fqdn for n in look.nodes] == _NODES
+    assert look.phones_registered == 7
+    problems = {n.fqdn: n.problems for n in look.nodes}
+    assert any("connection refused" in p for p in problems[_NODES[1]])  # a failed read is recorded, not raised
+    assert not any("connection refused" in p for p in problems[_NODES[0]] + problems[_NODES[2]])
