@@ -26,10 +26,14 @@ from __future__ import annotations
 
 import argparse
 import collections
+import contextlib
 import contextvars
 import datetime as dt
 import json
 import os
+import signal
+import subprocess
+import sys
 import tempfile
 import threading
 import time
@@ -89,6 +93,55 @@ def _login_waves(events: list[dict[str, Any]], banner: float) -> int:
     return waves
 
 
+class _SimProcess:
+    """``certops sim`` in its own process (as a CUCM is another machine: its CPU is not the client's),
+    with the same reading surface as ``SimulatedFleet``: events (from its events.jsonl), CA bundle, inventory."""
+
+    def __init__(self, args: argparse.Namespace, state_dir: Path) -> None:
+        self.state_dir, self.args = state_dir, args
+        self.inventory_path = state_dir.parent / "sim-inventory.yaml"
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def __enter__(self) -> _SimProcess:
+        a = self.args
+        cmd = [str(Path(sys.executable).parent / "certops"), "sim", "--nodes", "6", "--phones", str(a.phones)]
+        cmd += ["--restart-seconds", str(a.restart_seconds), "--tomcat-restart-seconds", str(a.tomcat_restart_seconds)]
+        cmd += ["--reregister-seconds", str(a.reregister_seconds), "--banner-seconds", str(a.cli_banner_seconds)]
+        cmd += ["--write-inventory", str(self.inventory_path), "--state-dir", str(self.state_dir)]
+        self.proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, start_new_session=True)
+        while not self.inventory_path.exists():  # written once every listener is ready
+            if self.proc.poll() is not None:
+                raise SystemExit(f"certops sim exited with {self.proc.returncode}")
+            time.sleep(0.1)
+        while True:  # and whole: the YAML parses and names the six nodes
+            with contextlib.suppress(yaml.YAMLError, TypeError, KeyError, IndexError):
+                if len(yaml.safe_load(self.inventory_path.read_text())["clusters"][0]["nodes"]) == 6:
+                    break
+            time.sleep(0.1)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        assert self.proc is not None
+        os.killpg(self.proc.pid, signal.SIGINT)
+        try:
+            self.proc.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+            self.proc.wait()
+
+    @property
+    def ca_bundle_path(self) -> Path:
+        return self.state_dir / "ca-bundle.pem"
+
+    def inventory_dict(self) -> dict[str, Any]:
+        data: dict[str, Any] = yaml.safe_load(self.inventory_path.read_text())
+        return data
+
+    def events(self) -> list[dict[str, Any]]:
+        lines = (self.state_dir / "events.jsonl").read_text().splitlines()
+        return [json.loads(line) for line in lines if line.endswith("}")]
+
+
 def _keygen(events: list[dict[str, Any]]) -> float:
     """Seconds during which some node was making a key and CSR (the simulator's ``csr_generated``
     events carry how long each took): the nodes make theirs at once, so overlapping ones count once."""
@@ -141,6 +194,11 @@ def main() -> None:
         "--settings", default="{}", help="JSON of RenewalSettings fields over the defaults (default: none)"
     )
     parser.add_argument("--phases", action="store_true", help="also print each unit's time per phase")
+    parser.add_argument(
+        "--sim-process",
+        action="store_true",
+        help="run the simulator as 'certops sim' in its own process (its CPU is then not the client's)",
+    )
     parser.add_argument("--events", type=Path, help="write the simulator's event log of every run here (JSON lines)")
     args = parser.parse_args()
 
@@ -177,10 +235,12 @@ def main() -> None:
     looks = _Looks(args.phones)
     looks.install()
     t_server = time.monotonic()
-    with SimulatedFleet(opts) as fleet, PrefectServerProcess(home=work / "prefect", startup_timeout=600) as server:
+    fleet_cm: Any = _SimProcess(args, work / "sim") if args.sim_process else SimulatedFleet(opts)
+    with fleet_cm as fleet, PrefectServerProcess(home=work / "prefect", startup_timeout=600) as server:
         print(f"prefect server start: {time.monotonic() - t_server:.1f} s (not counted below)")
         print(
-            f"simulator: 6 nodes, restarts {args.restart_seconds:g} s "
+            f"simulator ({'its own process' if args.sim_process else 'in this process'}): 6 nodes, "
+            f"restarts {args.restart_seconds:g} s "
             f"(Cisco Tomcat {args.tomcat_restart_seconds:g} s), "
             f"phones {args.phones} re-register after {args.reregister_seconds:g} s, CLI banner "
             f"{args.cli_banner_seconds:g} s; settings: defaults{' + ' + args.settings if args.settings != '{}' else ''}"

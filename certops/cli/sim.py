@@ -64,6 +64,9 @@ def sim(
     restart_seconds: Annotated[float, typer.Option("--restart-seconds", min=0)] = 5.0,
     tomcat_restart_seconds: Annotated[float, typer.Option("--tomcat-restart-seconds", min=0)] = 10.0,
     banner_seconds: Annotated[float, typer.Option("--banner-seconds", min=0, help="slow CLI start banner")] = 2.0,
+    reregister_seconds: Annotated[
+        float, typer.Option("--reregister-seconds", min=0, help="how long a reset phone takes to register again")
+    ] = 1.0,
     fault: Annotated[
         list[str] | None,
         typer.Option(
@@ -126,6 +129,7 @@ def sim(
         tomcat_restart_seconds=tomcat_restart_seconds,
         phones_per_cluster=phones,
         cli_banner_seconds=banner_seconds,
+        reregister_seconds=reregister_seconds,
         state_dir=state_dir,
     )
     stop = threading.Event()

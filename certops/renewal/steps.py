@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import functools
 import hashlib
 import socket
 import ssl
@@ -759,18 +760,29 @@ def watch_automatic_reset(
 # --- verification ------------------------------------------------------------------------------------
 
 
+@functools.cache
+def _peek_context(ecdsa_only: bool) -> ssl.SSLContext:
+    """The one TLS context that reads what a listener presents (no CA store: nothing is validated).
+
+    Made once: ``ssl.create_default_context()`` reads the system's CA store each time (~15 ms),
+    and this context never uses it. Safe to share between threads.
+    """
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    ctx.check_hostname = False
+    ctx.verify_mode = ssl.CERT_NONE
+    if ecdsa_only:
+        ctx.maximum_version = ssl.TLSVersion.TLSv1_2
+        ctx.set_ciphers("ECDSA")
+    return ctx
+
+
 def fetch_tls_der(host: str, port: int, *, server_name: str, timeout: float = 10.0, ecdsa_only: bool = False) -> bytes:
     """DER of the certificate a TLS server presents (``ecdsa_only``: offer only ECDSA suites, TLS 1.2).
 
     The chain is not validated here on purpose: the caller compares the exact fingerprint with
     the leaf it uploaded, which is stricter than any CA check.
     """
-    ctx = ssl.create_default_context()
-    ctx.check_hostname = False
-    ctx.verify_mode = ssl.CERT_NONE
-    if ecdsa_only:
-        ctx.maximum_version = ssl.TLSVersion.TLSv1_2
-        ctx.set_ciphers("ECDSA")
+    ctx = _peek_context(ecdsa_only)
     with (
         socket.create_connection((host, port), timeout=timeout) as sock,
         ctx.wrap_socket(sock, server_hostname=server_name) as tls,
