@@ -38,6 +38,7 @@ from certops.errors import (
 )
 from certops.inventory import Inventory, NodeConfig
 from certops.models import CertificateInfo, CsrArtifact, CsrRequest, PhoneCount, ServiceState, ServiceStatus
+from certops.renewal.expected import expected_seconds, record_seconds
 from certops.renewal.state import CertSummary
 from certops.renewal.waiting import Wait
 from certops.units import RestartVia, UnitSpec
@@ -250,28 +251,6 @@ def upload_identity_unless_installed(api: CucmNodeApi, unit: str, identity_pems:
 
 
 # --- polls ---------------------------------------------------------------------------------------
-
-_EXPECTED: dict[tuple[str, ...], float] = {}
-_EXPECTED_LOCK = threading.Lock()
-
-
-def expected_seconds(key: tuple[str, ...] | None) -> float | None:
-    """How long the last wait of this kind took in this process (a restart of one service on one
-    cluster, one cluster's phones re-registering), or None when none was seen yet."""
-    if key is None:
-        return None
-    with _EXPECTED_LOCK:
-        return _EXPECTED.get(key)
-
-
-def record_seconds(key: tuple[str, ...] | None, seconds: float) -> None:
-    """Remember how long a wait of this kind took at least (the next one looks near its expected end).
-
-    Callers record the time of their last look that saw it unfinished, a lower bound: recording
-    when they saw it finished would carry this wait's polling slack into the next one."""
-    if key is not None:
-        with _EXPECTED_LOCK:
-            _EXPECTED[key] = seconds
 
 
 def look_delay(

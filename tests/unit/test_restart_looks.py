@@ -88,3 +88,34 @@ def test_a_slow_look_sets_the_pace_no_two_looks_closer_than_one_takes(clock):
     took = _restart(node, clock, history)
     assert took >= 3.0
     assert all(s >= 0.25 for s in clock.sleeps)  # every pause at least as long as the look before it
+
+
+def test_the_next_renewals_first_restart_of_a_service_is_looked_at_near_the_time_the_last_one_took(
+    clock, monkeypatch, tmp_path
+):
+    from certops.renewal import expected
+
+    monkeypatch.setenv("CERTOPS_STATE_DIR", str(tmp_path / "state"))
+    history = ("c1-next-process", SERVICE)
+    first = _Node(clock, back_at=5.0, cost=0.005)
+    _restart(first, clock, history)  # nothing known yet: looks every tenth of the time so far
+    expected.forget()  # a new process: a later `certops renew` knows only what the state directory holds
+    again = _Node(clock, back_at=5.0, cost=0.005)
+    took = _restart(again, clock, history)
+    assert 5.0 <= took <= 5.0 + 0.03 * 5.0 + 2 * 0.005
+    # the first, then from 0.9 of the last one's time on, every 3 % of it: a fraction of the looks
+    assert len(again.looks) <= len(first.looks) // 4
+
+
+def test_an_unreadable_record_of_past_waits_is_the_same_as_none(clock, monkeypatch, tmp_path):
+    from certops.renewal import expected
+
+    state = tmp_path / "state"
+    state.mkdir()
+    (state / expected.FILE_NAME).write_text("{not json")
+    monkeypatch.setenv("CERTOPS_STATE_DIR", str(state))
+    expected.forget()
+    node = _Node(clock, back_at=2.0, cost=0.005)
+    assert _restart(node, clock, ("c1-unreadable", SERVICE)) >= 2.0  # the restart is waited for as without one
+    expected.forget()
+    assert expected.expected_seconds(("c1-unreadable", SERVICE)) is not None  # and a good record replaces it
