@@ -16,6 +16,7 @@ from typing import Annotated
 import typer
 
 from certops.cli._app import app
+from certops.cli._heap import kept_until_done
 from certops.cli._inventory import load_for_command
 
 EXIT_OK = 0
@@ -68,10 +69,11 @@ def run_certificates(
     report = read_fleet_certificates(
         inv, clusters=clusters, units=units, max_workers=max_workers, per_cluster=per_cluster
     )
-    if as_json:
-        typer.echo(report.model_dump_json(indent=2))
-    else:
-        _print_table(report)
+    with kept_until_done():  # the report stays until the command ends: collections skip it
+        if as_json:
+            typer.echo(report.model_dump_json(indent=2))
+        else:
+            _print_table(report)
     return EXIT_OK if report.ok else EXIT_NODE_FAILED
 
 

@@ -18,6 +18,7 @@ from typing import Annotated
 import typer
 
 from certops.cli._app import app
+from certops.cli._heap import kept_until_done
 from certops.cli._inventory import load_for_command
 
 EXIT_OK = 0
@@ -115,35 +116,36 @@ def run_local_scan(
             )
     else:  # no bar to show: none to keep up either
         report = read_fleet_certificates(inv, clusters=clusters, max_workers=max_workers, per_cluster=per_cluster)
-    plan = select_due(report, inv)
-    if picture is not None:
-        from certops.report.timeline import write_timeline  # matplotlib: about 0.5 s to import, only for --picture
+    with kept_until_done():  # the report stays until the command ends: collections skip it
+        plan = select_due(report, inv)
+        if picture is not None:
+            from certops.report.timeline import write_timeline  # matplotlib: about 0.5 s to import, only for --picture
 
-        for path in write_timeline(plan, picture, default_threshold_days=inv.defaults.policy.threshold_days):
-            err.print(f"wrote {path}", highlight=False)
-    if as_json:
-        typer.echo(plan.model_dump_json(indent=2))
-    else:
-        _print(plan)
-    if slack:
-        from certops.errors import ConfigError
-        from certops.notify.slack import SlackNotifier
-
-        try:
-            notifier = SlackNotifier.from_inventory(inv)
-        except ConfigError as exc:
-            err.print(f"Slack: not sent: {exc}", highlight=False, markup=False)
+            for path in write_timeline(plan, picture, default_threshold_days=inv.defaults.policy.threshold_days):
+                err.print(f"wrote {path}", highlight=False)
+        if as_json:
+            typer.echo(plan.model_dump_json(indent=2))
         else:
-            if notifier is None:
-                err.print("Slack: not sent: the inventory has no notifications.slack section", highlight=False)
+            _print(plan)
+        if slack:
+            from certops.errors import ConfigError
+            from certops.notify.slack import SlackNotifier
+
+            try:
+                notifier = SlackNotifier.from_inventory(inv)
+            except ConfigError as exc:
+                err.print(f"Slack: not sent: {exc}", highlight=False, markup=False)
             else:
-                result = notifier.scan_summary(plan)
-                err.print(
-                    "Slack: summary posted" if result.delivered else f"Slack: not delivered: {result.error}",
-                    highlight=False,
-                    markup=False,
-                )
-    return EXIT_OK if report.ok else EXIT_NODE_FAILED
+                if notifier is None:
+                    err.print("Slack: not sent: the inventory has no notifications.slack section", highlight=False)
+                else:
+                    result = notifier.scan_summary(plan)
+                    err.print(
+                        "Slack: summary posted" if result.delivered else f"Slack: not delivered: {result.error}",
+                        highlight=False,
+                        markup=False,
+                    )
+        return EXIT_OK if report.ok else EXIT_NODE_FAILED
 
 
 def _print(plan: object) -> None:
