@@ -161,8 +161,8 @@ def busy_message(cluster: str, unit: str, key: str, held: Claim, info: RunInfo, 
     )
 
 
-def ensure_limits(inventory: Inventory, *, repair: bool = False) -> list[str]:
-    """Create the missing limits (limit 1, active) for every cluster; return the names created.
+def ensure_limits(inventory: Inventory, *, repair: bool = False, clusters: list[str] | None = None) -> list[str]:
+    """Create the missing limits (limit 1, active) for every cluster (or ``clusters``); return the names created.
 
     Idempotent under concurrency: when another process creates a limit between our read and our
     create (``ObjectAlreadyExists``), the limit is read back and treated as found.
@@ -173,6 +173,8 @@ def ensure_limits(inventory: Inventory, *, repair: bool = False) -> list[str]:
     created: list[str] = []
     with get_client(sync_client=True) as client:
         for cluster in inventory.clusters:
+            if clusters is not None and cluster.name not in clusters:
+                continue
             for key in lock_keys():
                 name = limit_name(cluster.name, key)
                 try:

@@ -1125,7 +1125,7 @@ def renew(
     hostlock = HostLock(cluster, exclusion_key(spec))
     try:
         _take_host_lock(hostlock, cluster, unit, run_id, s, log.info)
-        _locks.ensure_limits(inv)
+        _locks.ensure_limits(inv, clusters=[cluster])  # this renewal's cluster only (a fleet has hundreds)
         _locks.acquire_claim(
             cluster=cluster,
             unit=unit,
