@@ -292,13 +292,12 @@ def look_at_cluster(inventory: Inventory, cluster: str, unit: str, *, read_phone
         except CertopsError as exc:
             return NodeLook(fqdn=node.fqdn, problems=[f"could not read the node: {exc.message}"])
 
-    todo = [(n, us) for n in cl.nodes if (us := [u for u in others if n in nodes_holding(cl, UNITS[u])])]
-
-    # every node at once (reads only; the gate runs twice before the first CSRs), in the cluster's order
     def registered() -> int:
         with open_node(inventory, cluster, cl.publisher.fqdn) as api:
             return api.registered_phones().registered
 
+    todo = [(n, us) for n in cl.nodes if (us := [u for u in others if n in nodes_holding(cl, UNITS[u])])]
+    # every node at once (reads only; the gate runs twice before the first CSRs), in the cluster's order
     with ThreadPoolExecutor(max_workers=max(1, min(8, len(todo) + read_phones)), thread_name_prefix="inflight") as pool:
         counted = pool.submit(registered) if read_phones else None  # RisPort70, beside the node reads
         looks = list(pool.map(lambda nu: look(*nu), todo))
