@@ -161,8 +161,11 @@ def busy_message(cluster: str, unit: str, key: str, held: Claim, info: RunInfo, 
     )
 
 
-def ensure_limits(inventory: Inventory, *, repair: bool = False, clusters: list[str] | None = None) -> list[str]:
-    """Create the missing limits (limit 1, active) for every cluster (or ``clusters``); return the names created.
+def ensure_limits(
+    inventory: Inventory, *, repair: bool = False, clusters: list[str] | None = None, keys: list[str] | None = None
+) -> list[str]:
+    """Create the missing limits (limit 1, active) for every cluster and lock key (or only ``clusters``,
+    ``keys``); return the names created.
 
     Idempotent under concurrency: when another process creates a limit between our read and our
     create (``ObjectAlreadyExists``), the limit is read back and treated as found.
@@ -175,7 +178,7 @@ def ensure_limits(inventory: Inventory, *, repair: bool = False, clusters: list[
         for cluster in inventory.clusters:
             if clusters is not None and cluster.name not in clusters:
                 continue
-            for key in lock_keys():
+            for key in lock_keys() if keys is None else keys:
                 name = limit_name(cluster.name, key)
                 try:
                     limit = client.read_global_concurrency_limit_by_name(name)

@@ -1125,7 +1125,8 @@ def renew(
     hostlock = HostLock(cluster, exclusion_key(spec))
     try:
         _take_host_lock(hostlock, cluster, unit, run_id, s, log.info)
-        _locks.ensure_limits(inv, clusters=[cluster])  # this renewal's cluster only (a fleet has hundreds)
+        # this renewal's lock only: not every cluster's (a fleet has hundreds) nor every key's (eleven)
+        _locks.ensure_limits(inv, clusters=[cluster], keys=[exclusion_key(spec)])
         _locks.acquire_claim(
             cluster=cluster,
             unit=unit,
