@@ -31,8 +31,6 @@ import contextvars
 import datetime as dt
 import json
 import os
-import signal
-import subprocess
 import sys
 import tempfile
 import threading
@@ -41,6 +39,8 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # benchmarks.sim_process, as the other benchmarks
 
 UNITS = ["tomcat", "tomcat-ECDSA", "ipsec", "CAPF", "CallManager", "CallManager-ECDSA", "TVS"]
 
@@ -94,40 +94,26 @@ def _login_waves(events: list[dict[str, Any]], banner: float) -> int:
 
 
 class _SimProcess:
-    """``certops sim`` in its own process (as a CUCM is another machine: its CPU is not the client's),
-    with the same reading surface as ``SimulatedFleet``: events (from its events.jsonl), CA bundle, inventory."""
+    """``certops sim`` in its own process (``benchmarks.sim_process``), read as a ``SimulatedFleet`` is:
+    events (from its events.jsonl), CA bundle, inventory."""
 
     def __init__(self, args: argparse.Namespace, state_dir: Path) -> None:
         self.state_dir, self.args = state_dir, args
         self.inventory_path = state_dir.parent / "sim-inventory.yaml"
-        self.proc: subprocess.Popen[bytes] | None = None
+        self._running = contextlib.ExitStack()
 
     def __enter__(self) -> _SimProcess:
+        from benchmarks.sim_process import certops_sim
+
         a = self.args
-        cmd = [str(Path(sys.executable).parent / "certops"), "sim", "--nodes", "6", "--phones", str(a.phones)]
-        cmd += ["--restart-seconds", str(a.restart_seconds), "--tomcat-restart-seconds", str(a.tomcat_restart_seconds)]
-        cmd += ["--reregister-seconds", str(a.reregister_seconds), "--banner-seconds", str(a.cli_banner_seconds)]
-        cmd += ["--write-inventory", str(self.inventory_path), "--state-dir", str(self.state_dir)]
-        self.proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, start_new_session=True)
-        while not self.inventory_path.exists():  # written once every listener is ready
-            if self.proc.poll() is not None:
-                raise SystemExit(f"certops sim exited with {self.proc.returncode}")
-            time.sleep(0.1)
-        while True:  # and whole: the YAML parses and names the six nodes
-            with contextlib.suppress(yaml.YAMLError, TypeError, KeyError, IndexError):
-                if len(yaml.safe_load(self.inventory_path.read_text())["clusters"][0]["nodes"]) == 6:
-                    break
-            time.sleep(0.1)
+        options = ["--nodes", "6", "--phones", str(a.phones), "--restart-seconds", str(a.restart_seconds)]
+        options += ["--tomcat-restart-seconds", str(a.tomcat_restart_seconds)]
+        options += ["--reregister-seconds", str(a.reregister_seconds), "--banner-seconds", str(a.cli_banner_seconds)]
+        self._running.enter_context(certops_sim(options, self.inventory_path, self.state_dir))
         return self
 
     def __exit__(self, *exc: object) -> None:
-        assert self.proc is not None
-        os.killpg(self.proc.pid, signal.SIGINT)
-        try:
-            self.proc.wait(timeout=60)
-        except subprocess.TimeoutExpired:
-            os.killpg(self.proc.pid, signal.SIGKILL)
-            self.proc.wait()
+        self._running.close()
 
     @property
     def ca_bundle_path(self) -> Path:

@@ -36,7 +36,6 @@ import contextlib
 import gc
 import os
 import resource
-import signal
 import subprocess
 import sys
 import tempfile
@@ -47,6 +46,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from benchmarks.sim_process import certops_sim
 from certops.due import select_due
 from certops.fleet import read_fleet_certificates
 from certops.inventory import Inventory
@@ -101,20 +101,9 @@ def _fleet(
             yield path, lambda seconds: fleet.set_fault("latency", seconds=seconds), time.perf_counter() - t0, _self_cpu
         return
     path = tmp / "inv.yaml"
-    certops = Path(sys.executable).parent / "certops"
-    cmd = [str(certops), "sim", "--clusters", str(args.clusters), "--nodes", str(args.nodes), "--phones", "5"]
-    cmd += ["--latency", str(args.latency * 1000), "--write-inventory", str(path), "--state-dir", str(tmp / "sim")]
-    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
-    try:
-        while not path.exists():
-            if proc.poll() is not None:
-                raise SystemExit(f"certops sim exited with {proc.returncode}")
-            time.sleep(0.2)
-        time.sleep(0.5)  # the file is written once every listener is ready; let the write finish
+    options = ["--clusters", str(args.clusters), "--nodes", str(args.nodes), "--phones", "5"]
+    with certops_sim([*options, "--latency", str(args.latency * 1000)], path, tmp / "sim") as proc:
         yield path, None, time.perf_counter() - t0, lambda: _proc_cpu(proc.pid)
-    finally:
-        os.killpg(proc.pid, signal.SIGINT)
-        proc.wait(timeout=60)
 
 
 def _first_nodes(inv: Inventory, count: int) -> Inventory:

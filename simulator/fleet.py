@@ -344,10 +344,19 @@ class SimulatedFleet:
         password_env: str = "CUCM_SIM_OS_PASSWORD",
         app_password_env: str = "CUCM_SIM_APP_PASSWORD",
     ) -> Path:
-        """Write :meth:`inventory_dict` as YAML to ``path`` and return it."""
+        """Write :meth:`inventory_dict` as YAML to ``path`` and return it.
+
+        Written whole or not at all (a temporary file renamed into place): ``certops sim`` writes it
+        once every listener is ready, so a script that waits for the file finds it complete.
+        """
         target = Path(path)
         target.parent.mkdir(parents=True, exist_ok=True)
-        target.write_text(yaml.safe_dump(self.inventory_dict(password_env, app_password_env), sort_keys=False))
+        text = yaml.safe_dump(self.inventory_dict(password_env, app_password_env), sort_keys=False)
+        fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
+        with os.fdopen(fd, "w") as fh:
+            fh.write(text)
+        os.chmod(tmp, 0o644)  # as a plain write leaves it (it holds no secret: variable names only)
+        os.replace(tmp, target)
         return target
 
 
