@@ -14,8 +14,9 @@ from certops.inventory import Inventory
 from certops.models import PhoneCount
 from certops.renewal import adapters
 from certops.renewal.inflight import group_units, look_at_cluster
+from tests.unit.test_due_factories import inventory
 
-_NODES = ["pub.lab.example", "sub1.lab.example", "sub2.lab.example"]
+_NODES = ["pub.lab.example.com", "sub1.lab.example.com", "sub2.lab.example.com"]  # test_due_factories names
 
 
 @pytest.fixture
@@ -27,30 +28,13 @@ def refused_port() -> Iterator[int]:
 
 
 def _inventory(port: int) -> Inventory:
+    """Three nodes on loopback, whose TLS service ports all refuse."""
+    inv = inventory({"lab": len(_NODES)})
     tls = {"CallManager": port, "TVS": port, "CAPF": port}
-    return Inventory.model_validate(
-        {
-            "defaults": {
-                "os_admin": {"username": "admin", "password_env": "CUCM_OS_PW"},
-                "app_user": {"username": "app", "password_env": "CUCM_APP_PW"},
-            },
-            "clusters": [
-                {
-                    "name": "lab",
-                    "version": "15.0.1.11900-40",
-                    "nodes": [
-                        {
-                            "fqdn": f,
-                            "role": "publisher" if i == 0 else "subscriber",
-                            "address": "127.0.0.1",
-                            "service_tls_ports": tls,
-                        }
-                        for i, f in enumerate(_NODES)
-                    ],
-                }
-            ],
-        }
-    )
+    cl = inv.clusters[0]
+    nodes = [n.model_copy(update={"address": "127.0.0.1", "service_tls_ports": tls}) for n in cl.nodes]
+    assert [n.fqdn for n in nodes] == _NODES
+    return inv.model_copy(update={"clusters": [cl.model_copy(update={"nodes": nodes})]})
 
 
 class _Node:

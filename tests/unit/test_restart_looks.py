@@ -7,6 +7,7 @@ Started from ``back_at`` on, and every sleep the wait asks for moves the clock o
 from __future__ import annotations
 
 import time
+from pathlib import Path
 
 import pytest
 
@@ -52,9 +53,10 @@ class _Node:
 
 
 @pytest.fixture
-def clock(monkeypatch: pytest.MonkeyPatch) -> _Clock:
+def clock(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> _Clock:
     fake = _Clock()
     monkeypatch.setattr(time, "monotonic", fake)
+    monkeypatch.setenv("CERTOPS_STATE_DIR", str(tmp_path / "state"))  # where the waits' record is kept
     return fake
 
 
@@ -90,12 +92,9 @@ def test_a_slow_look_sets_the_pace_no_two_looks_closer_than_one_takes(clock):
     assert all(s >= 0.25 for s in clock.sleeps)  # every pause at least as long as the look before it
 
 
-def test_the_next_renewals_first_restart_of_a_service_is_looked_at_near_the_time_the_last_one_took(
-    clock, monkeypatch, tmp_path
-):
+def test_the_next_renewals_first_restart_of_a_service_is_looked_at_near_the_time_the_last_one_took(clock):
     from certops.renewal import expected
 
-    monkeypatch.setenv("CERTOPS_STATE_DIR", str(tmp_path / "state"))
     history = ("c1-next-process", SERVICE)
     first = _Node(clock, back_at=5.0, cost=0.005)
     _restart(first, clock, history)  # nothing known yet: looks every tenth of the time so far
@@ -107,13 +106,12 @@ def test_the_next_renewals_first_restart_of_a_service_is_looked_at_near_the_time
     assert len(again.looks) <= len(first.looks) // 4
 
 
-def test_an_unreadable_record_of_past_waits_is_the_same_as_none(clock, monkeypatch, tmp_path):
+def test_an_unreadable_record_of_past_waits_is_the_same_as_none(clock, tmp_path):
     from certops.renewal import expected
 
-    state = tmp_path / "state"
+    state = tmp_path / "state"  # the clock fixture's state directory
     state.mkdir()
     (state / expected.FILE_NAME).write_text("{not json")
-    monkeypatch.setenv("CERTOPS_STATE_DIR", str(state))
     expected.forget()
     node = _Node(clock, back_at=2.0, cost=0.005)
     assert _restart(node, clock, ("c1-unreadable", SERVICE)) >= 2.0  # the restart is waited for as without one
