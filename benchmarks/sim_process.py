@@ -21,10 +21,16 @@ def certops_sim(options: list[str], inventory: Path, state_dir: Path) -> Iterato
     """Run ``certops sim OPTIONS`` until the block ends; yield its process once its inventory is written.
 
     The simulator writes ``inventory`` (whole: renamed into place) once every listener is ready.
-    At the end its process group gets SIGINT, and SIGKILL if it has not stopped within 60 s.
+    At the end its process group gets SIGINT, and SIGKILL if it has not stopped within 60 s; a
+    SIGTERM to the benchmark meanwhile ends the block too, so the simulator never outlives it.
     """
+
+    def terminated(signum: int, frame: object) -> None:
+        raise SystemExit(f"stopped by signal {signum}")
+
     cmd = [str(Path(sys.executable).parent / "certops"), "sim", *options]
     cmd += ["--write-inventory", str(inventory), "--state-dir", str(state_dir)]
+    before = signal.signal(signal.SIGTERM, terminated)
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
     try:
         while not inventory.exists():
@@ -39,3 +45,4 @@ def certops_sim(options: list[str], inventory: Path, state_dir: Path) -> Iterato
         except subprocess.TimeoutExpired:
             os.killpg(proc.pid, signal.SIGKILL)
             proc.wait()
+        signal.signal(signal.SIGTERM, before)
