@@ -37,8 +37,7 @@ def trust_via_publisher(r: Any) -> None:
         )
     pems = imp_trust.union_in_order(p.trust_pems for p in todo)
     if not st.imp_trust_uploaded:
-        r.drf_gate()
-        added = t.upload_trust(r.path, cl.name, pub.fqdn, spec.name, pems, r.s.drf_wait_timeout, r.s.drf_poll)
+        added = t.upload_trust(r.path, cl.name, pub.fqdn, spec.name, pems, r.s.drf_wait_timeout, r.s.drf_poll, r.drf)
         for fp in added:
             r.audit("upload_trust", node=pub.fqdn, after=fp, detail=f"to {spec.trust_store} (IM&P database publisher)")
         st.imp_trust_uploaded = True

@@ -119,16 +119,14 @@ def uploads(r: Any) -> None:
         for p in [src, *others]:
             if p.trust_uploaded or r.spec.trust_via_imp_publisher:
                 continue
-            r.drf_gate()
             added = t.upload_trust(
-                r.path, r.cl.name, p.fqdn, r.spec.name, p.trust_pems, r.s.drf_wait_timeout, r.s.drf_poll
+                r.path, r.cl.name, p.fqdn, r.spec.name, p.trust_pems, r.s.drf_wait_timeout, r.s.drf_poll, r.drf
             )
             for fp in added:
                 r.audit("upload_trust", node=p.fqdn, after=fp, detail=f"to {r.spec.trust_store}")
             p.trust_uploaded = True
             r.save()
         assert src.leaf_fingerprint is not None
-        r.drf_gate()
         uploaded, before = t.upload_identity(
             r.path,
             r.cl.name,
@@ -138,6 +136,7 @@ def uploads(r: Any) -> None:
             src.leaf_fingerprint,
             r.s.drf_wait_timeout,
             r.s.drf_poll,
+            r.drf,
         )
         src.identity_uploaded = True
         if uploaded:

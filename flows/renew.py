@@ -26,6 +26,7 @@ from prefect.states import Cancelled
 from certops import audit
 from certops.audit import AuditRecord
 from certops.errors import CertopsError, PolicyViolation
+from certops.heap import kept_until_done
 from certops.hostlock import Holder, HostLock, HostLockBusy
 from certops.inventory import ClusterConfig, Inventory
 from certops.models import CsrArtifact
@@ -126,12 +127,20 @@ class _Run:
         return [self.state.node(n.fqdn, n.role.value) for n in self.plan.nodes]
 
     def drf_gate(self) -> None:
+        """Wait until no DRF job runs (units with a DRF rule), in a task of its own: before a step that is no change."""
         if Precondition.NO_DRF_JOB in self.spec.preconditions:
             waited = t.wait_drf_idle(
                 self.path, self.cl.name, self.pub, self.spec.name, self.s.drf_wait_timeout, self.s.drf_poll
             )
             if waited > 0.5:
                 self.log.info("waited %.0f s for DRF: the backup or restore finished", waited)
+
+    @property
+    def drf(self) -> t.DrfCheck | None:
+        """For the task that makes a change: wait for DRF in it, right before the change (units with a DRF rule)."""
+        if Precondition.NO_DRF_JOB not in self.spec.preconditions:
+            return None
+        return t.DrfCheck(publisher=self.pub, timeout=self.s.drf_wait_timeout, poll=self.s.drf_poll)
 
 
 def _preflight(r: _Run) -> None:
@@ -700,16 +709,14 @@ def _uploads(r: _Run) -> None:
         if p.identity_uploaded:
             continue
         assert p.leaf_fingerprint is not None
-        r.drf_gate()
         if not p.trust_uploaded:
             added = t.upload_trust(
-                r.path, r.cl.name, p.fqdn, r.spec.name, p.trust_pems, r.s.drf_wait_timeout, r.s.drf_poll
+                r.path, r.cl.name, p.fqdn, r.spec.name, p.trust_pems, r.s.drf_wait_timeout, r.s.drf_poll, r.drf
             )
             for fp in added:
                 r.audit("upload_trust", node=p.fqdn, after=fp, detail=f"to {r.spec.trust_store}")
             p.trust_uploaded = True
             r.save()
-        r.drf_gate()
         uploaded, before = t.upload_identity(
             r.path,
             r.cl.name,
@@ -719,6 +726,7 @@ def _uploads(r: _Run) -> None:
             p.leaf_fingerprint,
             r.s.drf_wait_timeout,
             r.s.drf_poll,
+            r.drf,
         )
         p.identity_uploaded = True
         if uploaded:
@@ -749,7 +757,6 @@ def _restarts(r: _Run) -> None:
         for rs in r.spec.restarts_for(n.role, n.release):  # down to the SU (certops.units.parse_release)
             if rs.service in p.restarted:
                 continue
-            r.drf_gate()
             attempted_before = rs.service in p.restart_attempted
             if not attempted_before:
                 p.restart_attempted.append(rs.service)
@@ -766,6 +773,7 @@ def _restarts(r: _Run) -> None:
                     r.s.restart_timeout,
                     r.s.restart_poll,
                     _attempt_of(p, rs.service) if attempted_before else None,
+                    r.drf,
                 )
             except steps.RenewalStopped as exc:
                 rest = [m.fqdn for m, _ in nodes[i + 1 :]]
@@ -1101,6 +1109,36 @@ def renew(
     "Requested" is ``requested_at`` (``certops renew`` passes the moment the command started, before
     its embedded server started) when earlier than the flow run's creation.
     """
+    with kept_until_done():  # what the process holds when the run starts (modules, clients): not walked by collections
+        return _renew(
+            inventory_path=inventory_path,
+            cluster=cluster,
+            unit=unit,
+            nodes=nodes,
+            dry_run=dry_run,
+            approval_timeout_days=approval_timeout_days,
+            settings=settings,
+            ignore_pending_csrs=ignore_pending_csrs,
+            force=force,
+            only_if_due=only_if_due,
+            requested_at=requested_at,
+        )
+
+
+def _renew(
+    inventory_path: str,
+    cluster: str,
+    unit: str,
+    nodes: list[str] | None = None,
+    dry_run: bool = False,
+    approval_timeout_days: float = 7.0,
+    settings: RenewalSettings | None = None,
+    ignore_pending_csrs: list[str] | None = None,
+    force: bool = False,
+    only_if_due: bool = False,
+    requested_at: dt.datetime | None = None,
+) -> Any:
+    """The body of :func:`renew`."""
     s = settings or RenewalSettings()
     waiting.configure(progress_interval=s.wait_progress_interval)
     if ignore_pending_csrs:

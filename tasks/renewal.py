@@ -18,6 +18,7 @@ from prefect.cache_policies import NO_CACHE
 from pydantic import BaseModel, ConfigDict
 
 from certops.ca.base import CaTicket, SignedChainPem
+from certops.cucm.api import CucmNodeApi
 from certops.errors import CaError, CucmError, is_transient
 from certops.inventory import Inventory
 from certops.models import CertificateInfo, CsrArtifact, CsrRequest, PhoneCount, SsoStatus
@@ -66,6 +67,36 @@ class EarlierAttempt(BaseModel):
 
     at: str | None  # ISO time, recorded just before the request; None in state files of older versions
     new_leaf: str | None = None
+
+
+class DrfCheck(BaseModel):
+    """Where and how long to wait for a DRF backup or restore to end before a change (units with a DRF rule)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    publisher: str  # the DRF master: its ``utils disaster_recovery status`` speaks for the cluster
+    timeout: float
+    poll: float
+
+
+def _drf_idle(
+    inv: Inventory, cluster: str, unit: str, drf: DrfCheck | None, *, node: CucmNodeApi | None = None
+) -> None:
+    """Wait until no DRF job runs (``drf``; None: the unit has no DRF rule), in the task about to make the change.
+
+    Checked in the same task as the change, right before it, on the publisher's kept CLI session:
+    no separate task (and no time) between the last look and the change. ``node``: the client
+    the task holds open, used when it is the publisher's (its session is the one to ask on).
+    """
+    if drf is None:
+        return
+    with contextlib.ExitStack() as stack:
+        pub = node if node is not None and node.fqdn == drf.publisher else None
+        if pub is None:
+            pub = stack.enter_context(open_node(inv, cluster, drf.publisher))
+        waited = steps.wait_drf_idle(pub, cluster=cluster, unit=unit, timeout=drf.timeout, poll=drf.poll, log=_info)
+    if waited > 0.5:
+        _info(f"waited {waited:.0f} s for DRF: the backup or restore finished")
 
 
 class RestartOutcome(BaseModel):
@@ -347,15 +378,18 @@ def upload_trust(
     trust_pems: list[str],
     drf_wait_timeout: float = 4 * 3600.0,
     drf_poll: float = 60.0,
+    drf: DrfCheck | None = None,
 ) -> list[str]:
     """Upload root, then intermediates, to the unit's trust store (skipping those present).
 
-    HTTP 423 (DRF holds the platform API; nothing was imported) is waited out, then the store is read again.
+    ``drf``: first wait until no DRF backup or restore runs (the unit's DRF rule). HTTP 423 (DRF
+    holds the platform API; nothing was imported) is waited out, then the store is read again.
     """
     inv = load_inventory(inventory_path)
     store_unit = unit_spec(unit).trust_store.removesuffix("-trust")  # tomcat-ECDSA -> tomcat-trust
 
     def upload() -> list[str]:
+        _drf_idle(inv, cluster, unit, drf)
         with open_node(inv, cluster, fqdn) as api:
             return steps.upload_trust_missing(api, store_unit, trust_pems)
 
@@ -374,14 +408,17 @@ def upload_identity(
     leaf_fp: str,
     drf_wait_timeout: float = 4 * 3600.0,
     drf_poll: float = 60.0,
+    drf: DrfCheck | None = None,
 ) -> tuple[bool, str | None]:
     """Upload the signed leaf unless the node already holds it; returns (uploaded, fingerprint before).
 
-    HTTP 423 (DRF holds the platform API; nothing was installed) is waited out, then the node is read again.
+    ``drf``: first wait until no DRF backup or restore runs (the unit's DRF rule). HTTP 423 (DRF
+    holds the platform API; nothing was installed) is waited out, then the node is read again.
     """
     inv = load_inventory(inventory_path)
 
     def upload() -> tuple[bool, str | None]:
+        _drf_idle(inv, cluster, unit, drf)
         with open_node(inv, cluster, fqdn) as api:
             before = steps.installed_fingerprint(api, unit)
             return steps.upload_identity_unless_installed(api, unit, identity_pems, leaf_fp), before
@@ -410,8 +447,11 @@ def restart_service(
     timeout: float,
     poll: float,
     earlier: EarlierAttempt | None = None,
+    drf: DrfCheck | None = None,
 ) -> RestartOutcome:
     """Restart one service if activated and running on the node, and wait until it is Started.
+
+    ``drf``: right before the restart, wait until no DRF backup or restore runs (the unit's DRF rule).
 
     ``earlier``: an earlier run recorded this restart as attempted (just before asking) but did not
     see it Started. If the service runs now and the node shows it started after that attempt, it is
@@ -437,6 +477,7 @@ def restart_service(
             )
         elif not wanted and not (earlier is not None and "not running" in reason):
             return RestartOutcome(service=service, restarted=False, reason=reason)
+        _drf_idle(inv, cluster, unit, drf, node=api)
         took = steps.restart_and_confirm(
             api, service, how, unit=unit, timeout=timeout, poll=poll, history=(cluster, service)
         )

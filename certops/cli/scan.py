@@ -18,8 +18,8 @@ from typing import Annotated
 import typer
 
 from certops.cli._app import app
-from certops.cli._heap import kept_until_done
 from certops.cli._inventory import load_for_command
+from certops.heap import kept_until_done
 
 EXIT_OK = 0
 EXIT_NODE_FAILED = 1

@@ -38,7 +38,7 @@ from certops.errors import (
 )
 from certops.inventory import Inventory, NodeConfig
 from certops.models import CertificateInfo, CsrArtifact, CsrRequest, PhoneCount, ServiceState, ServiceStatus
-from certops.renewal.expected import expected_seconds, record_seconds
+from certops.renewal.expected import Span, expected_span, record_span
 from certops.renewal.state import CertSummary
 from certops.renewal.waiting import Wait
 from certops.units import RestartVia, UnitSpec
@@ -255,27 +255,40 @@ def upload_identity_unless_installed(api: CucmNodeApi, unit: str, identity_pems:
 
 def look_delay(
     elapsed: float,
-    expected: float | None,
+    expected: Span | None,
     cap: float,
     *,
     floor: float,
     growth: float,
     near: float = 0.9,
     after: float = 0.03,
+    late: float = 0.25,
+    least: float | None = None,
 ) -> float:
     """Seconds until the next look at something that has taken ``elapsed`` seconds so far.
 
-    Known ``expected`` duration: no earlier look than ``near`` of it (at most ``cap`` apart, so a
-    failure still shows), then every ``after`` of it. Unknown: every ``growth`` of the time so far
-    (a look never comes later than that fraction after the end). Never less than ``floor`` (the
-    cost of one look), never more than ``cap`` (the configured poll interval).
+    Known span ``(lo, hi]`` of the last waits of its kind (:mod:`certops.renewal.expected`): no
+    earlier look than ``near`` of ``lo`` (at most ``cap`` apart, so a failure still shows), then
+    one in the middle of the span and one at ``hi`` (each wait of the same length halves the span
+    it leaves to the next), then every ``after`` of the expected end until ``late`` past it; from
+    there on as if nothing were known, so a stale record costs no storm of looks. Unknown: every
+    ``growth`` of the time so far (a look never comes later than that fraction after the end).
+    Never less than ``floor`` (the cost of one look), never more than ``cap`` (the configured poll
+    interval); the pause before one of the planned looks (near ``lo``, the middle, ``hi``) is at
+    least ``least`` instead (default ``floor``): they are three, so they may come closer together.
     """
+    step = growth * elapsed
     if expected is not None:
-        if elapsed < near * expected:
-            return max(0.0, min(cap, near * expected - elapsed))
-        step = after * expected
-    else:
-        step = growth * elapsed
+        lo, hi = expected
+        targets = [near * lo]
+        if hi is not None and hi > lo:
+            targets += [(lo + hi) / 2, hi]
+        for target in targets:
+            if elapsed < target:
+                return min(cap, max(floor if least is None else least, target - elapsed))
+        end = hi if hi is not None and hi > lo else lo
+        if elapsed <= end * (1 + late):
+            step = after * end
     return min(cap, max(floor, step))
 
 
@@ -356,9 +369,10 @@ def restart_and_confirm(
 
     Over the CLI, ``utils service restart`` returns once it printed the service Started (the
     client raises otherwise): that is the confirmation. Over Control Center, looks at the service
-    right away, then near the time the last restart of the same ``history`` key took
-    (:func:`look_delay`), at most ``poll`` apart. Raises ``RenewalStopped`` naming the node, the
-    service and what to do when it does not start.
+    right away, then near the end the last restarts of the same ``history`` key had, and in the
+    middle and at the end of the span their looks left (:func:`look_delay`), at most ``poll``
+    apart. Raises ``RenewalStopped`` naming the node, the service and what to do when it does not
+    start.
     """
     t0 = time.monotonic()
     if via is RestartVia.CLI:
@@ -369,15 +383,16 @@ def restart_and_confirm(
     api.restart_service_soap(name)
     deadline = t0 + timeout
     last: ServiceStatus | None = None
-    expected = expected_seconds(history)
-    unfinished = 0.0  # the time of the last look that saw it not Started yet
+    expected = expected_span(history)
+    unfinished = 0.0  # when the last look that saw it not Started yet began
     while True:
         looked = time.monotonic() - t0
         last = _status_of(api, name, via)
         cost = time.monotonic() - t0 - looked  # one look: no two looks closer together than that
         if last is not None and last.state is ServiceState.STARTED:
-            record_seconds(history, unfinished)
-            return time.monotonic() - t0
+            took = time.monotonic() - t0
+            record_span(history, unfinished, took)
+            return took
         unfinished = looked
         if time.monotonic() >= deadline:
             if last is None:
@@ -392,7 +407,7 @@ def restart_and_confirm(
                 hint=f"check {name} on {api.fqdn} (Serviceability > Control Center, or "
                 f"'utils service list'), start it, then rerun the same renewal: finished steps are skipped",
             )
-        sleep(look_delay(time.monotonic() - t0, expected, poll, floor=max(0.02, cost), growth=0.1))
+        sleep(look_delay(time.monotonic() - t0, expected, poll, floor=max(0.02, cost), growth=0.1, least=cost))
 
 
 # --- cluster state -----------------------------------------------------------------------------------
@@ -650,14 +665,15 @@ def wait_registration(
 
     Each read takes from ``budget`` and waits out ``Server.RateControl`` (:func:`read_registered_phones`).
     The reads are few (RisPort70 allows 15 a minute cluster-wide): the first comes near the time
-    the last re-registration of the same ``history`` key took, or after a second when none was
-    seen, then each after half the time so far (:func:`look_delay`), at most ``interval`` apart.
+    the last re-registrations of the same ``history`` key took, then in the middle and at the end
+    of the span their reads left, or after a second when none was seen, then each after half the
+    time so far (:func:`look_delay`), at most ``interval`` apart.
     Past ``timeout`` it raises ``RenewalStopped`` with the count reached: the run fails loudly.
     """
     t0 = time.monotonic()
     count = -1
-    expected = expected_seconds(history)
-    unfinished = 0.0  # the time of the last read that found phones missing
+    expected = expected_span(history)
+    unfinished = 0.0  # when the last read that found phones missing began
     wait = Wait(
         f"cluster {cluster} [{unit}]",
         f"the phones to re-register (baseline {baseline})",
@@ -675,8 +691,9 @@ def wait_registration(
         count = pc.registered
         if count >= baseline:
             wait.done(f"{count} of {baseline} phones registered")
-            record_seconds(history, unfinished)
-            return count, time.monotonic() - t0
+            took = time.monotonic() - t0
+            record_span(history, unfinished, took)
+            return count, took
         unfinished = looked
         wait.tick(f"{count} of {baseline} registered")
         if time.monotonic() - t0 >= timeout:

@@ -131,6 +131,31 @@ def test_drf_backup_starting_while_waiting_for_approval_delays_the_ipsec_uploads
     assert uploads and min(uploads) > finished
 
 
+def test_drf_backup_starting_between_two_ipsec_restarts_delays_the_next_restart_until_it_ends(make_env, monkeypatch):
+    from certops.renewal import steps
+
+    env = make_env(ca="auto")
+    real = steps.restart_and_confirm
+    started: list[str] = []
+
+    def first_then_backup(api, name, *args, **kwargs):
+        took = real(api, name, *args, **kwargs)
+        if not started:  # an operator starts a DRF backup right after the first restart
+            env.fleet.set_fault("drf-backup", cluster="c1", seconds=2.0)
+        started.append(name)
+        return took
+
+    monkeypatch.setattr(steps, "restart_and_confirm", first_then_backup)
+    report = renew(str(env.inventory_path), "c1", "ipsec", settings=FAST)
+    assert report.status == "completed"
+    events = env.fleet.events()
+    restarts = [i for i, e in enumerate(events) if e["operation"] == "service_restart_started"]
+    began = min(i for i, e in enumerate(events) if e["operation"] == "drf_backup_started")
+    finished = max(i for i, e in enumerate(events) if e["operation"] == "drf_backup_finished")
+    assert len(restarts) > 1 and restarts[0] < began
+    assert min(restarts[1:]) > finished  # no restart while the backup ran
+
+
 def test_wrong_chain_is_refused_with_reasons_and_asked_again_nothing_uploaded(make_env):
     env = make_env(ca="person")
     fut = start_in_thread(renew, str(env.inventory_path), "c1", "tomcat", settings=FAST)
