@@ -1109,36 +1109,6 @@ def renew(
     "Requested" is ``requested_at`` (``certops renew`` passes the moment the command started, before
     its embedded server started) when earlier than the flow run's creation.
     """
-    with kept_until_done():  # what the process holds when the run starts (modules, clients): not walked by collections
-        return _renew(
-            inventory_path=inventory_path,
-            cluster=cluster,
-            unit=unit,
-            nodes=nodes,
-            dry_run=dry_run,
-            approval_timeout_days=approval_timeout_days,
-            settings=settings,
-            ignore_pending_csrs=ignore_pending_csrs,
-            force=force,
-            only_if_due=only_if_due,
-            requested_at=requested_at,
-        )
-
-
-def _renew(
-    inventory_path: str,
-    cluster: str,
-    unit: str,
-    nodes: list[str] | None = None,
-    dry_run: bool = False,
-    approval_timeout_days: float = 7.0,
-    settings: RenewalSettings | None = None,
-    ignore_pending_csrs: list[str] | None = None,
-    force: bool = False,
-    only_if_due: bool = False,
-    requested_at: dt.datetime | None = None,
-) -> Any:
-    """The body of :func:`renew`."""
     s = settings or RenewalSettings()
     waiting.configure(progress_interval=s.wait_progress_interval)
     if ignore_pending_csrs:
@@ -1202,6 +1172,8 @@ def _renew(
     r = _Run(inventory_path, inv, cl, spec, plan, s, run_id, store, state)
     sessions = t.cli_sessions()  # one SSH login per node for the whole run (this process's tasks)
     sessions.__enter__()
+    kept = kept_until_done()  # what the process holds now (modules, clients): not walked by collections
+    kept.__enter__()
     release = False
     try:
         with r.phase("preflight"):
@@ -1277,6 +1249,7 @@ def _renew(
                     store.finish(state, "abandoned")
                 _release_claim(cluster, unit, run_id)
         finally:
+            kept.__exit__(None, None, None)
             sessions.__exit__(None, None, None)
             hostlock.release()
 
