@@ -289,3 +289,23 @@ def test_a_run_waiting_for_the_maintenance_window_says_what_since_when_at_most_h
     first = next(m for m in messages if "waiting for the maintenance window" in m)
     assert "cluster c1 [tomcat]" in first and "(since " in first and "at most" in first
     assert any("the maintenance window is open" in m and "waited" in m for m in messages)
+
+
+def test_a_renewal_keeps_what_its_process_held_out_of_collections_until_it_ends(make_env, monkeypatch):
+    import gc
+
+    from certops.renewal import steps
+
+    env = make_env(ca="auto")
+    real = steps.restart_and_confirm
+    frozen: list[int] = []
+
+    def counting(*args, **kwargs):
+        frozen.append(gc.get_freeze_count())
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(steps, "restart_and_confirm", counting)
+    report = renew(str(env.inventory_path), "c1", "ipsec", settings=FAST)
+    assert report.status == "completed"
+    assert frozen and min(frozen) > 0  # during the restarts the process's objects are frozen
+    assert gc.get_freeze_count() == 0  # and given back when the renewal ends
