@@ -3,8 +3,11 @@
 Used by the test fixture, ``certops demo`` and ``certops renew`` when no ``PREFECT_API_URL``
 is set. It runs ``prefect server start`` as a child process (so other processes — workers, a
 second ``certops approve`` — can talk to it), with filesystem lease storage so a concurrency
-slot survives a server restart (prefect-notes §2) and analytics off. This module never imports
-Prefect: it only starts the command and waits for ``/api/health``.
+slot survives a server restart (prefect-notes §2) and analytics off. The child is
+``python -m certops.cli.prefect_server``: Prefect's command, with every SQLite write transaction
+begun ``IMMEDIATE``, so two writers wait for each other instead of one being refused with a 503
+(see that module). This module never imports Prefect: it only starts the command and waits for
+``/api/health``.
 
 The UI is told its own API (``PREFECT_UI_API_URL``): without it the Prefect UI of a server on any
 port but 4200 talks to port 4200 ("Oops. Something went wrong.", or someone else's server).
@@ -238,8 +241,8 @@ class PrefectServerProcess:
 
     def _start_once(self) -> bool:
         """One start; True once healthy. False when the process ended (e.g. its port was taken) or timed out."""
-        prefect_bin = Path(sys.executable).parent / "prefect"
-        cmd = [str(prefect_bin) if prefect_bin.exists() else "prefect", "server", "start"]
+        # Prefect's own command, with SQLite write transactions begun IMMEDIATE (certops.cli.prefect_server)
+        cmd = [sys.executable, "-m", "certops.cli.prefect_server", "server", "start"]
         cmd += ["--host", "127.0.0.1", "--port", str(self.port)]
         self.home.mkdir(parents=True, exist_ok=True)
         seeded = self._seed_database()

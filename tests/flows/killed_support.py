@@ -78,9 +78,10 @@ class KillSwitch:
             if not self.fired.is_set() and self.pid is not None and self.point.matches(event):
                 self._seen += 1
                 if self._seen == self.point.nth:
-                    os.kill(self.pid, signal.SIGKILL)  # before the node answers the request
+                    # marked fired before the kill: a test that sees the child gone always finds it fired
                     self.event = event
                     self.fired.set()
+                    os.kill(self.pid, signal.SIGKILL)  # before the node answers the request
             return event
 
         log.add = add  # type: ignore[method-assign]
