@@ -10,8 +10,10 @@ write that lost to another (the run's own task-state and log writes among them) 
 worth asking again at once, so certops's own small writes on the renewal's path — the lock's claim,
 the RisPort70 budget's take — are sent once per try (:func:`send_once`) and asked again after
 :data:`BUSY_FIRST_PAUSE`, doubling to 15 s, for up to :data:`BUSY_SERVER_WAIT` seconds
-(:func:`asking_again`). Measured on the embedded server: a claim released at the end of a renewal
-met such a 503 in about one run in two and waited Prefect's 2 s.
+(:func:`asking_again`). Measured on a plain ``prefect server start``: a claim released at the end of
+a renewal met such a 503 in about one run in two and waited Prefect's 2 s. The embedded server
+(``certops.cli.prefect_server``) begins its writes IMMEDIATE and no longer refuses them; a server
+the user started with ``prefect server start`` still does.
 """
 
 from __future__ import annotations
