@@ -37,10 +37,22 @@ def _why_each_run_decided(reports: list) -> str:
 def _running_renewals(since: dt.datetime) -> int:
     """How many ``renew`` flow runs created since ``since`` are Running (here: waiting for the host lock)."""
     from prefect import get_client
-    from prefect.client.schemas.filters import FlowFilter, FlowFilterName
+    from prefect.client.schemas.filters import (
+        FlowFilter,
+        FlowFilterName,
+        FlowRunFilter,
+        FlowRunFilterState,
+        FlowRunFilterStateType,
+    )
+    from prefect.client.schemas.objects import StateType
 
+    # only Running ones: the worker's server holds the renewals of every earlier test, and the
+    # first 50 of all of them (sorted by id) need not include these three
+    running = FlowRunFilter(state=FlowRunFilterState(type=FlowRunFilterStateType(any_=[StateType.RUNNING])))
     with get_client(sync_client=True) as client:
-        runs = client.read_flow_runs(flow_filter=FlowFilter(name=FlowFilterName(any_=["renew"])), limit=50)
+        runs = client.read_flow_runs(
+            flow_filter=FlowFilter(name=FlowFilterName(any_=["renew"])), flow_run_filter=running, limit=200
+        )
     return sum(1 for r in runs if r.created is not None and r.created >= since and r.state_name == "Running")
 
 
