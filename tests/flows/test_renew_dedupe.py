@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import time
 from collections import Counter
+from pathlib import Path
 
 import pytest
 
@@ -34,26 +35,20 @@ def _why_each_run_decided(reports: list) -> str:
     return "; ".join(lines)
 
 
-def _running_renewals(since: dt.datetime) -> int:
-    """How many ``renew`` flow runs created since ``since`` are Running (here: waiting for the host lock)."""
+def _running_renewals(inventory: Path) -> int:
+    """How many flow runs of this test's inventory are Running (here: waiting for the host lock).
+
+    Matched by the run's ``inventory_path`` (like ``killed_support.running_run_of``): the worker's
+    server also holds the renewals of every earlier test.
+    """
     from prefect import get_client
-    from prefect.client.schemas.filters import (
-        FlowFilter,
-        FlowFilterName,
-        FlowRunFilter,
-        FlowRunFilterState,
-        FlowRunFilterStateType,
-    )
+    from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterState, FlowRunFilterStateType
     from prefect.client.schemas.objects import StateType
 
-    # only Running ones: the worker's server holds the renewals of every earlier test, and the
-    # first 50 of all of them (sorted by id) need not include these three
     running = FlowRunFilter(state=FlowRunFilterState(type=FlowRunFilterStateType(any_=[StateType.RUNNING])))
     with get_client(sync_client=True) as client:
-        runs = client.read_flow_runs(
-            flow_filter=FlowFilter(name=FlowFilterName(any_=["renew"])), flow_run_filter=running, limit=200
-        )
-    return sum(1 for r in runs if r.created is not None and r.created >= since and r.state_name == "Running")
+        runs = client.read_flow_runs(flow_run_filter=running, limit=200)
+    return sum(1 for r in runs if r.parameters.get("inventory_path") == str(inventory))
 
 
 def test_three_callmanager_renewals_requested_together_renew_once_and_the_others_say_who_did(make_env):
@@ -63,13 +58,12 @@ def test_three_callmanager_renewals_requested_together_renew_once_and_the_others
     # otherwise created after the first renewal had finished, and that run rightly renewed again
     gate = HostLock("c1", exclusion_key(unit_spec("CallManager")))
     gate.acquire(Holder.this_process(run_id="the test", unit="CallManager"), wait=False, timeout=0)
-    since = dt.datetime.now(dt.UTC) - dt.timedelta(seconds=5)
     try:
         futures = [
             start_in_thread(renew, str(env.inventory_path), "c1", "CallManager", settings=FAST) for _ in range(3)
         ]
         deadline = time.monotonic() + 120  # a guard against a hung start only, not a measure
-        while _running_renewals(since) < 3:
+        while _running_renewals(env.inventory_path) < 3:
             assert time.monotonic() < deadline, "the three renewals did not all start within 120 s"
             assert not any(f.done() for f in futures), [f.result() for f in futures if f.done()]
             time.sleep(0.2)
