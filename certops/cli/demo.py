@@ -252,12 +252,23 @@ def _demo(work: Path, scratch: Path, *, keep: bool, out: Any, quick: bool) -> in
         )
         _say(out, f"demo took {time.monotonic() - t0:.0f} s")
         if keep:
-            _say(out, "the Prefect server keeps running; Ctrl-C to stop")
-            with contextlib.suppress(KeyboardInterrupt, _Terminated):
-                while True:
-                    time.sleep(1)
-            _say(out, "stopping the Prefect server")
+            _wait_until_stopped(out)
     return EXIT_OK if ok else EXIT_FAILED
+
+
+def _wait_until_stopped(out: Any) -> None:
+    """``--keep``: say the server keeps running, then wait for Ctrl-C or SIGTERM and say it stops.
+
+    The line is printed inside the waiting block, so a signal sent as soon as someone reads it
+    still ends the wait cleanly (exit 0) instead of interrupting the demo (exit 143).
+    """
+    import time
+
+    with contextlib.suppress(KeyboardInterrupt, _Terminated):
+        _say(out, "the Prefect server keeps running; Ctrl-C to stop")
+        while True:
+            time.sleep(1)
+    _say(out, "stopping the Prefect server")
 
 
 def _lines(path: Path) -> int:
