@@ -111,21 +111,26 @@ def start_child(
         )
 
 
-def running_run_of(inventory: Path, *, timeout: float = 10.0) -> Any:
-    """The RUNNING flow run whose ``inventory_path`` parameter is ``inventory`` (the killed one)."""
+def running_runs_of(inventory: Path) -> list[Any]:
+    """The RUNNING flow runs whose ``inventory_path`` parameter is ``inventory``.
+
+    Matched by inventory: a worker's session server also holds the runs of every earlier test.
+    """
     from prefect import get_client
     from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterState, FlowRunFilterStateType
     from prefect.client.schemas.objects import StateType
 
     flt = FlowRunFilter(state=FlowRunFilterState(type=FlowRunFilterStateType(any_=[StateType.RUNNING])))
+    with get_client(sync_client=True) as client:
+        runs = client.read_flow_runs(flow_run_filter=flt, limit=200)
+    return [r for r in runs if r.parameters.get("inventory_path") == str(inventory)]
+
+
+def running_run_of(inventory: Path, *, timeout: float = 10.0) -> Any:
+    """The RUNNING flow run whose ``inventory_path`` parameter is ``inventory`` (the killed one)."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        with get_client(sync_client=True) as client:
-            runs = [
-                r
-                for r in client.read_flow_runs(flow_run_filter=flt)
-                if r.parameters.get("inventory_path") == str(inventory)
-            ]
+        runs = running_runs_of(inventory)
         if runs:
             assert len(runs) == 1, runs
             return runs[0]

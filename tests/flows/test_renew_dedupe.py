@@ -5,7 +5,6 @@ from __future__ import annotations
 import datetime as dt
 import time
 from collections import Counter
-from pathlib import Path
 
 import pytest
 
@@ -14,6 +13,7 @@ from certops.planning import exclusion_key
 from certops.units import unit as unit_spec
 from flows.renew import renew
 from tests.flows.conftest import FAST, start_in_thread
+from tests.flows.killed_support import running_runs_of
 
 pytestmark = [pytest.mark.prefect]
 
@@ -35,22 +35,6 @@ def _why_each_run_decided(reports: list) -> str:
     return "; ".join(lines)
 
 
-def _running_renewals(inventory: Path) -> int:
-    """How many flow runs of this test's inventory are Running (here: waiting for the host lock).
-
-    Matched by the run's ``inventory_path`` (like ``killed_support.running_run_of``): the worker's
-    server also holds the renewals of every earlier test.
-    """
-    from prefect import get_client
-    from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterState, FlowRunFilterStateType
-    from prefect.client.schemas.objects import StateType
-
-    running = FlowRunFilter(state=FlowRunFilterState(type=FlowRunFilterStateType(any_=[StateType.RUNNING])))
-    with get_client(sync_client=True) as client:
-        runs = client.read_flow_runs(flow_run_filter=running, limit=200)
-    return sum(1 for r in runs if r.parameters.get("inventory_path") == str(inventory))
-
-
 def test_three_callmanager_renewals_requested_together_renew_once_and_the_others_say_who_did(make_env):
     env = make_env(ca="auto")
     # "together" by construction: the test holds the cluster's ITL host lock (as a second shell
@@ -63,7 +47,7 @@ def test_three_callmanager_renewals_requested_together_renew_once_and_the_others
             start_in_thread(renew, str(env.inventory_path), "c1", "CallManager", settings=FAST) for _ in range(3)
         ]
         deadline = time.monotonic() + 120  # a guard against a hung start only, not a measure
-        while _running_renewals(env.inventory_path) < 3:
+        while len(running_runs_of(env.inventory_path)) < 3:  # all three Running: waiting for the host lock
             assert time.monotonic() < deadline, "the three renewals did not all start within 120 s"
             assert not any(f.done() for f in futures), [f.result() for f in futures if f.done()]
             time.sleep(0.2)
