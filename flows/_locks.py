@@ -453,11 +453,13 @@ def acquire_claim(
     poll: float = 10.0,
     unfinished: Callable[[str, str], bool] = lambda cluster, unit: False,
     log: Callable[[str], None] = print,
+    on_held: Callable[[], object] = lambda: None,
 ) -> Claim:
     """Claim (cluster, lock key of ``unit``) for ``run_id``; wait (bounded) or refuse while another run holds it.
 
     ``unfinished(cluster, unit)`` says whether a renewal of ``unit`` is recorded as unfinished
-    (started, not done): such a holder blocks other units even after its run ended.
+    (started, not done): such a holder blocks other units even after its run ended. ``on_held`` is
+    called once, the first time the claim is seen held by another run (before waiting or refusing).
     """
     key = exclusion_key(UNITS[unit])
     deadline = time.monotonic() + wait_timeout
@@ -497,6 +499,8 @@ def acquire_claim(
             time.sleep(min(poll, 5.0))
             continue
         assert held is not None
+        if not announced:
+            on_held()
         info = run_info(held.run_id)
         if on_busy == "refuse":
             raise PolicyViolation(

@@ -1131,8 +1131,12 @@ def renew(
         return other is not None and other.changed_anything
 
     hostlock = HostLock(cluster, exclusion_key(spec))
+    sessions = t.cli_sessions()  # one SSH login per node for the whole run (this process's tasks)
+    sessions.__enter__()
     try:
         _take_host_lock(hostlock, cluster, unit, run_id, s, log.info)
+        # the preflight logs in on every node: the banners run out while the cluster is claimed
+        t.log_in_ahead(inv, cluster, [n.fqdn for n in plan.nodes])
         # this renewal's lock only: not every cluster's (a fleet has hundreds) nor every key's (eleven)
         _locks.ensure_limits(inv, clusters=[cluster], keys=[exclusion_key(spec)])
         _locks.acquire_claim(
@@ -1145,12 +1149,15 @@ def renew(
             poll=s.lock_poll,
             unfinished=unfinished,
             log=log.info,
+            on_held=t.close_idle_sessions,  # no session waits on the nodes while another run holds them
         )
     except CertopsError as exc:
+        sessions.__exit__(None, None, None)
         hostlock.release()
         _notify_failed(inventory_path, inv, None, run_id, cluster, unit, exc, what="renewal_blocked", blocked=True)
         raise
     except BaseException:
+        sessions.__exit__(None, None, None)
         hostlock.release()
         raise
     if not force and store.load(cluster, unit) is None:
@@ -1162,6 +1169,7 @@ def renew(
             try:
                 _release_claim(cluster, unit, run_id)
             finally:
+                sessions.__exit__(None, None, None)
                 hostlock.release()
             report = RenewalReport(cluster=cluster, unit=unit, status="nothing_to_do", run_id=run_id, plan=why)
             _artifact(report)
@@ -1170,8 +1178,6 @@ def renew(
     if run_id not in state.run_ids:
         state.run_ids.append(run_id)
     r = _Run(inventory_path, inv, cl, spec, plan, s, run_id, store, state)
-    sessions = t.cli_sessions()  # one SSH login per node for the whole run (this process's tasks)
-    sessions.__enter__()
     kept = kept_until_done()  # what the process holds now (modules, clients): not walked by collections
     kept.__enter__()
     release = False

@@ -15,6 +15,7 @@ import selectors
 import socket
 import struct
 import threading
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 import paramiko
@@ -61,11 +62,12 @@ def new_host_key() -> paramiko.PKey:
 
 
 class _Server(paramiko.ServerInterface):
-    def __init__(self, options: FleetOptions) -> None:
+    def __init__(self, options: FleetOptions, refused: Callable[[str], None] = lambda username: None) -> None:
         self.options = options
         self.shell = threading.Event()
         self.height = options.pty_height
         self._user = ""
+        self._refused = refused  # told of every refused password (the node's security log)
 
     def get_allowed_auths(self, username: str) -> str:
         return "keyboard-interactive,password"
@@ -73,6 +75,7 @@ class _Server(paramiko.ServerInterface):
     def _ok(self, username: str, password: str) -> int:
         if username == self.options.username and password == self.options.password:
             return AUTH_SUCCESSFUL
+        self._refused(username)
         return AUTH_FAILED
 
     def check_auth_password(self, username: str, password: str) -> int:
@@ -240,7 +243,10 @@ class SshServer:
             self._transports.add(transport)
         try:
             transport.add_server_key(self._keys[node.fqdn])
-            server = _Server(self.options)
+            server = _Server(
+                self.options,
+                refused=lambda username: node._event("ssh_login_refused", detail={"username": username}),
+            )
             try:
                 transport.start_server(server=server)
             except (paramiko.SSHException, EOFError, OSError):

@@ -152,6 +152,12 @@ def cli_sessions() -> contextlib.AbstractContextManager[Any]:
     return reuse_sessions()
 
 
+def log_in_ahead(inventory: Inventory, cluster: str, fqdns: list[str]) -> int:
+    """Start each node's CLI login now, in the background, inside :func:`cli_sessions` (its banner runs out
+    while the flow claims the cluster and submits its first tasks); returns how many started."""
+    return adapters.log_in_ahead(inventory, cluster, fqdns)
+
+
 def close_idle_sessions() -> int:
     """Log out every CLI session kept idle in this process (before a long wait); returns how many."""
     from certops.cucm.shell import SESSIONS

@@ -48,13 +48,16 @@ def _prefect_api(quiet: bool = False) -> Iterator[str]:
         return
 
     from certops.renewal.server import PrefectServerProcess
+    from flows.machinery import load_in_background
 
     if not quiet:
         _err("PREFECT_API_URL is not set: starting an embedded Prefect server on 127.0.0.1 ...")
+    loading = load_in_background()  # the run's modules load while the server starts (flows.machinery)
     with (
         PrefectServerProcess(announce=not quiet) as server,
         temporary_settings(updates={PREFECT_API_URL: server.api_url}),
     ):
+        loading.join()
         if not quiet:
             _err(
                 f"Prefect UI: {server.ui_url}  (certops pending/approve/deny in another terminal of this machine find "

@@ -23,7 +23,7 @@ from certops.cucm.certinfo import certificate_info
 from certops.cucm.certmgr_shapes import split_pems
 from certops.cucm.paths import CertPath, Via, certificate_path
 from certops.cucm.rest import CertMgrClient
-from certops.cucm.shell import CliResult, CucmCli
+from certops.cucm.shell import SESSIONS, CliResult, CucmCli
 from certops.cucm.soap import AxlClient, ControlCenterClient, RisPortClient
 from certops.errors import CertificateError, CliCommandError, CucmApiError, CucmConnectionError
 from certops.inventory import ClusterConfig, Inventory, NodeConfig, SshConfig, TlsConfig, resolve_secret
@@ -137,20 +137,30 @@ class CucmNode:
     def cli(self) -> CucmCli:
         """The SSH CLI session (opened on first use)."""
         if self._cli is None:
-            self._cli = CucmCli(
-                fqdn=self.fqdn,
-                address=self.node.connect_address,
-                port=self.node.ssh_port,
-                username=self._os_username,
-                password=self._os_password,
-                known_hosts=self.ssh.known_hosts,
-                host_key_check=self.ssh.host_key_check,
-                login_timeout=self.ssh.login_timeout,
-                command_timeout=self.ssh.command_timeout,
-            )
+            self._cli = self._new_cli()
         if not self._cli.is_open:
             self._cli.open()
         return self._cli
+
+    def log_in_ahead(self) -> bool:
+        """Start this node's CLI login in the background, for the steps after (``SessionPool.log_in_ahead``).
+
+        Only inside ``reuse_sessions``; False when nothing was started (no scope, or one under way).
+        """
+        return SESSIONS.log_in_ahead(self._new_cli()) is not None
+
+    def _new_cli(self) -> CucmCli:
+        return CucmCli(
+            fqdn=self.fqdn,
+            address=self.node.connect_address,
+            port=self.node.ssh_port,
+            username=self._os_username,
+            password=self._os_password,
+            known_hosts=self.ssh.known_hosts,
+            host_key_check=self.ssh.host_key_check,
+            login_timeout=self.ssh.login_timeout,
+            command_timeout=self.ssh.command_timeout,
+        )
 
     def _app_credentials(self) -> tuple[str, SecretStr]:
         if self._app_username is None or self._app_password is None:

@@ -15,6 +15,12 @@ process's :class:`SessionPool` instead of logging out, and the next ``CucmCli`` 
 and user takes it back after a liveness check (an empty line must bring back the prompt): one
 login per node for a whole block of steps, across tasks. A session cannot cross processes, so a
 task in another process (or outside the scope) logs in and out as before.
+
+:meth:`SessionPool.log_in_ahead` starts a login in the background (the renewal flow, on every node
+of its plan, as soon as it holds the host lock), so the banner runs out while the flow claims the
+cluster and starts its tasks; a ``CucmCli`` of that node opening meanwhile waits for that login
+instead of making a second one, and a login that failed hands its error to it (one failed attempt
+per node, as without it: a wrong password counts once towards the account's lockout).
 """
 
 from __future__ import annotations
@@ -75,6 +81,15 @@ class _Idle:
     since: float = field(default_factory=time.monotonic)
 
 
+@dataclass
+class _Ahead:
+    """A login started ahead (:meth:`SessionPool.log_in_ahead`): done when ``event`` is set."""
+
+    event: threading.Event
+    bound: float  # seconds a taker waits for it at most (the login's own timeouts)
+    error: BaseException | None = None  # why it failed, for the first taker
+
+
 class SessionPool:
     """Open CLI sessions of this process, kept between tasks while a :meth:`scope` is held.
 
@@ -88,6 +103,8 @@ class SessionPool:
         self.max_idle = max_idle
         self._lock = threading.Lock()
         self._idle: dict[SessionKey, list[_Idle]] = {}
+        self._ahead: dict[SessionKey, _Ahead] = {}
+        self._generation = 0  # close_idle counts up: a login ahead that finishes after it logs out
         self._scopes = 0
         self.logins: dict[SessionKey, int] = {}
 
@@ -111,8 +128,62 @@ class SessionPool:
             if last:
                 self.close_idle()
 
+    def log_in_ahead(self, cli: CucmCli) -> threading.Thread | None:
+        """Log ``cli`` in now, in a background thread, and keep the session for the next ``CucmCli`` of its key.
+
+        Only while a scope is held, and not twice at once for one key; returns the thread (None when
+        nothing was started). A ``CucmCli`` of the key that opens meanwhile waits for this login
+        (:meth:`take`); when it failed, the first one to open gets its error instead of trying again.
+        """
+        with self._lock:
+            if self._scopes == 0 or cli.key in self._ahead:
+                return None
+            ahead = self._ahead[cli.key] = _Ahead(threading.Event(), cli.login_timeout + cli.connect_timeout + 5.0)
+            generation = self._generation
+
+        def log_in() -> None:
+            try:
+                cli.log_in()
+            except BaseException as exc:  # noqa: BLE001 - handed to the step that needs the session
+                ahead.error = exc
+                log.info("ssh %s: the login ahead failed (%s); the step that needs the CLI reports it", cli.fqdn, exc)
+            else:
+                with self._lock:
+                    keep = generation == self._generation
+                if keep:
+                    cli.close()  # into the pool (or logged out: the scope ended meanwhile)
+                else:
+                    cli.discard()  # the sessions were logged out meanwhile (a wait for another run)
+            finally:
+                with self._lock:
+                    if ahead.error is None and self._ahead.get(cli.key) is ahead:
+                        del self._ahead[cli.key]
+                ahead.event.set()
+
+        thread = threading.Thread(target=log_in, name=f"certops-login-{cli.fqdn}", daemon=True)
+        thread.start()
+        return thread
+
+    def _await_ahead(self, key: SessionKey) -> None:
+        """Wait for a login ahead of ``key`` to end; raise its error once, when it failed."""
+        with self._lock:
+            ahead = self._ahead.get(key)
+        if ahead is None:
+            return
+        ahead.event.wait(ahead.bound)
+        with self._lock:
+            if self._ahead.get(key) is not ahead or not ahead.event.is_set():
+                return
+            del self._ahead[key]
+        if ahead.error is not None:
+            raise ahead.error
+
     def take(self, key: SessionKey) -> _Idle | None:
-        """An idle session of ``key`` (None: none, or pooling is off); stale ones are closed."""
+        """An idle session of ``key`` (None: none, or pooling is off); stale ones are closed.
+
+        A login ahead of ``key`` still under way is waited for first; its error, when it failed, is raised here.
+        """
+        self._await_ahead(key)
         stale: list[_Idle] = []
         got: _Idle | None = None
         with self._lock:
@@ -149,6 +220,9 @@ class SessionPool:
         with self._lock:
             idle = [s for sessions in self._idle.values() for s in sessions]
             self._idle.clear()
+            self._generation += 1  # and a login ahead still under way logs out when done
+            for key in [k for k, a in self._ahead.items() if a.event.is_set()]:
+                del self._ahead[key]  # a failed login ahead nobody asked for: the next one logs in anew
         for s in idle:
             _close_quietly(s.transport, s.channel, say_exit=True)
         return len(idle)
@@ -305,6 +379,14 @@ class CucmCli:
             log.info("ssh %s: the session kept from earlier is gone; logging in again", self.fqdn)
             return False
         return True
+
+    def log_in(self) -> None:
+        """Log in now, never taking a session from the pool (:meth:`SessionPool.log_in_ahead`)."""
+        self._login()
+
+    def discard(self) -> None:
+        """Log out now, never keeping the session in the pool."""
+        self._discard()
 
     def _login(self) -> None:
         started = time.monotonic()

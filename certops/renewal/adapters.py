@@ -45,6 +45,26 @@ def open_node(inventory: Inventory, cluster: str, fqdn: str) -> CucmNodeApi:
     return cast(CucmNodeApi, CucmNode.from_inventory(inventory, cluster, fqdn))
 
 
+def log_in_ahead(inventory: Inventory, cluster: str, fqdns: list[str]) -> int:
+    """Start the CLI login of each node in the background (``CucmNode.log_in_ahead``); returns how many started.
+
+    Nodes installed by :func:`set_node_factory` are left alone (they bring their own sessions). A node
+    that cannot be built now (an unset password variable) is skipped: the step that needs it says why.
+    """
+    if _node_factory is not None:
+        return 0
+    from certops.cucm.node import CucmNode
+    from certops.errors import CertopsError
+
+    started = 0
+    for fqdn in fqdns:
+        try:
+            started += CucmNode.from_inventory(inventory, cluster, fqdn).log_in_ahead()
+        except (CertopsError, KeyError):
+            continue
+    return started
+
+
 def ca_backend(inventory: Inventory, cluster: str) -> CaBackend:
     """The CA backend ``cluster`` uses (manual, lab, ACME)."""
     if _ca_factory is not None:

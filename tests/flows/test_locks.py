@@ -68,6 +68,27 @@ def test_tvs_is_refused_while_a_live_callmanager_run_holds_the_cluster_and_the_m
         _locks.acquire_claim(cluster=cluster, unit="TVS", run_id=str(uuid.uuid4()), nodes=[], wait_timeout=1, poll=0.3)
 
 
+def test_a_run_that_finds_the_cluster_held_lets_its_cli_sessions_go_once_before_it_waits(prefect_server):
+    cluster = _cluster()
+    _setup(cluster)
+    told: list[str] = []
+    mine = _locks.acquire_claim(
+        cluster=cluster, unit="CallManager", run_id=_new_run(), nodes=[], on_held=lambda: told.append("free")
+    )
+    assert mine.unit == "CallManager" and told == []  # a free cluster: the logins made ahead are kept
+    with pytest.raises(PolicyViolation, match="waited 1 s"):
+        _locks.acquire_claim(
+            cluster=cluster,
+            unit="TVS",
+            run_id=str(uuid.uuid4()),
+            nodes=[],
+            wait_timeout=1,
+            poll=0.3,
+            on_held=lambda: told.append("held"),
+        )
+    assert told == ["held"]  # once, at the first look, not at every look of the wait
+
+
 def test_claim_of_a_crashed_run_blocks_other_units_while_its_renewal_is_unfinished(prefect_server):
     cluster = _cluster()
     _setup(cluster)
