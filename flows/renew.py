@@ -11,8 +11,10 @@ continues without a new CSR and without repeating a disruptive step.
 from __future__ import annotations
 
 import contextlib
+import contextvars
 import datetime as dt
 import re
+import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -157,6 +159,10 @@ def _preflight(r: _Run) -> None:
         baseline = t.count_phones.submit(
             r.path, cl.name, r.pub, r.s.ris_requests_per_minute, r.s.ris_window, r.s.ris_rate_limited_max_wait
         )
+    # the Cluster Security Mode beside them too (AXL on the publisher, no CLI)
+    mode = None
+    if Precondition.SECURITY_MODE_KNOWN in spec.preconditions or spec.ctl_update_in_mixed_mode:
+        mode = t.read_security_mode.submit(r.path, cl.name, r.pub)
     for n, p in zip(r.plan.nodes, r.progress(), strict=True):
         try:
             snap = futures[n.fqdn].result()
@@ -170,8 +176,8 @@ def _preflight(r: _Run) -> None:
         p_version = parse_version(snap.version)
         if p_version[0] != parse_version(n.version)[0]:
             r.log.warning("%s runs %s; the inventory says %s", n.fqdn, snap.version, n.version)
-    if Precondition.SECURITY_MODE_KNOWN in spec.preconditions or spec.ctl_update_in_mixed_mode:
-        st.security_mode = t.read_security_mode(r.path, cl.name, r.pub)
+    if mode is not None:
+        st.security_mode = mode.result()
         r.log.info("Cluster Security Mode: %s", {0: "non-secure", 1: "mixed"}.get(st.security_mode, st.security_mode))
     if Precondition.SSO_DISABLED in spec.preconditions and st.sso_confirmed_by is None:
         _sso_gate(r)
@@ -1081,6 +1087,40 @@ def _artifact(report: RenewalReport) -> None:
     create_markdown_artifact(markdown=report.to_markdown(), key=key, description=f"{report.unit} on {report.cluster}")
 
 
+def _artifact_beside(report: RenewalReport) -> Callable[[], None]:
+    """Start writing the report artifact in a thread (the run's context); returns the wait for it.
+
+    A completed renewal writes its report while its claim is released, not before: both are requests
+    to the Prefect server (about 40 and 50-110 ms measured). An artifact the server could not take
+    does not fail a renewal that is done; the wait says so in the run's log.
+    """
+    context = contextvars.copy_context()
+    failed: list[BaseException] = []
+
+    def write() -> None:
+        try:
+            context.run(_artifact, report)
+        except Exception as exc:  # noqa: BLE001 - told in the run's log by the wait
+            failed.append(exc)
+
+    thread = threading.Thread(target=write, name="certops-report-artifact", daemon=True)
+    thread.start()
+
+    def wait() -> None:
+        thread.join()
+        if failed:
+            get_run_logger().warning(
+                "cluster %s [%s]: the run's report artifact could not be written (%s: %s); the renewal is done "
+                "and its report is the run's result (certops renew prints it)",
+                report.cluster,
+                report.unit,
+                type(failed[0]).__name__,
+                failed[0],
+            )
+
+    return wait
+
+
 # Failures and blocks are posted by the flow itself (into the renewal's thread, recorded in its state);
 # a crash (the process stopped) can only be told by a hook.
 @flow(name="renew", persist_result=True, log_prints=True, on_crashed=[slack.renewal_crashed_hook])
@@ -1181,6 +1221,7 @@ def renew(
     kept = kept_until_done()  # what the process holds now (modules, clients): not walked by collections
     kept.__enter__()
     release = False
+    writing: Callable[[], None] | None = None
     try:
         with r.phase("preflight"):
             _preflight(r)
@@ -1220,7 +1261,7 @@ def renew(
         r.audit("renewal_done", detail="every node verified")
         report = _notify_completed(r, report)
         store.finish(state, "done")
-        _artifact(report)
+        writing = _artifact_beside(report)  # written while the claim is released (below)
         if state.sso_confirmed_by:
             log.warning("REMINDER: re-enable SAML SSO on cluster %s (and re-export SP metadata if needed)", cluster)
         release = True
@@ -1255,6 +1296,8 @@ def renew(
                     store.finish(state, "abandoned")
                 _release_claim(cluster, unit, run_id)
         finally:
+            if writing is not None:
+                writing()
             kept.__exit__(None, None, None)
             sessions.__exit__(None, None, None)
             hostlock.release()
