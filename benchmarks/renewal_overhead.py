@@ -19,10 +19,14 @@ each unit with the lab CA on a real Prefect server (embedded, 127.0.0.1), with t
 "within 1.10x" figure), the SSH logins per node (most on one node,
 and in all) and the RisPort70 requests and ``Server.RateControl`` refusals, all read from the
 simulator's event log, and the polling slack: how long after the simulator finished a restart,
-or the last phone re-registered, certops noticed it (the status look or RisPort70 read that saw it).
+or the last phone re-registered, certops noticed it (the status look or RisPort70 read that saw it),
+and the TLS connections the nodes accepted on HTTPS and SOAP ("https"; in-process simulator only).
 
     .venv/bin/python benchmarks/renewal_overhead.py [--cli-banner-seconds 2] [--restart-seconds 1.0]
-        [--units tomcat CAPF ...]
+        [--units tomcat CAPF ...] [--repeat 3]
+
+``--repeat N`` renews the whole set N times, one pass after another, and ends with each unit's
+median wall / path and its range: a figure is worth as much as the spread of its runs.
 """
 
 from __future__ import annotations
@@ -34,6 +38,7 @@ import contextvars
 import datetime as dt
 import json
 import os
+import statistics
 import sys
 import tempfile
 import threading
@@ -130,6 +135,15 @@ class _SimProcess:
         lines = (self.state_dir / "events.jsonl").read_text().splitlines()
         return [json.loads(line) for line in lines if line.endswith("}")]
 
+    def https_connections(self) -> dict[str, int] | None:
+        return None  # its admin endpoint's address is not written down: the column says "-"
+
+
+def _connections(fleet: Any) -> int | None:
+    """TLS connections the simulator's nodes accepted on HTTPS and SOAP so far (None: not known)."""
+    counts = fleet.https_connections()
+    return None if counts is None else sum(counts.values())
+
 
 def _keygen(events: list[dict[str, Any]]) -> float:
     """Seconds during which some node was making a key and CSR (the simulator's ``csr_generated``
@@ -187,6 +201,9 @@ def main() -> None:
         "--sim-process",
         action="store_true",
         help="run the simulator as 'certops sim' in its own process (its CPU is then not the client's)",
+    )
+    parser.add_argument(
+        "--repeat", type=int, default=1, help="renew the whole set this many times, one pass after another"
     )
     parser.add_argument("--events", type=Path, help="write the simulator's event log of every run here (JSON lines)")
     args = parser.parse_args()
@@ -248,69 +265,86 @@ def main() -> None:
 
             load_run_machinery()  # as certops renew does while its server starts (flows.machinery)
 
-            print(
-                f"{'unit':18} {'nodes':>5} {'wall s':>7} {'waits s':>8} {'over s':>7} {'wall/waits':>10} "
-                f"{'keygen s':>8} {'path s':>7} {'wall/path':>9} {'logins/node':>11} {'logins':>6} {'ris':>4} "
-                f"{'ratectl':>7} "
-                f"{'slack s':>7} {'restarts':>8} {'phones':>6}"
-            )
-            tot = collections.Counter()
-            for unit in args.units:
-                mark = len(fleet.events())
-                since = time.time()
-                t0 = time.monotonic()
-                report = contextvars.copy_context().run(renew, str(path), "c1", unit, settings=settings)
-                wall = time.monotonic() - t0
-                events = fleet.events()[mark:]
-                if args.events:
-                    with args.events.open("a") as fh:
-                        fh.writelines(json.dumps({"run_unit": unit, **e}, default=str) + "\n" for e in events)
-                restarts = sum(
-                    float(e["detail"]["seconds"]) for e in events if e["operation"] == "service_restart_started"
-                )
-                phones = args.reregister_seconds if any(e["operation"] == "phone_reset" for e in events) else 0.0
-                logins = collections.Counter(e["node"] for e in events if e["operation"] == "ssh_login")
-                banner = args.cli_banner_seconds * len(logins)  # one login per node is CUCM's cost
-                waits = restarts + phones + banner
-                keygen = _keygen(events)
-                on_path = (
-                    restarts + phones + keygen + args.cli_banner_seconds * _login_waves(events, args.cli_banner_seconds)
-                )
-                ris = sum(1 for e in events if e["operation"] == "ris_request")
-                ratectl = sum(1 for e in events if e["operation"] == "ris_rate_limited")
-                restart_slack, phone_slack = _slack(events, looks, since)
-                slack = restart_slack + phone_slack
-                over = wall - waits
-                tot.update(
-                    {
-                        "wall": wall,
-                        "waits": waits,
-                        "path": on_path,
-                        "keygen": keygen,
-                        "logins": sum(logins.values()),
-                        "ris": ris,
-                        "ratectl": ratectl,
-                    }
-                )
-                tot["slack"] += slack
-                tot["restart_slack"] += restart_slack
-                tot["phone_slack"] += phone_slack
-                tot["max_login"] = max(tot["max_login"], max(logins.values(), default=0))
+            ratios: dict[str, list[float]] = collections.defaultdict(list)
+            sets: list[float] = []
+            for rep in range(args.repeat):
+                if args.repeat > 1:
+                    print(f"pass {rep + 1} of {args.repeat}")
                 print(
-                    f"{unit:18} {len(report.nodes):5d} {wall:7.1f} {waits:8.1f} {over:7.1f} {wall / waits:10.2f} "
-                    f"{keygen:8.1f} {on_path:7.1f} {wall / on_path:9.2f} "
-                    f"{max(logins.values(), default=0):11d} {sum(logins.values()):6d} {ris:4d} {ratectl:7d} "
-                    f"{slack:7.1f} {restart_slack:8.1f} {phone_slack:6.1f}"
+                    f"{'unit':18} {'nodes':>5} {'wall s':>7} {'waits s':>8} {'over s':>7} {'wall/waits':>10} "
+                    f"{'keygen s':>8} {'path s':>7} {'wall/path':>9} {'logins/node':>11} {'logins':>6} {'ris':>4} "
+                    f"{'ratectl':>7} "
+                    f"{'slack s':>7} {'restarts':>8} {'phones':>6} {'https':>5}"
                 )
-                if args.phases:
-                    print("    phases: " + ", ".join(f"{k} {v:.1f}" for k, v in report.timings.items()))
-            print(
-                f"{'all':18} {'':5} {tot['wall']:7.1f} {tot['waits']:8.1f} {tot['wall'] - tot['waits']:7.1f} "
-                f"{tot['wall'] / tot['waits']:10.2f} {tot['keygen']:8.1f} {tot['path']:7.1f} "
-                f"{tot['wall'] / tot['path']:9.2f} "
-                f"{tot['max_login']:11d} {tot['logins']:6d} {tot['ris']:4d} "
-                f"{tot['ratectl']:7d} {tot['slack']:7.1f} {tot['restart_slack']:8.1f} {tot['phone_slack']:6.1f}"
-            )
+                tot = collections.Counter()
+                for unit in args.units:
+                    mark = len(fleet.events())
+                    conns = _connections(fleet)
+                    since = time.time()
+                    t0 = time.monotonic()
+                    report = contextvars.copy_context().run(renew, str(path), "c1", unit, settings=settings)
+                    wall = time.monotonic() - t0
+                    events = fleet.events()[mark:]
+                    after = _connections(fleet)
+                    https = "-" if conns is None or after is None else str(after - conns)
+                    if args.events:
+                        with args.events.open("a") as fh:
+                            fh.writelines(json.dumps({"run_unit": unit, **e}, default=str) + "\n" for e in events)
+                    restarts = sum(
+                        float(e["detail"]["seconds"]) for e in events if e["operation"] == "service_restart_started"
+                    )
+                    phones = args.reregister_seconds if any(e["operation"] == "phone_reset" for e in events) else 0.0
+                    logins = collections.Counter(e["node"] for e in events if e["operation"] == "ssh_login")
+                    banner = args.cli_banner_seconds * len(logins)  # one login per node is CUCM's cost
+                    waits = restarts + phones + banner
+                    keygen = _keygen(events)
+                    on_path = (
+                        restarts
+                        + phones
+                        + keygen
+                        + args.cli_banner_seconds * _login_waves(events, args.cli_banner_seconds)
+                    )
+                    ris = sum(1 for e in events if e["operation"] == "ris_request")
+                    ratectl = sum(1 for e in events if e["operation"] == "ris_rate_limited")
+                    restart_slack, phone_slack = _slack(events, looks, since)
+                    slack = restart_slack + phone_slack
+                    over = wall - waits
+                    tot.update(
+                        {
+                            "wall": wall,
+                            "waits": waits,
+                            "path": on_path,
+                            "keygen": keygen,
+                            "logins": sum(logins.values()),
+                            "ris": ris,
+                            "ratectl": ratectl,
+                        }
+                    )
+                    tot["slack"] += slack
+                    tot["restart_slack"] += restart_slack
+                    tot["phone_slack"] += phone_slack
+                    tot["max_login"] = max(tot["max_login"], max(logins.values(), default=0))
+                    print(
+                        f"{unit:18} {len(report.nodes):5d} {wall:7.1f} {waits:8.1f} {over:7.1f} {wall / waits:10.2f} "
+                        f"{keygen:8.1f} {on_path:7.1f} {wall / on_path:9.2f} "
+                        f"{max(logins.values(), default=0):11d} {sum(logins.values()):6d} {ris:4d} {ratectl:7d} "
+                        f"{slack:7.1f} {restart_slack:8.1f} {phone_slack:6.1f} {https:>5}"
+                    )
+                    ratios[unit].append(wall / on_path)
+                    if args.phases:
+                        print("    phases: " + ", ".join(f"{k} {v:.1f}" for k, v in report.timings.items()))
+                print(
+                    f"{'all':18} {'':5} {tot['wall']:7.1f} {tot['waits']:8.1f} {tot['wall'] - tot['waits']:7.1f} "
+                    f"{tot['wall'] / tot['waits']:10.2f} {tot['keygen']:8.1f} {tot['path']:7.1f} "
+                    f"{tot['wall'] / tot['path']:9.2f} "
+                    f"{tot['max_login']:11d} {tot['logins']:6d} {tot['ris']:4d} "
+                    f"{tot['ratectl']:7d} {tot['slack']:7.1f} {tot['restart_slack']:8.1f} {tot['phone_slack']:6.1f}"
+                )
+                sets.append(tot["wall"] / tot["path"])
+            if args.repeat > 1:
+                print(f"wall / path over {args.repeat} passes: median (lowest-highest)")
+                for unit, got in [*ratios.items(), ("all", sets)]:
+                    print(f"{unit:18} {statistics.median(got):5.2f} ({min(got):.2f}-{max(got):.2f})")
             from prefect.logging.handlers import APILogWorker
 
             APILogWorker.drain_all(timeout=10)  # the runs' last logs reach the server before it stops

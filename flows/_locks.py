@@ -522,9 +522,14 @@ def acquire_claim(
 
 
 def release_claim(*, cluster: str, unit: str, run_id: str) -> bool:
-    """Release the claim if ``run_id`` holds it (inside the critical section). True if released."""
+    """Release the claim if ``run_id`` holds it (inside the critical section). True if released.
+
+    The limit is not looked up first (as acquiring does, to fail closed): this run verified it when
+    it claimed, and a limit gone or disabled since fails the critical section's slot anyway, which
+    the caller reports; one request fewer at the end of every renewal.
+    """
     key = exclusion_key(UNITS[unit])
-    name = verify_limit(cluster, key)
+    name = limit_name(cluster, key)
     with _critical(name) as section:
         held = read_claim(cluster, key, client=section.client)
         if held is None or held.run_id != run_id:

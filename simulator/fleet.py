@@ -261,6 +261,40 @@ class SimulatedFleet:
             events = [e for e in events if all(e.get(k) == v for k, v in match.items())]
         return events
 
+    def https_connections(self) -> dict[str, int]:
+        """TLS connections each node accepted on its HTTPS and SOAP ports so far (by FQDN; GET /admin/state too).
+
+        A client that keeps its connections open between requests makes fewer; a listener that was
+        down reset the connections it got instead, and those are not counted.
+        """
+        counts: dict[str, int] = {}
+        if self._http is not None:
+            for listener in self._http.listeners.values():
+                if listener.kind in ("https", "soap"):
+                    counts[listener.node.fqdn] = counts.get(listener.node.fqdn, 0) + listener.accepted
+        return counts
+
+    def open_https_connections(self) -> dict[str, int]:
+        """TLS connections open now on each node's HTTPS and SOAP ports (by FQDN; nodes with none left out).
+
+        A client's close reaches the node a moment later: a test that asks right after it waits for it.
+        """
+        if self._http is None or self._loop is None:
+            return {}
+        http = self._http
+
+        async def count() -> dict[str, int]:
+            counts: dict[str, int] = {}
+            for listener in http.listeners.values():
+                if listener.kind in ("https", "soap"):
+                    n = sum(1 for t in listener.transports if not t.is_closing())
+                    if n:
+                        counts[listener.node.fqdn] = counts.get(listener.node.fqdn, 0) + n
+            return counts
+
+        result: dict[str, int] = self._run(count())
+        return result
+
     def restart_intervals(self, cluster: str | None = None) -> list[tuple[str, str, str, str | None]]:
         """``(node, service, started, finished_or_None)`` per service restart, from the event log.
 
@@ -300,6 +334,7 @@ class SimulatedFleet:
             "ca_bundle": str(self.ca_bundle_path),
             "known_hosts": str(self.known_hosts_path),
             "events": len(self.events()),
+            "https_connections": self.https_connections(),
         }
 
     # ----- inventory ----------------------------------------------------------------------------

@@ -68,6 +68,7 @@ class Listener:
     up: bool = False  # False: new connections are reset before the TLS handshake
     transports: set[asyncio.Transport] = field(default_factory=set)
     resets: int = 0  # connections reset because the listener was down
+    accepted: int = 0  # connections accepted while up (each one a TLS handshake): what clients made
     context: ssl.SSLContext | None = None  # made at the first connection (HttpFrontend.listener_context)
 
     def track(self, transport: asyncio.Transport) -> None:
@@ -114,6 +115,7 @@ class _Gate(asyncio.Protocol):
             listener.resets += 1
             reset_connection(transport)
             return
+        listener.accepted += 1
         listener.track(transport)
         tls = sslproto.SSLProtocol(
             asyncio.get_running_loop(),

@@ -146,10 +146,9 @@ def _ris_budget(inventory_path: str, cluster: str, per_minute: int, window: floa
 
 
 def cli_sessions() -> contextlib.AbstractContextManager[Any]:
-    """Keep each node's CLI session open between the tasks of this process (one login per node per run)."""
-    from certops.cucm.shell import reuse_sessions
-
-    return reuse_sessions()
+    """Keep each node's CLI session and HTTPS connections open between the tasks of this process
+    (one login per node per run; ``certops.renewal.adapters.kept_connections``)."""
+    return adapters.kept_connections()
 
 
 def log_in_ahead(inventory: Inventory, cluster: str, fqdns: list[str]) -> int:
@@ -159,10 +158,9 @@ def log_in_ahead(inventory: Inventory, cluster: str, fqdns: list[str]) -> int:
 
 
 def close_idle_sessions() -> int:
-    """Log out every CLI session kept idle in this process (before a long wait); returns how many."""
-    from certops.cucm.shell import SESSIONS
-
-    return SESSIONS.close_idle()
+    """Log out every CLI session kept idle in this process, and close its idle HTTPS connections (before a
+    long wait); returns how many CLI sessions were logged out."""
+    return adapters.let_connections_go()
 
 
 @task(name="read-node", **_READ)

@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Protocol, Self
 from pydantic import SecretStr
 
 from certops.cucm.certmgr_shapes import error_message
+from certops.cucm.keepalive import CLIENTS, ClientKey, client_key
 from certops.errors import CucmAuthError, CucmConnectionError, CucmError, CucmTrustError
 
 if TYPE_CHECKING:
@@ -130,20 +131,46 @@ class NodeHttp:
         self.base_url = f"https://{host}:{port}"
         self._host_header = fqdn if port == 443 else f"{fqdn}:{port}"
         kwargs: dict[str, Any] = {}
+        self._closed = False
+        self._key: ClientKey | None = None  # kept between steps (certops.cucm.keepalive), unless a transport is given
         if transport is not None:
             kwargs["transport"] = transport
         else:
-            kwargs["verify"] = build_ssl_context(verify=verify, ca_bundle=ca_bundle, node=fqdn)
+            context = build_ssl_context(verify=verify, ca_bundle=ca_bundle, node=fqdn)
+            kwargs["verify"] = context
+            self._key = client_key(
+                base_url=self.base_url,
+                fqdn=fqdn,
+                username=username,
+                secret=password.get_secret_value(),
+                context_id=id(context),  # one context per CA bundle version, alive while a client holds it
+                timeout=timeout,
+            )
+            kept = CLIENTS.take(self._key)
+            if kept is not None:
+                self._client = kept
+                return
         self._client = httpx.Client(
             base_url=self.base_url,
             auth=httpx.BasicAuth(username, password.get_secret_value()),
             timeout=timeout,
             headers={"Host": self._host_header},
+            limits=httpx.Limits(keepalive_expiry=CLIENTS.keepalive_expiry),
             **kwargs,
         )
+        if self._key is not None:
+            CLIENTS.made_one(self._key)
 
     def close(self) -> None:
-        """Close the connection pool (``NodeClient`` owns the context management)."""
+        """Close the connection pool, or keep it for the next step inside ``reuse_connections``.
+
+        ``NodeClient`` owns the context management; a second close does nothing.
+        """
+        if self._closed:
+            return
+        self._closed = True
+        if self._key is not None and CLIENTS.give(self._key, self._client):
+            return
         self._client.close()
 
     def request(

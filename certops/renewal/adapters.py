@@ -8,7 +8,8 @@ and ``certops.inventory_file.load_inventory``.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import contextlib
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, cast
 
@@ -63,6 +64,33 @@ def log_in_ahead(inventory: Inventory, cluster: str, fqdns: list[str]) -> int:
         except (CertopsError, KeyError):
             continue
     return started
+
+
+@contextlib.contextmanager
+def kept_connections() -> Iterator[None]:
+    """Keep each node's CLI session and HTTPS connections open between the steps of this process while inside.
+
+    One SSH login per node for a renewal's whole block of steps (``certops.cucm.shell.reuse_sessions``)
+    and its HTTPS connections reused from step to step (``certops.cucm.keepalive.reuse_connections``);
+    both are let go when the outermost scope ends.
+    """
+    from certops.cucm.keepalive import reuse_connections
+    from certops.cucm.shell import reuse_sessions
+
+    with reuse_sessions(), reuse_connections():
+        yield
+
+
+def let_connections_go() -> int:
+    """Log out every idle CLI session and close every idle HTTPS client of this process (before a long wait).
+
+    Returns how many CLI sessions were logged out.
+    """
+    from certops.cucm.keepalive import CLIENTS
+    from certops.cucm.shell import SESSIONS
+
+    CLIENTS.close_idle()
+    return SESSIONS.close_idle()
 
 
 def ca_backend(inventory: Inventory, cluster: str) -> CaBackend:
