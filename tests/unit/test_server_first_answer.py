@@ -22,20 +22,26 @@ from certops.renewal.server import PrefectServerProcess
 
 
 @pytest.fixture
-def asked(monkeypatch: pytest.MonkeyPatch) -> list[str]:
-    urls: list[str] = []
+def stand_in(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The server process is a ``sleep``, and no database template is kept."""
     real_popen = subprocess.Popen
 
     def popen(cmd: list[str], **kwargs: Any) -> subprocess.Popen[bytes]:
         return real_popen(["sleep", "60"], start_new_session=True, stdout=kwargs.get("stdout"))
 
+    monkeypatch.setattr(server_mod.subprocess, "Popen", popen)
+    monkeypatch.setattr(server_mod, "database_template", lambda: None)
+
+
+@pytest.fixture
+def asked(stand_in: None, monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    urls: list[str] = []
+
     def get(client: httpx.Client, url: str, **kwargs: Any) -> httpx.Response:
         urls.append(url)
         return httpx.Response(200, json="3.0.0", request=httpx.Request("GET", url))
 
-    monkeypatch.setattr(server_mod.subprocess, "Popen", popen)
     monkeypatch.setattr(httpx.Client, "get", get)
-    monkeypatch.setattr(server_mod, "database_template", lambda: None)
     return urls
 
 
@@ -64,11 +70,11 @@ class _Starting(http.server.BaseHTTPRequestHandler):
 
     protocol_version = "HTTP/1.1"  # keep-alive: a client that keeps its connection asks on one
     looks: ClassVar[list[str]] = []
-    connections: ClassVar[list[int]] = []
+    connections: ClassVar[int] = 0
 
     def setup(self) -> None:
         super().setup()
-        type(self).connections.append(1)
+        type(self).connections += 1
 
     def do_GET(self) -> None:
         type(self).looks.append(self.path)
@@ -84,16 +90,9 @@ class _Starting(http.server.BaseHTTPRequestHandler):
         return
 
 
-def test_the_start_looks_at_a_starting_server_over_one_connection(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+def test_the_start_looks_at_a_starting_server_over_one_connection(stand_in: None, tmp_path: Path):
     """A new client per look builds a TLS context and a connection (~30 ms of CPU beside the starting server)."""
-    real_popen = subprocess.Popen
-
-    def popen(cmd: list[str], **kwargs: Any) -> subprocess.Popen[bytes]:
-        return real_popen(["sleep", "60"], start_new_session=True, stdout=kwargs.get("stdout"))
-
-    monkeypatch.setattr(server_mod.subprocess, "Popen", popen)
-    monkeypatch.setattr(server_mod, "database_template", lambda: None)
-    _Starting.looks, _Starting.connections = [], []
+    _Starting.looks, _Starting.connections = [], 0
     httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Starting)
     serving = threading.Thread(target=httpd.serve_forever, daemon=True)
     serving.start()
@@ -105,4 +104,4 @@ def test_the_start_looks_at_a_starting_server_over_one_connection(tmp_path: Path
         httpd.shutdown()
         httpd.server_close()
     assert _Starting.looks == ["/api/health"] * 4 + ["/api/admin/version"]
-    assert len(_Starting.connections) == 1
+    assert _Starting.connections == 1
