@@ -26,9 +26,9 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
-import threading
-from collections.abc import Iterator
 from typing import TYPE_CHECKING
+
+from certops.cucm.scoped import ScopedPool
 
 if TYPE_CHECKING:
     import httpx
@@ -45,7 +45,7 @@ def client_key(*, base_url: str, fqdn: str, username: str, secret: str, context_
     return (base_url, fqdn, username, hashlib.sha256(secret.encode()).digest(), context_id, timeout)
 
 
-class ClientPool:
+class ClientPool(ScopedPool):
     """httpx clients of this process kept between steps while a :meth:`scope` is held. Thread-safe.
 
     ``made`` counts the clients made while pooling, per key (what a renewal spent, for tests and
@@ -53,32 +53,11 @@ class ClientPool:
     """
 
     def __init__(self, keepalive_expiry: float = KEEPALIVE_EXPIRY) -> None:
+        super().__init__()
         self.keepalive_expiry = keepalive_expiry
-        self._lock = threading.Lock()
         self._idle: dict[ClientKey, list[httpx.Client]] = {}
-        self._scopes = 0
         self.made: dict[ClientKey, int] = {}
         self.lent = 0
-
-    @property
-    def active(self) -> bool:
-        """True while some scope is held (clients are kept)."""
-        with self._lock:
-            return self._scopes > 0
-
-    @contextlib.contextmanager
-    def scope(self) -> Iterator[ClientPool]:
-        """Keep clients while inside; the last scope to end closes every idle one."""
-        with self._lock:
-            self._scopes += 1
-        try:
-            yield self
-        finally:
-            with self._lock:
-                self._scopes -= 1
-                last = self._scopes == 0
-            if last:
-                self.close_idle()
 
     def take(self, key: ClientKey) -> httpx.Client | None:
         """An idle client of ``key`` (None: none, or pooling is off)."""

@@ -30,7 +30,7 @@ import logging
 import re
 import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
@@ -42,6 +42,7 @@ from pydantic import SecretStr
 
 from certops.cucm._ssh import open_transport
 from certops.cucm.parsers import clean, extract_pem, looks_failed
+from certops.cucm.scoped import ScopedPool
 from certops.errors import CliCommandError, CucmConnectionError
 
 log = logging.getLogger("certops.cucm.cli")
@@ -90,7 +91,7 @@ class _Ahead:
     error: BaseException | None = None  # why it failed, for the first taker
 
 
-class SessionPool:
+class SessionPool(ScopedPool):
     """Open CLI sessions of this process, kept between tasks while a :meth:`scope` is held.
 
     Thread-safe; a session is lent to one ``CucmCli`` at a time (a second one on the same node
@@ -100,33 +101,12 @@ class SessionPool:
     """
 
     def __init__(self, max_idle: float = 600.0) -> None:
+        super().__init__()
         self.max_idle = max_idle
-        self._lock = threading.Lock()
         self._idle: dict[SessionKey, list[_Idle]] = {}
         self._ahead: dict[SessionKey, _Ahead] = {}
         self._generation = 0  # close_idle counts up: a login ahead that finishes after it logs out
-        self._scopes = 0
         self.logins: dict[SessionKey, int] = {}
-
-    @property
-    def active(self) -> bool:
-        """True while some scope is held (sessions are kept)."""
-        with self._lock:
-            return self._scopes > 0
-
-    @contextlib.contextmanager
-    def scope(self) -> Iterator[SessionPool]:
-        """Keep sessions while inside; the last scope to end logs every idle session out."""
-        with self._lock:
-            self._scopes += 1
-        try:
-            yield self
-        finally:
-            with self._lock:
-                self._scopes -= 1
-                last = self._scopes == 0
-            if last:
-                self.close_idle()
 
     def log_in_ahead(self, cli: CucmCli) -> threading.Thread | None:
         """Log ``cli`` in now, in a background thread, and keep the session for the next ``CucmCli`` of its key.
