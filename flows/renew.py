@@ -839,6 +839,31 @@ def _phone_interaction(r: _Run) -> PhoneStep:
     return step
 
 
+def _reset_phones(r: _Run, only: list[str] | None) -> int:
+    """Reset ``only`` these phones (None: every phone) in the run's batches; returns how many were reset.
+
+    Each phone is recorded as attempted (and the state saved) before its reset is asked for, so a
+    rerun after a crash does not reset it twice.
+    """
+    st = r.state
+
+    def before_reset(name: str) -> None:
+        st.phones_reset_attempted.append(name)
+        r.save()
+
+    count: int = t.reset_phones(
+        r.path,
+        r.cl.name,
+        r.pub,
+        r.s.phone_batch_size,
+        r.s.phone_batch_pause,
+        list(st.phones_reset_attempted),
+        before_reset,
+        only,
+    )
+    return count
+
+
 def _sip_oauth(r: _Run) -> None:
     """Tomcat on 14+: reset the phones that use SIP OAuth after the Tomcat restart (Cisco Security Guide 14SU2).
 
@@ -863,21 +888,7 @@ def _sip_oauth(r: _Run) -> None:
         st.guide_warnings.append(st.phones_outcome)
         r.log.warning("%s", st.phones_outcome)
     else:
-
-        def before_reset(name: str) -> None:
-            st.phones_reset_attempted.append(name)
-            r.save()
-
-        count = t.reset_phones(
-            r.path,
-            r.cl.name,
-            r.pub,
-            r.s.phone_batch_size,
-            r.s.phone_batch_pause,
-            list(st.phones_reset_attempted),
-            before_reset,
-            list(names),
-        )
+        count = _reset_phones(r, list(names))
         r.audit("reset_phones", detail=f"{count} phones that use SIP OAuth reset {guide}")
         st.phones_outcome = f"certops reset the {len(names)} phones that use SIP OAuth {guide}: {names_text(names)}"
     st.sip_oauth_done = True
@@ -925,21 +936,7 @@ def _phones(r: _Run) -> None:
                 r.save()
             only = list(st.phones_not_back)
         if only is None or only:
-
-            def before_reset(name: str) -> None:
-                st.phones_reset_attempted.append(name)
-                r.save()
-
-            count = t.reset_phones(
-                r.path,
-                r.cl.name,
-                r.pub,
-                r.s.phone_batch_size,
-                r.s.phone_batch_pause,
-                list(st.phones_reset_attempted),
-                before_reset,
-                only,
-            )
+            count = _reset_phones(r, only)
             what = "that did not come back by themselves" if only is not None else "(every phone)"
             r.audit("reset_phones", detail=f"{count} phones reset {what} in batches of {r.s.phone_batch_size}")
         st.phones_reset = True
