@@ -28,6 +28,7 @@ from certops.errors import CertificateError, CertopsError, CucmApiError, CucmErr
 from certops.inventory import ClusterConfig, Inventory, NodeConfig, resolve_secret
 from certops.models import CertificateInfo, CertificateReport, NodeFailure
 from certops.units import units_for_role
+from certops.x509 import verdicts
 
 if TYPE_CHECKING:
     from certops.cucm.node import CucmNode
@@ -65,6 +66,8 @@ def read_fleet_certificates(
     read on one event loop over TLS contexts shared per CA bundle (``FleetHttp``); CLI nodes (12.5), and every
     node of a custom ``node_factory`` (default: ``CucmNode.from_inventory``), are read in a thread pool under
     the same limits. The SSH stack (``certops.cucm.node``) is imported only when a node needs it.
+    The self-signed verdicts that took a signature check are kept for the next read
+    (``certops.x509.verdicts``).
     """
     if max_workers < 1 or per_cluster < 1:
         raise ValueError("max_workers and per_cluster must be at least 1")
@@ -72,6 +75,7 @@ def read_fleet_certificates(
     wanted = list(units) if units is not None else None
     jobs = [(c, n) for c in selected for n in c.nodes]
     results = _run(_read_all(inventory, selected, jobs, wanted, max_workers, per_cluster, progress, node_factory))
+    verdicts.save()
     certificates: list[CertificateInfo] = []
     failures: list[NodeFailure] = []
     for result in results:

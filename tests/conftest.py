@@ -34,7 +34,7 @@ for _name, _where in {
     "CERTOPS_AUDIT_LOG": "audit.jsonl",
     "CERTOPS_REPORT_DIR": "scans",
     "PREFECT_HOME": "prefect-home",
-    "CERTOPS_CACHE_DIR": "cache",  # the migrated Prefect database template (certops.renewal.server)
+    "CERTOPS_CACHE_DIR": "cache",  # the Prefect database template, the self-signed verdicts (certops.cachedir)
 }.items():
     os.environ[_name] = str(_SCRATCH / _where)
 

@@ -12,6 +12,7 @@ from cryptography.x509.oid import NameOID
 
 from certops.errors import CertificateError
 from certops.models import CertificateInfo
+from certops.x509 import verdicts
 from certops.x509.der import name_text, tbs_names
 
 _PEM_BEGIN = b"-----BEGIN CERTIFICATE-----"
@@ -84,15 +85,25 @@ def _key(cert: x509.Certificate) -> tuple[str, int]:
     return type(key).__name__.lower(), 0
 
 
-def _is_self_signed(cert: x509.Certificate, names_equal: bool | None = None) -> bool:
+def _signed_by_itself(cert: x509.Certificate) -> bool:
+    """The certificate's signature verifies with its own key (and its issuer names its subject)."""
+    try:
+        cert.verify_directly_issued_by(cert)
+    except (ValueError, TypeError, Exception):  # noqa: BLE001  (any failure: not provably self-signed)
+        return False
+    return True
+
+
+def _is_self_signed(cert: x509.Certificate, names_equal: bool | None = None, fingerprint: str | None = None) -> bool:
     """Issuer and subject are the same name and the certificate's own key signed it.
 
     Equal key identifiers decide without a signature check: the certificate's authority key
     identifier names its own subject key identifier (RFC 5280 4.2.1.1), as a self-signed
     certificate's does. Without both identifiers, or when they name different keys (a
     self-signed certificate may carry an authority key identifier copied from elsewhere), the
-    signature is verified with the certificate's own key. ``names_equal`` is passed when the
-    caller compared the names already.
+    signature is verified with the certificate's own key; with the certificate's SHA-256
+    ``fingerprint`` that verdict is remembered (``certops.x509.verdicts``) and a remembered one
+    is used. ``names_equal`` is passed when the caller compared the names already.
     """
     if names_equal is None:
         names_equal = cert.issuer == cert.subject
@@ -108,11 +119,14 @@ def _is_self_signed(cert: x509.Certificate, names_equal: bool | None = None) -> 
         ski = aki = None
     if ski is not None and ski == aki:
         return True
-    try:
-        cert.verify_directly_issued_by(cert)
-    except (ValueError, TypeError, Exception):  # noqa: BLE001  (any failure: not provably self-signed)
-        return False
-    return True
+    if fingerprint is not None:
+        known = verdicts.remembered(fingerprint)
+        if known is not None:
+            return known
+    signed_by_itself = _signed_by_itself(cert)
+    if fingerprint is not None:
+        verdicts.remember(fingerprint, signed_by_itself)
+    return signed_by_itself
 
 
 _ISSUERS: dict[bytes, tuple[str, str | None]] = {}
@@ -173,6 +187,7 @@ def certificate_info(data: str | bytes, *, cluster: str, node: str, unit: str) -
             elif isinstance(general_name, x509.IPAddress):
                 ips.append(str(general_name.value))
     key_type, key_size = _key(cert)
+    fingerprint = hashlib.sha256(der).hexdigest()
     return CertificateInfo(
         cluster=cluster,
         node=node,
@@ -185,9 +200,9 @@ def certificate_info(data: str | bytes, *, cluster: str, node: str, unit: str) -
         serial=format(cert.serial_number, "x"),
         not_before=cert.not_valid_before_utc,
         not_after=cert.not_valid_after_utc,
-        fingerprint_sha256=hashlib.sha256(der).hexdigest(),
+        fingerprint_sha256=fingerprint,
         # equal names render alike; the byte or full comparison only for those (self-signed candidates)
-        self_signed=_is_self_signed(cert, names_equal),
+        self_signed=_is_self_signed(cert, names_equal, fingerprint),
         key_type=key_type,
         key_size=key_size,
         pem=_pem_of(der),

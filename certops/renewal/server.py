@@ -40,6 +40,7 @@ from types import TracebackType
 import httpx
 from pydantic import BaseModel, ConfigDict
 
+from certops.cachedir import cache_dir
 from certops.errors import CertopsError
 from certops.hostlock import process_alive, process_start_time
 
@@ -114,17 +115,7 @@ def default_startup_timeout() -> float:
     return value if value > 0 else DEFAULT_STARTUP_TIMEOUT
 
 
-CACHE_DIR_ENV = "CERTOPS_CACHE_DIR"
 DB_URL_ENV = "PREFECT_API_DATABASE_CONNECTION_URL"
-
-
-def cache_dir() -> Path:
-    """``$CERTOPS_CACHE_DIR``, else ``$XDG_CACHE_HOME/certops``, else ``~/.cache/certops``."""
-    env = os.environ.get(CACHE_DIR_ENV)
-    if env:
-        return Path(env)
-    xdg = os.environ.get("XDG_CACHE_HOME")
-    return (Path(xdg) if xdg else Path.home() / ".cache") / "certops"
 
 
 def database_template() -> Path | None:

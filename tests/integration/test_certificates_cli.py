@@ -101,6 +101,21 @@ def test_table_is_sorted_by_days_left_and_says_every_node_answered(fleet15: Simu
     assert any("self-signed" in r for r in rows) and any("CA-signed" in r for r in rows)
 
 
+def test_a_second_read_says_the_same_with_the_verdicts_the_first_kept(fleet15: SimulatedFleet, tmp_path: Path) -> None:
+    inv = str(_inventory(fleet15, tmp_path / "inv.yaml"))
+    cache = tmp_path / "cache"
+    env = {**ENV, "CERTOPS_CACHE_DIR": str(cache)}
+    first = CliRunner().invoke(app, ["certificates", "--inventory", inv, "--json"], env=env)
+    assert first.exit_code == 0, first.output
+    kept = json.loads((cache / "self-signed-verdicts.json").read_text())["verdicts"]
+    listed = {c["fingerprint_sha256"]: c["self_signed"] for c in _json_report(first)["certificates"]}
+    checked = {fp: listed[fp] for fp in kept}  # a verdict is kept only of a certificate that needed a check
+    assert checked and checked == {fp: kept[fp] for fp in checked}
+    second = CliRunner().invoke(app, ["certificates", "--inventory", inv, "--json"], env=env)
+    assert second.exit_code == 0, second.output
+    assert {c["fingerprint_sha256"]: c["self_signed"] for c in _json_report(second)["certificates"]} == listed
+
+
 def test_served_tomcat_certificate_matches_the_listed_one(fleet15: SimulatedFleet, tmp_path: Path) -> None:
     inv = load_inventory(_inventory(fleet15, tmp_path / "inv.yaml"))
     pub = inv.clusters[0].publisher.fqdn
