@@ -3,9 +3,12 @@
 Whether a certificate is self-signed depends on its bytes alone. Most certificates are judged at
 no cost (different issuer and subject names, or equal key identifiers), but one whose issuer and
 subject are the same name and that carries no equal key identifiers needs a signature check with
-its own key: an ECDSA P-256 check costs 55-190 µs of CPU, by machine, and a CUCM 15 node without
-key identifiers on its self-signed ECDSA certificates has three of them. A daily scan meets the
-same certificates every day, so those verdicts are kept: in this process, and in
+its own key: an ECDSA P-256 check costs 55-190 µs of CPU, by machine. The simulator's CUCM 15
+nodes have three such certificates each (their self-signed ECDSA units); whether a real node's
+self-signed certificates carry key identifiers is not known here [INF]: ``openssl x509
+-noout -text`` on one downloaded from the node tells (Subject and Authority Key Identifier).
+A daily scan meets the same certificates every day, so those verdicts are kept: in this
+process, and in
 ``<cache dir>/self-signed-verdicts.json`` (``certops.cachedir``), by the SHA-256 fingerprint of
 the certificate's DER.
 
