@@ -169,14 +169,34 @@ def test_control_refused_for_another_nodes_name(fleet: SimulatedFleet) -> None:
     assert "local node" in fault_string(r)
 
 
+def _restart_finished(fleet: SimulatedFleet, node: SimulatedNode, service: str, before: int) -> None:
+    """Wait (bounded) until the simulator has recorded one more finished restart of ``service`` on ``node``.
+
+    Its restart ends on a timer thread: on a busy machine that can wake later than the restart's
+    length, so a fixed sleep is no proof that it ended.
+    """
+    deadline = time.monotonic() + 60
+    while _finished(fleet, node, service) <= before:
+        assert time.monotonic() < deadline, f"{service} restart on {node.fqdn} never finished"
+        time.sleep(0.05)
+
+
+def _finished(fleet: SimulatedFleet, node: SimulatedNode, service: str) -> int:
+    return sum(
+        1
+        for e in fleet.events()
+        if e["operation"] == "service_restart_finished" and e["node"] == node.fqdn and e["service"] == service
+    )
+
+
 def test_restart_fails_fault_leaves_the_service_stopped_with_a_reason(fleet: SimulatedFleet) -> None:
     node = fleet.node("cucm-pub.c1.certops.test")
-    fleet.set_fault(
-        "restart-fails", node=node.fqdn, service="Cisco Trust Verification Service", reason="TVS failed to start"
-    )
+    tvs = "Cisco Trust Verification Service"
+    fleet.set_fault("restart-fails", node=node.fqdn, service=tvs, reason="TVS failed to start")
     try:
-        assert control(fleet, node, "Restart", "Cisco Trust Verification Service").status_code == 200
-        time.sleep(fleet.options.restart_seconds + 0.3)
+        before = _finished(fleet, node, tvs)
+        assert control(fleet, node, "Restart", tvs).status_code == 200
+        _restart_finished(fleet, node, tvs, before)
         assert status(fleet, node, "Cisco Trust Verification Service")["Cisco Trust Verification Service"] == (
             "Stopped",
             "TVS failed to start",
@@ -187,9 +207,10 @@ def test_restart_fails_fault_leaves_the_service_stopped_with_a_reason(fleet: Sim
         )
     finally:
         fleet.clear_faults()
-    assert control(fleet, node, "Restart", "Cisco Trust Verification Service").status_code == 200
-    time.sleep(fleet.options.restart_seconds + 0.3)
-    assert status(fleet, node, "Cisco Trust Verification Service")["Cisco Trust Verification Service"][0] == "Started"
+    before = _finished(fleet, node, tvs)
+    assert control(fleet, node, "Restart", tvs).status_code == 200
+    _restart_finished(fleet, node, tvs, before)
+    assert status(fleet, node, tvs)[tvs][0] == "Started"
 
 
 # --------------------------------------------------------------------------------------------- RisPort70
@@ -253,7 +274,8 @@ def test_ris_max_returned_devices_is_capped_at_1000(fleet: SimulatedFleet) -> No
 
 
 def test_ris_rate_limit_is_cluster_wide_and_answers_ratecontrol(sim_factory: Callable[..., SimulatedFleet]) -> None:
-    small = sim_factory(nodes=3, ris_rate_limit=3, ris_rate_window=3.0, phones_per_cluster=5)
+    # a 6 s window: the four requests fall into it however busy the machine (a 3 s one was close)
+    small = sim_factory(nodes=3, ris_rate_limit=3, ris_rate_window=6.0, phones_per_cluster=5)
     pub, sub = small.node("cucm-pub.c1.certops.test"), small.node("cucm-sub1.c1.certops.test")
     codes = [select_cm_device(small, n).status_code for n in (pub, sub, pub)]
     over = select_cm_device(small, sub)
@@ -261,7 +283,7 @@ def test_ris_rate_limit_is_cluster_wide_and_answers_ratecontrol(sim_factory: Cal
     assert over.status_code == 500
     assert text_of(ET.fromstring(over.text), "faultcode").endswith("Server.RateControl")
     assert "Current allowed rate for realtime information is 3 requests per minute" in fault_string(over)
-    time.sleep(3.05)
+    time.sleep(6.05)  # the window has passed, however long the requests took: room again
     assert select_cm_device(small, sub).status_code == 200
 
 

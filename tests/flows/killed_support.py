@@ -3,8 +3,10 @@
 The renewal runs in a child Python process (``flows.renew.renew`` against the test Prefect
 server). The simulator runs in the test process, so a hook on its event log sends SIGKILL to the
 child *synchronously*, while the simulated node is still handling the request that made the
-event: the node has changed, and the run never learns it (the answer never reaches it). That is
-the hardest place for a process to die, and it is deterministic.
+event: the node has changed, and the run never learns it (the answer never reaches it). The hook
+returns only once the child is dead, so the node goes on with a process that is gone, however
+slowly the machine tears it down. That is the hardest place for a process to die, and it is
+deterministic.
 """
 
 from __future__ import annotations
@@ -82,6 +84,7 @@ class KillSwitch:
                     self.event = event
                     self.fired.set()
                     os.kill(self.pid, signal.SIGKILL)  # before the node answers the request
+                    _until_dead(self.pid)
             return event
 
         log.add = add  # type: ignore[method-assign]
@@ -93,6 +96,26 @@ class KillSwitch:
             assert self.fleet.runtime is not None
             del self.fleet.runtime.events.add  # the instance attribute; the class method shows again
             self._original = None
+
+
+def _until_dead(pid: int, timeout: float = 60.0) -> None:
+    """Return once ``pid`` has died (a zombie, or gone): its sockets are closed then.
+
+    SIGKILL is delivered at once, but a loaded machine may take a while to tear the process down;
+    meanwhile its connections stay open, and the simulated node, carrying on with the request,
+    would still reach it (a CLI restart would then complete although its session "died"). Waiting
+    here, inside the event's hook, keeps the node where the event left it until the process is gone.
+    """
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+        except (OSError, IndexError):
+            return
+        if state in ("Z", "X"):
+            return
+        time.sleep(0.01)
+    raise AssertionError(f"process {pid} did not die within {timeout:.0f} s of SIGKILL")
 
 
 def start_child(
