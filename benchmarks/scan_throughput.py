@@ -229,8 +229,8 @@ def main() -> None:
         side: dict[str, list[Run]] = {name: [] for name in scanners}
         for i in range(args.repeat):  # interleaved, so a busy moment of the machine hits each alike
             for name, cmd in scanners.items():
-                first = {**env, "CERTOPS_CACHE_DIR": str(Path(tmp) / f"empty-cache-{i}")}
-                side[name].append(_run_process(cmd, sim_cpu, first if name == FIRST else env))
+                empty = {**env, "CERTOPS_CACHE_DIR": str(Path(tmp) / f"empty-cache-{i}")}
+                side[name].append(_run_process(cmd, sim_cpu, empty if name == FIRST else env))
 
         sweep: list[tuple[int, float, float]] = []
         for size in [int(x) for x in args.sweep.split(",") if x.strip()]:
