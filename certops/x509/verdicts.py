@@ -8,9 +8,8 @@ nodes have three such certificates each (their self-signed ECDSA units); whether
 self-signed certificates carry key identifiers is not known here [INF]: ``openssl x509
 -noout -text`` on one downloaded from the node tells (Subject and Authority Key Identifier).
 A daily scan meets the same certificates every day, so those verdicts are kept: in this
-process, and in
-``<cache dir>/self-signed-verdicts.json`` (``certops.cachedir``), by the SHA-256 fingerprint of
-the certificate's DER.
+process, and in ``<cache dir>/self-signed-verdicts.json`` (``certops.cachedir``), by the
+SHA-256 fingerprint of the certificate's DER.
 
 The file is a cache. Missing, unreadable, of another format or unwritable, it is rebuilt by
 checking again; nothing is refused for it. It is written whole (a temporary file renamed into
@@ -42,7 +41,6 @@ _known: dict[str, bool] = {}
 """Every verdict known to this process: read from the file, or found here."""
 _new: dict[str, bool] = {}
 """Verdicts found here and not yet saved."""
-_loaded_from: Path | None = None
 
 
 def _path() -> Path:
@@ -74,16 +72,15 @@ def _where() -> tuple[str | None, ...]:
 
 def _loaded() -> dict[str, bool]:
     """The verdicts of this process, read from the cache directory's file at first use (again if it moved)."""
-    global _loaded_from, _loaded_for
+    global _loaded_for
     if _where() != _loaded_for:
         with _lock:
             where = _where()
             if where != _loaded_for:
-                path = _path()
                 _known.clear()
-                _known.update(_read(path))
+                _known.update(_read(_path()))
                 _known.update(_new)
-                _loaded_from, _loaded_for = path, where
+                _loaded_for = where
     return _known
 
 
@@ -107,7 +104,7 @@ def save() -> None:
             return
         path = _path()
         merged = _read(path)
-        merged.update(_known if path == _loaded_from else _new)
+        merged.update(_known if _where() == _loaded_for else _new)
         if len(merged) > MAX_KEPT:
             merged = dict(list(merged.items())[-MAX_KEPT:])
         tmp: str | None = None
