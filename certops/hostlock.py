@@ -27,6 +27,8 @@ from types import TracebackType
 
 from pydantic import BaseModel, ConfigDict
 
+from certops.atomicfile import write_atomic
+
 LOCK_DIR_ENV = "CERTOPS_LOCK_DIR"
 DEFAULT_LOCK_DIR = Path("/tmp/certops-locks")  # noqa: S108  (host-wide on purpose: every user's certops)
 
@@ -145,9 +147,7 @@ class HostLock:
             os.close(fd)
             return False
         self._fd = fd
-        tmp = self.directory / f".{self.holder_path.name}.{os.getpid()}.tmp"
-        tmp.write_text(holder.model_dump_json())
-        os.replace(tmp, self.holder_path)
+        write_atomic(self.holder_path, holder.model_dump_json(), mode=0o644)
         return True
 
     def acquire(

@@ -28,6 +28,7 @@ from slack_sdk.http_retry.builtin_handlers import ConnectionErrorRetryHandler, R
 from slack_sdk.webhook import WebhookClient
 
 from certops import secrets
+from certops.atomicfile import write_atomic
 from certops.due import DuePlan
 from certops.errors import ConfigError
 from certops.inventory import CredentialRef, Inventory, SlackConfig
@@ -99,9 +100,7 @@ class FileThreadStore:
             data = self._read()
             data[key] = ts
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            tmp = self.path.with_suffix(f".{os.getpid()}.tmp")
-            tmp.write_text(json.dumps(data, indent=1, sort_keys=True))
-            tmp.replace(self.path)
+            write_atomic(self.path, json.dumps(data, indent=1, sort_keys=True), mode=0o644)
 
 
 def _resolve(env: str | None, block: str | None, what: str) -> SecretStr:

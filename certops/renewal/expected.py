@@ -22,12 +22,11 @@ as none. Several processes may write it: the last writer wins, which is harmless
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 import threading
 from pathlib import Path
 from typing import NamedTuple
 
+from certops.atomicfile import write_atomic
 from certops.renewal.state import RenewalStore
 
 FILE_NAME = "expected-waits.json"
@@ -114,10 +113,7 @@ def record_span(key: tuple[str, ...] | None, lo: float, hi: float) -> Span | Non
         path.parent.mkdir(parents=True, exist_ok=True)
         data = {k: [s.lo, s.hi] if s.hi is not None else s.lo for k, s in _read(path).items()}
         data[_key(key)] = [round(span.lo, 4), round(hi if span.hi is None else span.hi, 4)]
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-expected-", suffix=".json")
-        with os.fdopen(fd, "w") as fh:
-            json.dump(data, fh, indent=1, sort_keys=True)
-        os.replace(tmp, path)
+        write_atomic(path, json.dumps(data, indent=1, sort_keys=True))
     except OSError:
         pass  # a better-timed look next time is all the file is for
     return span

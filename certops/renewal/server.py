@@ -40,6 +40,7 @@ from types import TracebackType
 import httpx
 from pydantic import BaseModel, ConfigDict
 
+from certops.atomicfile import replacing, write_atomic
 from certops.cachedir import cache_dir
 from certops.errors import CertopsError
 from certops.hostlock import process_alive, process_start_time
@@ -133,15 +134,17 @@ def database_template() -> Path | None:
 
 def _save_template(live_db: Path, template: Path) -> None:
     """Copy the live (just started, still empty) database consistently into the cache; errors cost only speed."""
-    tmp = template.with_name(f".{template.name}.{os.getpid()}.tmp")
     try:
         template.parent.mkdir(parents=True, exist_ok=True)
-        with contextlib.closing(sqlite3.connect(live_db)) as src, contextlib.closing(sqlite3.connect(tmp)) as dst:
+        # replaced atomically: a concurrent start copies the old file or the new one, never half
+        with (
+            replacing(template, mode=0o644) as tmp,
+            contextlib.closing(sqlite3.connect(live_db)) as src,
+            contextlib.closing(sqlite3.connect(tmp)) as dst,
+        ):
             src.backup(dst)  # SQLite's online backup: a consistent copy of a database in use
-        tmp.replace(template)  # atomic: a concurrent start copies the old file or the new one, never half
     except (OSError, sqlite3.Error):
-        with contextlib.suppress(OSError):
-            tmp.unlink()
+        pass
 
 
 def _die_with_parent() -> None:
@@ -320,11 +323,7 @@ class PrefectServerProcess:
             with contextlib.suppress(PermissionError):
                 os.chmod(folder, 0o1777)  # noqa: S103  (shared by every user of the host, sticky like /tmp)
             path = folder / f"prefect-{os.getuid()}-{pid}-{self.port}.json"
-            fd, tmp = tempfile.mkstemp(dir=folder, prefix=".tmp-", suffix=".json")
-            with os.fdopen(fd, "w") as fh:
-                fh.write(ann.model_dump_json())
-            os.chmod(tmp, 0o644)
-            os.replace(tmp, path)
+            write_atomic(path, ann.model_dump_json(), mode=0o644)
         except OSError:
             return
         self.announcement_path = path

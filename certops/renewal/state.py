@@ -14,11 +14,11 @@ import datetime as dt
 import json
 import os
 import re
-import tempfile
 from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from certops.atomicfile import write_atomic
 from certops.ca.base import CaTicket, SignedChainPem
 from certops.models import CsrArtifact
 
@@ -175,10 +175,7 @@ class RenewalStore:
         state.updated_at = _now()
         self.directory.mkdir(parents=True, exist_ok=True)
         path = self._path(state.cluster, state.unit)
-        fd, tmp = tempfile.mkstemp(dir=self.directory, prefix=".tmp-", suffix=".json")
-        with os.fdopen(fd, "w") as fh:
-            fh.write(state.model_dump_json(indent=1))
-        os.replace(tmp, path)
+        write_atomic(path, state.model_dump_json(indent=1), durable=True)
 
     def finished(self, cluster: str, unit: str | None = None) -> list[RenewalState]:
         """The renewals of ``cluster`` (of ``unit``, if given) that ended (done, denied, abandoned), oldest first."""

@@ -19,14 +19,13 @@ verdicts (the oldest go first).
 
 from __future__ import annotations
 
-import contextlib
 import json
 import logging
 import os
-import tempfile
 import threading
 from pathlib import Path
 
+from certops.atomicfile import write_atomic
 from certops.cachedir import CACHE_DIR_ENV, cache_dir
 
 FILE_NAME = "self-signed-verdicts.json"
@@ -107,17 +106,10 @@ def save() -> None:
         merged.update(_known if _where() == _loaded_for else _new)
         if len(merged) > MAX_KEPT:
             merged = dict(list(merged.items())[-MAX_KEPT:])
-        tmp: str | None = None
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
-            fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".self-signed-", suffix=".tmp")
-            with os.fdopen(fd, "w", encoding="ascii") as out:
-                json.dump({"format": FORMAT, "verdicts": merged}, out, separators=(",", ":"))
-            os.replace(tmp, path)
+            write_atomic(path, json.dumps({"format": FORMAT, "verdicts": merged}, separators=(",", ":")))
         except OSError as exc:
             _log.debug("self-signed verdicts not kept in %s: %s", path, exc)
-            if tmp is not None:
-                with contextlib.suppress(OSError):
-                    os.unlink(tmp)
             return
         _new.clear()
