@@ -21,6 +21,7 @@ from tests.fixtures.simulator import (
     SIM_OS_USER,
     SimShell,
     SimTestCa,
+    let_drf_jobs_run_their_time,
     served_certificate_der,
     sim_https,
     sim_options,
@@ -447,11 +448,11 @@ def test_callmanager_port_serves_new_certificate_after_callmanager_restart(
 
 def test_platform_api_locked_while_drf_backup_runs(fleet: SimulatedFleet) -> None:
     fqdn = "cucm-sub1.c1.certops.test"
-    fleet.set_fault("drf-backup", cluster="c1", seconds=2.0)
+    fleet.set_fault("drf-backup", cluster="c1", seconds=3600.0)
     try:
         with client(fleet, fqdn) as c:
             locked = c.get(f"{API}/snapshot/server", auth=AUTH)
-            time.sleep(2.1)
+            let_drf_jobs_run_their_time(fleet)
             after = c.get(f"{API}/snapshot/server", auth=AUTH)
     finally:
         fleet.clear_faults()

@@ -13,7 +13,7 @@ from cryptography.x509.oid import NameOID
 
 from simulator.fleet import SimulatedFleet
 from simulator.options import service_update, split_version
-from tests.fixtures.simulator import SimShell, SimTestCa, sim_options
+from tests.fixtures.simulator import SimShell, SimTestCa, let_drf_jobs_run_their_time, sim_options
 
 PAGER = "Press <enter> for 1 line, <space> for one page, or <q> to quit"
 
@@ -152,10 +152,10 @@ def test_ctl_update_refused_when_not_mixed_or_not_publisher(fleet: SimulatedFlee
 
 def test_drf_status_idle_then_running_then_done(fleet: SimulatedFleet, pub: SimShell) -> None:
     assert pub.run("utils disaster_recovery status backup").strip() == "drfCliMsg: No backup status available"
-    fleet.set_fault("drf-backup", seconds=1.5)
+    fleet.set_fault("drf-backup", seconds=3600.0)
     try:
         running = pub.run("utils disaster_recovery status backup")
-        time.sleep(1.6)
+        let_drf_jobs_run_their_time(fleet)
         done = pub.run("utils disaster_recovery status backup")
     finally:
         fleet.clear_faults()

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import pytest
 
@@ -40,16 +40,22 @@ def inventory(fleet: SimulatedFleet, monkeypatch: pytest.MonkeyPatch) -> Invento
     return Inventory.model_validate(fleet.inventory_dict())
 
 
-def _take(fleet: SimulatedFleet, inventory: Inventory, **cfg: object):
+def _take(fleet: SimulatedFleet, inventory: Inventory, on_said: Callable[[str], None] | None = None, **cfg: object):
     pub = fleet.cluster("c1").publisher.fqdn
     said: list[str] = []
+
+    def log(line: str) -> None:
+        said.append(line)
+        if on_said is not None:
+            on_said(line)
+
     with CucmNode.from_inventory(inventory, "c1", pub) as node:
         out = take_backup(
             node,
             cluster="c1",
             units=["TVS", "CallManager"],
             cfg=DrfBackupConfig(**{"device": "NETWORK_BACKUP", "poll_seconds": 0.1, **cfg}),
-            log=said.append,
+            log=log,
         )
     return out, said
 
@@ -90,8 +96,14 @@ def test_a_backup_still_running_at_the_bound_is_a_failure_that_says_it_may_still
 
 
 def test_a_restore_already_running_is_waited_out_before_the_backup_starts(fleet, inventory):
-    fleet.set_fault("drf-restore", cluster="c1", seconds=1.0)
-    out, said = _take(fleet, inventory)
+    # the restore runs until the take has said it waits for it: however slow the machine, it is seen running
+    fleet.set_fault("drf-restore", cluster="c1", seconds=3600.0)
+
+    def end_restore_once_waited_for(line: str) -> None:
+        if "waiting for the DRF job already running to end" in line:
+            fleet.cluster("c1").stop_drf()
+
+    out, said = _take(fleet, inventory, on_said=end_restore_once_waited_for)
     assert out.status == "taken"
     events = [e["operation"] for e in fleet.events()]
     assert events.index("drf_restore_finished") < events.index("drf_backup_requested")
