@@ -33,11 +33,9 @@ from josepy.jwa import RS256
 from josepy.jwk import JWKRSA
 from pydantic import SecretStr
 
-from certops.ca.base import CaTicket, SignedChainPem
-from certops.errors import CaError, CaRejected, CaUnavailable, CertificateError
+from certops.ca.base import CaTicket, SignedChainPem, csr_for_ca
+from certops.errors import CaError, CaRejected, CaUnavailable
 from certops.inventory import AcmeCaConfig
-from certops.x509.checks import csr_signature_valid
-from certops.x509.read import read_csr
 
 log = logging.getLogger(__name__)
 
@@ -222,16 +220,7 @@ class AcmeCa:
 
     def submit(self, csr_pem: str, *, unit: str, node: str, cluster: str) -> CaTicket:
         """Order a certificate for the CSR's names and finalize it with the node's CSR."""
-        try:
-            csr = read_csr(csr_pem.encode())
-        except CertificateError as exc:
-            raise CaRejected(f"the CSR for {unit} on {node} cannot be read: {exc.message}", backend=self.name) from None
-        if not csr_signature_valid(csr):
-            raise CaRejected(
-                f"the CSR for {unit} on {node} has an invalid signature (altered or corrupt); not sent",
-                backend=self.name,
-                hint="download the CSR from the node again",
-            )
+        csr_for_ca(csr_pem, backend=self.name, unit=unit, node=node)  # refused before anything is ordered
         client = self._connect()
         action = f"ordering {unit} for {node}"
         try:

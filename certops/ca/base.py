@@ -10,7 +10,13 @@ from __future__ import annotations
 
 from typing import Protocol
 
+from cryptography import x509
 from pydantic import BaseModel, ConfigDict, Field
+
+from certops.errors import CaRejected, CertificateError
+from certops.units import UNITS
+from certops.x509.checks import csr_signature_valid
+from certops.x509.read import read_csr
 
 
 class CaTicket(BaseModel):
@@ -47,3 +53,28 @@ class CaBackend(Protocol):
     def poll(self, ticket: CaTicket) -> SignedChainPem | None:
         """The signed chain if the CA has signed, else None (poll again after ``retry_after``)."""
         ...
+
+
+def csr_for_ca(
+    csr_pem: str | bytes, *, backend: str, unit: str, node: str | None = None
+) -> x509.CertificateSigningRequest:
+    """The CSR a backend is asked to sign, read and its own signature verified before any CA sees it.
+
+    Raises ``CaRejected`` (naming the unit, and the node when known) for an unknown unit, a CSR
+    that cannot be read, or one whose signature does not verify (altered or corrupt): it is not
+    sent, signed or written for a person.
+    """
+    if unit not in UNITS:
+        raise CaRejected(f"unknown unit {unit!r}", backend=backend, hint=f"use one of: {', '.join(UNITS)}")
+    what = f"the CSR for {unit}" + (f" on {node}" if node else "")
+    try:
+        csr = read_csr(csr_pem.encode() if isinstance(csr_pem, str) else csr_pem)
+    except CertificateError as exc:
+        raise CaRejected(f"{what} cannot be read: {exc.message}", backend=backend) from None
+    if not csr_signature_valid(csr):
+        raise CaRejected(
+            f"{what} has an invalid signature (altered or corrupt); not sent",
+            backend=backend,
+            hint=f"download the CSR for {unit} from {node or 'the node'} again",
+        )
+    return csr

@@ -29,12 +29,10 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.hazmat.primitives.serialization import pkcs7
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
-from certops.ca.base import CaTicket, SignedChainPem
+from certops.ca.base import CaTicket, SignedChainPem, csr_for_ca
 from certops.errors import CaRejected, CertificateError
 from certops.units import UNITS
-from certops.x509.checks import csr_signature_valid
 from certops.x509.legacy import legacy_sign
-from certops.x509.read import read_csr
 
 
 class LabCaMisbehaviour(StrEnum):
@@ -203,17 +201,8 @@ class LabCa:
 
     def sign(self, csr_pem: str | bytes, unit: str) -> SignedChainPem:
         """Sign ``csr_pem`` for ``unit`` and return leaf + chain. Raises ``CaRejected`` on a bad CSR."""
-        if unit not in UNITS:
-            raise CaRejected(f"unknown unit {unit!r}", backend=self.name, hint=f"use one of: {', '.join(UNITS)}")
+        csr = csr_for_ca(csr_pem, backend=self.name, unit=unit)
         spec = UNITS[unit]
-        try:
-            csr = read_csr(csr_pem.encode() if isinstance(csr_pem, str) else csr_pem)
-        except CertificateError as exc:
-            raise CaRejected(f"the CSR for {unit} cannot be read: {exc.message}", backend=self.name) from None
-        if not csr_signature_valid(csr):
-            raise CaRejected(
-                f"the CSR for {unit} has an invalid signature", backend=self.name, hint="download the CSR again"
-            )
         m = self.misbehave
         now = dt.datetime.now(dt.UTC)
         subject = csr.subject

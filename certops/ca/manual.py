@@ -21,11 +21,11 @@ from pathlib import Path
 
 from cryptography.hazmat.primitives.serialization import Encoding
 
-from certops.ca.base import CaTicket, SignedChainPem
-from certops.errors import CaRejected, CertificateError
+from certops.ca.base import CaTicket, SignedChainPem, csr_for_ca
+from certops.errors import CertificateError
 from certops.inventory import ManualCaConfig
 from certops.units import CLIENT_AUTH, IPSEC_END_SYSTEM, SERVER_AUTH, UNITS
-from certops.x509.checks import DEFAULT_MIN_VALIDITY_DAYS, csr_signature_valid, san_set
+from certops.x509.checks import DEFAULT_MIN_VALIDITY_DAYS, san_set
 from certops.x509.read import read_csr
 
 _EKU_NAMES = {
@@ -184,18 +184,7 @@ class ManualCa:
         return self._write(csr_pem, unit=unit, node=node, cluster=cluster)[2]
 
     def _write(self, csr_pem: str, *, unit: str, node: str, cluster: str) -> tuple[object, str, Path]:
-        if unit not in UNITS:
-            raise CaRejected(f"unknown unit {unit!r}", backend=self.name, hint=f"use one of: {', '.join(UNITS)}")
-        try:
-            csr = read_csr(csr_pem.encode())
-        except CertificateError as exc:
-            raise CaRejected(f"the CSR for {unit} on {node} cannot be read: {exc.message}", backend=self.name) from None
-        if not csr_signature_valid(csr):
-            raise CaRejected(
-                f"the CSR for {unit} on {node} has an invalid signature (altered or corrupt)",
-                backend=self.name,
-                hint="download the CSR from the node again",
-            )
+        csr = csr_for_ca(csr_pem, backend=self.name, unit=unit, node=node)
         der = csr.public_bytes(Encoding.DER)
         fp = hashlib.sha256(der).hexdigest()
         self.csr_directory.mkdir(parents=True, exist_ok=True)
