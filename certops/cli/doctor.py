@@ -105,22 +105,8 @@ def report_dict(report: DoctorReport) -> dict[str, Any]:
         "ok": report.ok,
         "units": list(report.units),
         "blocked": {n: report.blocked_units(n) for n in nodes if report.blocked_units(n)},
-        "checks": [
-            {
-                "id": c.id,
-                "node": c.node,
-                "title": c.title,
-                "status": c.status.value,
-                "detail": c.detail,
-                "fix": c.fix,
-                "blocks": list(c.blocks),
-            }
-            for c in report.checks
-        ],
-        "inf": [
-            {"id": v.id, "status": v.status.value, "node": v.node, "said": v.said}
-            for v in sorted(report.inf_summary().values(), key=lambda v: v.id)
-        ],
+        "checks": [c.as_json() for c in report.checks],
+        "inf": [v.as_json() for v in sorted(report.inf_summary().values(), key=lambda v: v.id)],
     }
 
 

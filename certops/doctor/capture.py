@@ -52,22 +52,8 @@ def capture_dict(run: DoctorRun, *, anonymized: bool) -> dict[str, Any]:
         "anonymized": anonymized,
         "cluster": {**vars(run.cluster), "units": list(report.units)},
         "nodes": [vars(n) for n in run.nodes],
-        "checks": [
-            {
-                "id": c.id,
-                "node": c.node,
-                "title": c.title,
-                "status": c.status.value,
-                "detail": c.detail,
-                "fix": c.fix,
-                "blocks": list(c.blocks),
-            }
-            for c in report.checks
-        ],
-        "inf": [
-            {"id": v.id, "status": v.status.value, "node": v.node, "said": v.said}
-            for v in report.inf_summary().values()
-        ],
+        "checks": [c.as_json() for c in report.checks],
+        "inf": [v.as_json() for v in report.inf_summary().values()],
         "responses": [
             {
                 "node": e.node,

@@ -49,6 +49,18 @@ class Check:
         """True when this check keeps certops from renewing something."""
         return self.status in BLOCKING and bool(self.blocks)
 
+    def as_json(self) -> dict[str, object]:
+        """The check as ``certops doctor --json`` and a capture write it."""
+        return {
+            "id": self.id,
+            "node": self.node,
+            "title": self.title,
+            "status": self.status.value,
+            "detail": self.detail,
+            "fix": self.fix,
+            "blocks": list(self.blocks),
+        }
+
 
 @dataclass(frozen=True)
 class InfVerdict:
@@ -58,6 +70,10 @@ class InfVerdict:
     status: InfStatus
     node: str = ""
     said: str = ""  # what the node said (refuted), or why it could not be seen
+
+    def as_json(self) -> dict[str, object]:
+        """The verdict as ``certops doctor --json`` and a capture write it."""
+        return {"id": self.id, "status": self.status.value, "node": self.node, "said": self.said}
 
 
 @dataclass
