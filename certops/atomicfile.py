@@ -46,6 +46,14 @@ def write_atomic(path: Path, text: str, *, mode: int = 0o600, durable: bool = Fa
         tmp.write_text(text, encoding="utf-8")
 
 
+def move_durably(source: Path, target: Path) -> None:
+    """Rename ``source`` to ``target`` (same file system) and flush both directories to the disk."""
+    os.replace(source, target)
+    _fsync(target.parent, os.O_RDONLY | os.O_DIRECTORY)
+    if source.parent != target.parent:
+        _fsync(source.parent, os.O_RDONLY | os.O_DIRECTORY)
+
+
 def _fsync(path: Path, flags: int) -> None:
     fd = os.open(path, flags)
     try:

@@ -18,7 +18,7 @@ from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from certops.atomicfile import write_atomic
+from certops.atomicfile import move_durably, write_atomic
 from certops.ca.base import CaTicket, SignedChainPem
 from certops.models import CsrArtifact
 
@@ -200,6 +200,5 @@ class RenewalStore:
         hist = self.directory / "history"
         hist.mkdir(parents=True, exist_ok=True)
         stamp = _now().strftime("%Y%m%dT%H%M%S%f")
-        os.replace(
-            self._path(state.cluster, state.unit), hist / f"{stamp}__{self._path(state.cluster, state.unit).name}"
-        )
+        active = self._path(state.cluster, state.unit)
+        move_durably(active, hist / f"{stamp}__{active.name}")

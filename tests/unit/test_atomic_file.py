@@ -97,3 +97,21 @@ def test_the_lock_holder_file_is_readable_by_every_user_of_the_host(tmp_path):
         assert json.loads(lock.holder_path.read_text())["unit"] == "CallManager"
     finally:
         lock.release()
+
+
+def test_a_finished_renewal_moves_to_history_with_both_directories_flushed(tmp_path, monkeypatch):
+    store = RenewalStore(tmp_path)
+    state = RenewalState(cluster="c1", unit="tomcat")
+    store.save(state)
+    synced: list[str] = []
+    real_fsync = os.fsync
+
+    def fsync(fd: int) -> None:
+        synced.append(os.readlink(f"/proc/self/fd/{fd}"))
+        real_fsync(fd)
+
+    monkeypatch.setattr(os, "fsync", fsync)
+    store.finish(state, "done")
+    assert store.load("c1", "tomcat") is None
+    assert [s.status for s in store.finished("c1", "tomcat")] == ["done"]
+    assert synced[-2:] == [str(tmp_path / "history"), str(tmp_path)]
