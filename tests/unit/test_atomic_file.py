@@ -13,6 +13,20 @@ from certops.hostlock import Holder, HostLock
 from certops.renewal.state import RenewalState, RenewalStore
 
 
+@pytest.fixture()
+def synced(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The paths ``os.fsync`` flushed to disk, in order (each flush still happens)."""
+    paths: list[str] = []
+    real_fsync = os.fsync
+
+    def fsync(fd: int) -> None:
+        paths.append(os.readlink(f"/proc/self/fd/{fd}"))
+        real_fsync(fd)
+
+    monkeypatch.setattr(os, "fsync", fsync)
+    return paths
+
+
 def test_a_write_that_fails_leaves_the_old_file_and_no_temporary_file(tmp_path):
     target = tmp_path / "state.json"
     write_atomic(target, '{"csr": "sent"}')
@@ -67,15 +81,7 @@ def test_a_reader_never_sees_a_half_written_file_while_writers_race(tmp_path):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["waits.json"]
 
 
-def test_a_renewals_state_is_flushed_to_disk_with_its_directory_entry(tmp_path, monkeypatch):
-    synced: list[str] = []
-    real_fsync = os.fsync
-
-    def fsync(fd: int) -> None:
-        synced.append(os.readlink(f"/proc/self/fd/{fd}"))
-        real_fsync(fd)
-
-    monkeypatch.setattr(os, "fsync", fsync)
+def test_a_renewals_state_is_flushed_to_disk_with_its_directory_entry(tmp_path, synced):
     store = RenewalStore(tmp_path)
     store.save(RenewalState(cluster="c1", unit="CallManager"))
     saved = [p for p in tmp_path.iterdir() if p.suffix == ".json"]
@@ -99,18 +105,11 @@ def test_the_lock_holder_file_is_readable_by_every_user_of_the_host(tmp_path):
         lock.release()
 
 
-def test_a_finished_renewal_moves_to_history_with_both_directories_flushed(tmp_path, monkeypatch):
+def test_a_finished_renewal_moves_to_history_with_both_directories_flushed(tmp_path, synced):
     store = RenewalStore(tmp_path)
     state = RenewalState(cluster="c1", unit="tomcat")
     store.save(state)
-    synced: list[str] = []
-    real_fsync = os.fsync
-
-    def fsync(fd: int) -> None:
-        synced.append(os.readlink(f"/proc/self/fd/{fd}"))
-        real_fsync(fd)
-
-    monkeypatch.setattr(os, "fsync", fsync)
+    synced.clear()
     store.finish(state, "done")
     assert store.load("c1", "tomcat") is None
     assert [s.status for s in store.finished("c1", "tomcat")] == ["done"]
