@@ -65,3 +65,21 @@ def test_csr_with_a_broken_signature_is_rejected(tmp_path: Path) -> None:
     with pytest.raises(CaRejected, match="invalid signature"):
         ManualCa(csr_directory=tmp_path).submit(broken, unit="tomcat", node=FQDN, cluster="lab")
     assert list(tmp_path.iterdir()) == []
+
+
+def test_a_refused_csr_names_unit_and_node_and_says_where_to_get_it_again(tmp_path: Path) -> None:
+    from cryptography import x509
+    from cryptography.hazmat.primitives import serialization
+
+    der = bytearray(x509.load_pem_x509_csr(_csr().encode()).public_bytes(serialization.Encoding.DER))
+    der[-6] ^= 0x01
+    broken = x509.load_der_x509_csr(bytes(der)).public_bytes(serialization.Encoding.PEM).decode()
+    with pytest.raises(CaRejected) as info:
+        ManualCa(csr_directory=tmp_path).submit(broken, unit="ipsec", node=FQDN, cluster="lab")
+    assert f"the CSR for ipsec on {FQDN} has an invalid signature" in str(info.value)
+    assert "not sent" in str(info.value)
+    assert info.value.hint == f"download the CSR for ipsec from {FQDN} again"
+    with pytest.raises(CaRejected) as info:
+        ManualCa(csr_directory=tmp_path).submit("not a csr", unit="ipsec", node=FQDN, cluster="lab")
+    assert f"the CSR for ipsec on {FQDN} cannot be read" in str(info.value)
+    assert list(tmp_path.iterdir()) == []
