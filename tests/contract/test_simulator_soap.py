@@ -16,8 +16,10 @@ from tests.fixtures.simulator import (
     SIM_APP_USER,
     SIM_OS_PASSWORD,
     SIM_OS_USER,
+    restarts_ended,
     sim_https,
     sim_options,
+    wait_restart_ended,
 )
 
 CC = "/controlcenterservice2/services/ControlCenterServices"
@@ -171,34 +173,14 @@ def test_control_refused_for_another_nodes_name(fleet: SimulatedFleet) -> None:
     assert "local node" in fault_string(r)
 
 
-def _restart_finished(fleet: SimulatedFleet, node: SimulatedNode, service: str, before: int) -> None:
-    """Wait (bounded) until the simulator has recorded one more finished restart of ``service`` on ``node``.
-
-    Its restart ends on a timer thread: on a busy machine that can wake later than the restart's
-    length, so a fixed sleep is no proof that it ended.
-    """
-    deadline = time.monotonic() + 60
-    while _finished(fleet, node, service) <= before:
-        assert time.monotonic() < deadline, f"{service} restart on {node.fqdn} never finished"
-        time.sleep(0.05)
-
-
-def _finished(fleet: SimulatedFleet, node: SimulatedNode, service: str) -> int:
-    return sum(
-        1
-        for e in fleet.events()
-        if e["operation"] == "service_restart_finished" and e["node"] == node.fqdn and e["service"] == service
-    )
-
-
 def test_restart_fails_fault_leaves_the_service_stopped_with_a_reason(fleet: SimulatedFleet) -> None:
     node = fleet.node("cucm-pub.c1.certops.test")
     tvs = "Cisco Trust Verification Service"
     fleet.set_fault("restart-fails", node=node.fqdn, service=tvs, reason="TVS failed to start")
     try:
-        before = _finished(fleet, node, tvs)
+        before = len(restarts_ended(fleet, node.fqdn, tvs))
         assert control(fleet, node, "Restart", tvs).status_code == 200
-        _restart_finished(fleet, node, tvs, before)
+        wait_restart_ended(fleet, node.fqdn, tvs, before)
         assert status(fleet, node, "Cisco Trust Verification Service")["Cisco Trust Verification Service"] == (
             "Stopped",
             "TVS failed to start",
@@ -209,9 +191,9 @@ def test_restart_fails_fault_leaves_the_service_stopped_with_a_reason(fleet: Sim
         )
     finally:
         fleet.clear_faults()
-    before = _finished(fleet, node, tvs)
+    before = len(restarts_ended(fleet, node.fqdn, tvs))
     assert control(fleet, node, "Restart", tvs).status_code == 200
-    _restart_finished(fleet, node, tvs, before)
+    wait_restart_ended(fleet, node.fqdn, tvs, before)
     assert status(fleet, node, tvs)[tvs][0] == "Started"
 
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
-from typing import Any
 
 import pytest
 from pydantic import SecretStr
@@ -15,7 +14,7 @@ from certops.errors import CucmApiError, CucmAuthError, CucmRateLimited
 from certops.inventory import Inventory
 from certops.models import ServiceState
 from simulator.fleet import FleetOptions, SimulatedFleet
-from tests.fixtures.simulator import inventory_with_passwords
+from tests.fixtures.simulator import inventory_with_passwords, restarts_ended, wait_restart_ended
 
 OS_PW = "soap-Os-pw-3"
 APP_PW = "soap-App-pw-3"
@@ -87,7 +86,7 @@ def test_tomcat_is_never_restarted_through_control_center(inventory: Inventory) 
 def test_failing_restart_leaves_the_service_stopped(fleet: SimulatedFleet, inventory: Inventory) -> None:
     sub = inventory.clusters[0].nodes[1].fqdn
     fleet.set_fault("restart-fails", node=sub, service="Cisco Tftp")
-    before = len(_restarts_ended(fleet, sub, "Cisco Tftp"))
+    before = len(restarts_ended(fleet, sub, "Cisco Tftp"))
     try:
         with _node(inventory, 1) as node:
             # Refusing the restart is as good as accepting it and leaving the service stopped.
@@ -97,23 +96,13 @@ def test_failing_restart_leaves_the_service_stopped(fleet: SimulatedFleet, inven
                 refused = True
             else:
                 refused = False
-                # the restart ends on the simulator's clock: wait for its record, not a fixed time
-                deadline = time.monotonic() + 60  # a bound on a hang, not a measure
-                while len(_restarts_ended(fleet, sub, "Cisco Tftp")) <= before:
-                    assert time.monotonic() < deadline, "the simulator never ended the Cisco Tftp restart"
-                    time.sleep(0.05)
+                wait_restart_ended(fleet, sub, "Cisco Tftp", before)  # its record, not a fixed time
             state = node.service_status(["Cisco Tftp"])[0].state
     finally:
         fleet.clear_faults()
     assert state is not ServiceState.STARTED
     if not refused:
-        assert [e["detail"]["result"] for e in _restarts_ended(fleet, sub, "Cisco Tftp")[before:]] == ["failed"]
-
-
-def _restarts_ended(fleet: SimulatedFleet, fqdn: str, service: str) -> list[dict[str, Any]]:
-    """The simulator's records of the restarts of ``service`` on ``fqdn`` that ended, oldest first."""
-    ended = fleet.events(operation="service_restart_finished")
-    return [e for e in ended if e["node"] == fqdn and e["service"] == service]
+        assert [e["detail"]["result"] for e in restarts_ended(fleet, sub, "Cisco Tftp")[before:]] == ["failed"]
 
 
 def test_registered_phones_are_counted_over_every_page(inventory: Inventory) -> None:
