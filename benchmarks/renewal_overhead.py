@@ -20,7 +20,9 @@ each unit with the lab CA on a real Prefect server (embedded, 127.0.0.1), with t
 and in all) and the RisPort70 requests and ``Server.RateControl`` refusals, all read from the
 simulator's event log, and the polling slack: how long after the simulator finished a restart,
 or the last phone re-registered, certops noticed it (the status look or RisPort70 read that saw it),
-and the TLS connections the nodes accepted on HTTPS and SOAP ("https"; in-process simulator only).
+and the TLS connections the nodes accepted on HTTPS and SOAP ("https") and the reads of all of a
+node's certificates they answered ("reads": certmgr ``GET /snapshot/server``; both in-process
+simulator only).
 
 "budget s" is how long the run's RisPort70 requests slept until they fitted in the cluster's
 budget (certops's share of the 15 requests a minute CUCM allows all clients together:
@@ -163,11 +165,20 @@ class _SimProcess:
     def https_connections(self) -> dict[str, int] | None:
         return None  # its admin endpoint's address is not written down: the column says "-"
 
+    def certmgr_requests(self) -> collections.Counter[tuple[str, str]] | None:
+        return None  # as above: the "reads" column says "-"
+
 
 def _connections(fleet: Any) -> int | None:
     """TLS connections the simulator's nodes accepted on HTTPS and SOAP so far (None: not known)."""
     counts = fleet.https_connections()
     return None if counts is None else sum(counts.values())
+
+
+def _snapshots(fleet: Any) -> int | None:
+    """Reads of every certificate of a node (certmgr ``GET /snapshot/server``) the nodes answered so far."""
+    counts = fleet.certmgr_requests()
+    return None if counts is None else counts[("GET", "/snapshot/server")]
 
 
 def _keygen(events: list[dict[str, Any]]) -> float:
@@ -299,12 +310,13 @@ def main() -> None:
                     f"{'unit':18} {'nodes':>5} {'wall s':>7} {'waits s':>8} {'over s':>7} {'wall/waits':>10} "
                     f"{'keygen s':>8} {'path s':>7} {'wall/path':>9} {'logins/node':>11} {'logins':>6} {'ris':>4} "
                     f"{'ratectl':>7} {'budget s':>8} "
-                    f"{'slack s':>7} {'restarts':>8} {'phones':>6} {'https':>5}"
+                    f"{'slack s':>7} {'restarts':>8} {'phones':>6} {'https':>5} {'reads':>5}"
                 )
                 tot = collections.Counter()
                 for unit in args.units:
                     mark = len(fleet.events())
                     conns = _connections(fleet)
+                    snaps = _snapshots(fleet)
                     since = time.time()
                     t0 = time.monotonic()
                     report = contextvars.copy_context().run(renew, str(path), "c1", unit, settings=settings)
@@ -312,6 +324,8 @@ def main() -> None:
                     events = fleet.events()[mark:]
                     after = _connections(fleet)
                     https = "-" if conns is None or after is None else str(after - conns)
+                    snaps_after = _snapshots(fleet)
+                    reads = "-" if snaps is None or snaps_after is None else str(snaps_after - snaps)
                     if args.events:
                         with args.events.open("a") as fh:
                             fh.writelines(json.dumps({"run_unit": unit, **e}, default=str) + "\n" for e in events)
@@ -355,7 +369,7 @@ def main() -> None:
                         f"{unit:18} {len(report.nodes):5d} {wall:7.1f} {waits:8.1f} {over:7.1f} {wall / waits:10.2f} "
                         f"{keygen:8.1f} {on_path:7.1f} {wall / on_path:9.2f} "
                         f"{max(logins.values(), default=0):11d} {sum(logins.values()):6d} {ris:4d} {ratectl:7d} "
-                        f"{budget:8.1f} {slack:7.1f} {restart_slack:8.1f} {phone_slack:6.1f} {https:>5}"
+                        f"{budget:8.1f} {slack:7.1f} {restart_slack:8.1f} {phone_slack:6.1f} {https:>5} {reads:>5}"
                     )
                     ratios[unit].append(wall / on_path)
                     if args.phases:

@@ -11,6 +11,7 @@ last K nodes are the IM&P nodes ``imp1`` .. ``impK`` (``imp1`` the IM&P database
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import os
 import shutil
@@ -272,6 +273,21 @@ class SimulatedFleet:
             for listener in self._http.listeners.values():
                 if listener.kind in ("https", "soap"):
                     counts[listener.node.fqdn] = counts.get(listener.node.fqdn, 0) + listener.accepted
+        return counts
+
+    def certmgr_requests(self, fqdn: str | None = None) -> collections.Counter[tuple[str, str]]:
+        """Certificate-management REST requests the nodes answered so far, as ``(method, path)`` counts.
+
+        ``path`` is under ``/platformcom/api/v1/certmgr/config`` (``/snapshot/server``, ``/csr``,
+        ``/identity/certificates`` …); only requests that passed the login are counted. ``fqdn``: one
+        node's; else every node's together. Each ``GET /snapshot/server`` is one read of all of a
+        node's certificates, which a real node answers in its own time.
+        """
+        counts: collections.Counter[tuple[str, str]] = collections.Counter()
+        if self._http is not None:
+            for (node, method, path), n in list(self._http.certmgr_requests.items()):
+                if fqdn is None or node == fqdn:
+                    counts[(method, path)] += n
         return counts
 
     def open_https_connections(self) -> dict[str, int]:

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import collections
 import contextlib
 import functools
 import json
@@ -162,6 +163,8 @@ class HttpFrontend:
         self.runner: web.AppRunner | None = None
         self.admin_runner: web.AppRunner | None = None
         self.admin_port = 0
+        self.certmgr_requests: collections.Counter[tuple[str, str, str]] = collections.Counter()
+        """Certificate-management REST requests each node answered: ``(fqdn, method, path under the API)``."""
 
     # ----- set-up -------------------------------------------------------------------------------
     def allocate(self, node: SimulatedNode, kinds: list[str]) -> None:
@@ -372,6 +375,7 @@ class HttpFrontend:
                 return web.json_response({"message": "request body is not JSON"}, status=400)
         service = request.query.get("service")
         route = (request.method, sub.rstrip("/"))
+        self.certmgr_requests[(node.fqdn, *route)] += 1
         if request.method == "GET":  # a twin's captured answer, while its state is as captured
             label = f"GET {request.path}" + (f"?{request.query_string}" if request.query_string else "")
             captured = replay.lookup(node, "certmgr", label)

@@ -424,8 +424,7 @@ def upload_identity(
     def upload() -> tuple[bool, str | None]:
         _drf_idle(inv, cluster, unit, drf)
         with open_node(inv, cluster, fqdn) as api:
-            before = steps.installed_fingerprint(api, unit)
-            return steps.upload_identity_unless_installed(api, unit, identity_pems, leaf_fp), before
+            return steps.upload_identity_unless_installed(api, unit, identity_pems, leaf_fp)
 
     return steps.wait_platform_unlocked(
         upload, cluster=cluster, node=fqdn, unit=unit, timeout=drf_wait_timeout, poll=drf_poll, log=_info
@@ -585,8 +584,9 @@ def verify_node(
     inv = load_inventory(inventory_path)
     node = inv.cluster(cluster).node(fqdn)
     with open_node(inv, cluster, fqdn) as api:
-        steps.verify_served(api, node, unit, leaf_fp=leaf_fp, old_fp=old_fp)
-        return steps.summary_of(api.read_certificate(unit))
+        held = api.read_certificate(unit)  # one read: the summary, and the check where the read-back is it
+        steps.verify_served(api, node, unit, leaf_fp=leaf_fp, old_fp=old_fp, read_back=held.fingerprint_sha256)
+        return steps.summary_of(held)
 
 
 @task(

@@ -131,6 +131,7 @@ def look_at_node(
     installed: dict[str, str] = {}
     issued: dict[str, dt.datetime] = {}
     problems: list[str] = []
+    readable: list[str] = []
     for u in units:
         try:
             pem = api.pending_csr(u)
@@ -139,14 +140,18 @@ def look_at_node(
             continue
         if pem:
             pending[u] = csr_fingerprint(pem)
+        readable.append(u)
+    if readable:  # one read of the node's identities for every unit (a REST snapshot, or one CLI listing)
         try:
-            cert = api.read_certificate(u)
+            certs = api.read_certificates(readable)
         except CucmError as exc:
             if exc.transient:
-                problems.append(f"could not read the {u} identity: {exc.message}")
-            continue
-        installed[u] = cert.fingerprint_sha256
-        issued[u] = cert.not_before
+                problems.extend(f"could not read the {u} identity: {exc.message}" for u in readable)
+            certs = []
+        for cert in certs:  # a unit the node does not hold is absent, as before
+            if cert.unit not in installed:
+                installed[cert.unit] = cert.fingerprint_sha256
+                issued[cert.unit] = cert.not_before
     return NodeLook(
         fqdn=node.fqdn,
         pending_csrs=pending,
@@ -280,15 +285,16 @@ def look_at_cluster(inventory: Inventory, cluster: str, unit: str, *, read_phone
     def look(node: NodeConfig, units: list[str]) -> NodeLook:
         try:
             with open_node(inventory, cluster, node.fqdn) as api:
+                seen = look_at_node(api, node, units)
                 served: dict[str, str | None] = {}
                 for u in units:
                     if node.tls_port_for(u) is None:
                         continue
-                    try:
-                        served[u] = served_fingerprint(api, node, u)
+                    try:  # where the identity read back is the check (ECDSA), the read just made is used
+                        served[u] = served_fingerprint(api, node, u, read_back=seen.installed.get(u))
                     except CertopsError:  # the listener did not answer
                         served[u] = None
-                return look_at_node(api, node, units, served)
+                return seen.model_copy(update={"served": served})
         except CertopsError as exc:
             return NodeLook(fqdn=node.fqdn, problems=[f"could not read the node: {exc.message}"])
 

@@ -242,12 +242,18 @@ def installed_fingerprint(api: CucmNodeApi, unit: str) -> str | None:
         return None
 
 
-def upload_identity_unless_installed(api: CucmNodeApi, unit: str, identity_pems: list[str], leaf_fp: str) -> bool:
-    """Upload the leaf (then its intermediates) unless the node already holds it. True if uploaded."""
-    if installed_fingerprint(api, unit) == leaf_fp:
-        return False
+def upload_identity_unless_installed(
+    api: CucmNodeApi, unit: str, identity_pems: list[str], leaf_fp: str
+) -> tuple[bool, str | None]:
+    """Upload the leaf (then its intermediates) unless the node already holds it.
+
+    Returns (uploaded, the fingerprint the node held before; None: unreadable), from one read of the node.
+    """
+    before = installed_fingerprint(api, unit)
+    if before == leaf_fp:
+        return False, before
     api.upload_identity(unit, identity_pems)
-    return True
+    return True, before
 
 
 # --- polls ---------------------------------------------------------------------------------------
@@ -789,15 +795,19 @@ def fetch_tls_der(host: str, port: int, *, server_name: str, timeout: float = 10
     return der
 
 
-def served_fingerprint(api: CucmNodeApi, node: NodeConfig, unit: str) -> str:
-    """What the node serves for ``unit`` now: TLS handshake (tomcat: HTTPS), or the identity read back (ipsec)."""
+def served_fingerprint(api: CucmNodeApi, node: NodeConfig, unit: str, *, read_back: str | None = None) -> str:
+    """What the node serves for ``unit`` now: TLS handshake (tomcat: HTTPS), or the identity read back (ipsec).
+
+    ``read_back``: the fingerprint of the unit's identity the caller has just read from the node;
+    where the read-back is the check, it is used instead of reading the node again.
+    """
     if unit.endswith("-ECDSA"):
-        return _served_ecdsa_fingerprint(api, node, unit)
+        return _served_ecdsa_fingerprint(api, node, unit, read_back=read_back)
     if unit.startswith("tomcat"):
         return hashlib.sha256(api.served_certificate_der()).hexdigest()
     port = node.tls_port_for(unit)
     if port is None:
-        return api.read_certificate(unit).fingerprint_sha256
+        return read_back or api.read_certificate(unit).fingerprint_sha256
     try:
         der = fetch_tls_der(node.connect_address, port, server_name=node.fqdn)
     except OSError as exc:
@@ -810,7 +820,7 @@ def served_fingerprint(api: CucmNodeApi, node: NodeConfig, unit: str) -> str:
     return hashlib.sha256(der).hexdigest()
 
 
-def _served_ecdsa_fingerprint(api: CucmNodeApi, node: NodeConfig, unit: str) -> str:
+def _served_ecdsa_fingerprint(api: CucmNodeApi, node: NodeConfig, unit: str, *, read_back: str | None) -> str:
     """ECDSA units share the RSA unit's port; a client offering only ECDSA suites gets the EC certificate.
 
     When the node presents no EC certificate to such a client (or the port is closed), the
@@ -825,12 +835,17 @@ def _served_ecdsa_fingerprint(api: CucmNodeApi, node: NodeConfig, unit: str) -> 
             der = b""
         if der and isinstance(x509.load_der_x509_certificate(der).public_key(), ec.EllipticCurvePublicKey):
             return hashlib.sha256(der).hexdigest()
-    return api.read_certificate(unit).fingerprint_sha256
+    return read_back or api.read_certificate(unit).fingerprint_sha256
 
 
-def verify_served(api: CucmNodeApi, node: NodeConfig, unit: str, *, leaf_fp: str, old_fp: str | None) -> str:
-    """Raise ``VerificationError`` unless the node serves the uploaded leaf (and not the old one)."""
-    got = served_fingerprint(api, node, unit)
+def verify_served(
+    api: CucmNodeApi, node: NodeConfig, unit: str, *, leaf_fp: str, old_fp: str | None, read_back: str | None = None
+) -> str:
+    """Raise ``VerificationError`` unless the node serves the uploaded leaf (and not the old one).
+
+    ``read_back``: as for :func:`served_fingerprint` (the identity just read from the node).
+    """
+    got = served_fingerprint(api, node, unit, read_back=read_back)
     if got != leaf_fp:
         old = " — it still serves the OLD certificate" if old_fp and got == old_fp else ""
         raise VerificationError(

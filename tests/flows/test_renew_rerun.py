@@ -220,13 +220,13 @@ def test_every_node_is_verified_at_once_and_one_that_still_serves_the_old_certif
     verified: list[str] = []
     stale = {env.pub}  # the publisher, first in the plan, still serves the old certificate
 
-    def publisher_stale(api, node, unit, *, leaf_fp, old_fp):
+    def publisher_stale(api, node, unit, *, leaf_fp, old_fp, **kw):
         verified.append(node.fqdn)
         if node.fqdn in stale:
             raise VerificationError(
                 "serves the OLD certificate (test)", node=node.fqdn, unit=unit, hint="rerun the renewal"
             )
-        return real(api, node, unit, leaf_fp=leaf_fp, old_fp=old_fp)
+        return real(api, node, unit, leaf_fp=leaf_fp, old_fp=old_fp, **kw)
 
     monkeypatch.setattr(steps, "verify_served", publisher_stale)
     with pytest.raises(VerificationError, match=env.pub):

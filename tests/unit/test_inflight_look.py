@@ -58,7 +58,10 @@ class _Node:
             raise CucmConnectionError("connection refused", node=self.fqdn, operation="certmgr csr")
         return None
 
-    def read_certificate(self, unit: str) -> Any:
+    def read_certificates(self, units: list[str] | None = None) -> Any:
+        raise CucmConnectionError("no identity here", node=self.fqdn, operation="certmgr identity")
+
+    def read_certificate(self, unit: str) -> Any:  # an ECDSA unit's check, when its port shows no EC certificate
         raise CucmConnectionError("no identity here", node=self.fqdn, operation="certmgr identity")
 
     def registered_phones(self) -> PhoneCount:
@@ -79,3 +82,58 @@ def test_every_node_is_read_at_once_and_the_look_lists_them_in_the_clusters_orde
     problems = {n.fqdn: n.problems for n in look.nodes}
     assert any("connection refused" in p for p in problems[_NODES[1]])  # a failed read is recorded, not raised
     assert not any("connection refused" in p for p in problems[_NODES[0]] + problems[_NODES[2]])
+
+
+class _Counted:
+    """A node holding every unit asked for; it counts its reads of pending CSRs and of identities."""
+
+    def __init__(self, fqdn: str, fail_identities: Exception | None = None) -> None:
+        self.fqdn, self._fail = fqdn, fail_identities
+        self.identity_reads: list[list[str] | None] = []
+        self.csr_reads: list[str] = []
+
+    def pending_csr(self, unit: str) -> str | None:
+        self.csr_reads.append(unit)
+        return None
+
+    def read_certificates(self, units: list[str] | None = None) -> Any:
+        self.identity_reads.append(units)
+        if self._fail is not None:
+            raise self._fail
+        import datetime as dt
+
+        from certops.models import CertificateInfo
+
+        now = dt.datetime.now(dt.UTC)
+        return [
+            CertificateInfo.model_construct(
+                unit=u, fingerprint_sha256=f"{i:064x}", not_before=now - dt.timedelta(days=i + 1)
+            )
+            for i, u in enumerate(units or [])
+        ]
+
+
+def test_a_nodes_identities_of_every_unit_of_the_group_are_read_at_once():
+    from certops.inventory import NodeConfig
+    from certops.renewal.inflight import look_at_node
+
+    units = group_units("TVS")
+    assert len(units) > 1
+    api = _Counted("pub.lab.example.com")
+    node = NodeConfig.model_construct(fqdn=api.fqdn)
+    look = look_at_node(api, node, units)  # type: ignore[arg-type]
+    assert api.identity_reads == [units]  # one read for all of them (one REST snapshot, or one CLI listing)
+    assert api.csr_reads == units
+    assert look.installed == {u: f"{i:064x}" for i, u in enumerate(units)}
+    assert set(look.issued) == set(units) and look.problems == []
+
+
+def test_a_failed_read_of_the_identities_counts_every_unit_as_unknown():
+    from certops.inventory import NodeConfig
+    from certops.renewal.inflight import look_at_node
+
+    units = group_units("TVS")
+    api = _Counted("pub.lab.example.com", CucmConnectionError("timed out", node="pub", operation="snapshot"))
+    look = look_at_node(api, NodeConfig.model_construct(fqdn=api.fqdn), units)  # type: ignore[arg-type]
+    assert look.installed == {}
+    assert look.problems == [f"could not read the {u} identity: timed out" for u in units]  # fail closed
