@@ -6,8 +6,8 @@ answered (``SimulatedFleet.certmgr_requests``). A renewal's steps that read a no
 the preflight, the identity upload (is the leaf already there? what was there before?) and the
 verification (the summary, and the check itself where the identity read back is the check: ipsec,
 an ECDSA unit whose port shows no EC certificate). CallManager and TVS add the look at the cluster
-for another renewal of their group in flight (before the CSRs and again before the first disruptive
-step): one read per node and look for every unit of the group, not one per unit.
+for another renewal of their group in flight (before this renewal's first CSR and right after it):
+one read per node and look for every unit of the group, not one per unit.
 """
 
 from __future__ import annotations
