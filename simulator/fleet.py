@@ -279,9 +279,10 @@ class SimulatedFleet:
         """Certificate-management REST requests the nodes answered so far, as ``(method, path)`` counts.
 
         ``path`` is under ``/platformcom/api/v1/certmgr/config`` (``/snapshot/server``, ``/csr``,
-        ``/identity/certificates`` …); only requests that passed the login are counted. ``fqdn``: one
-        node's; else every node's together. Each ``GET /snapshot/server`` is one read of all of a
-        node's certificates, which a real node answers in its own time.
+        ``/identity/certificates`` …); counted are the requests that passed the login and were not
+        refused while a DRF job locks the platform API. ``fqdn``: one node's; else every node's
+        together. Each ``GET /snapshot/server`` is one read of all of a node's certificates, which a
+        real node answers in its own time.
         """
         counts: collections.Counter[tuple[str, str]] = collections.Counter()
         if self._http is not None:
