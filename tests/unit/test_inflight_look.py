@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import socket
 import threading
 from collections.abc import Iterator
@@ -10,10 +11,10 @@ from typing import Any
 import pytest
 
 from certops.errors import CucmConnectionError
-from certops.inventory import Inventory
-from certops.models import PhoneCount
+from certops.inventory import Inventory, NodeConfig
+from certops.models import CertificateInfo, PhoneCount
 from certops.renewal import adapters
-from certops.renewal.inflight import group_units, look_at_cluster
+from certops.renewal.inflight import group_units, look_at_cluster, look_at_node
 from tests.unit.test_due_factories import inventory
 
 _NODES = ["pub.lab.example.com", "sub1.lab.example.com", "sub2.lab.example.com"]  # test_due_factories names
@@ -100,10 +101,6 @@ class _Counted:
         self.identity_reads.append(units)
         if self._fail is not None:
             raise self._fail
-        import datetime as dt
-
-        from certops.models import CertificateInfo
-
         now = dt.datetime.now(dt.UTC)
         return [
             CertificateInfo.model_construct(
@@ -114,9 +111,6 @@ class _Counted:
 
 
 def test_a_nodes_identities_of_every_unit_of_the_group_are_read_at_once():
-    from certops.inventory import NodeConfig
-    from certops.renewal.inflight import look_at_node
-
     units = group_units("TVS")
     assert len(units) > 1
     api = _Counted("pub.lab.example.com")
@@ -129,9 +123,6 @@ def test_a_nodes_identities_of_every_unit_of_the_group_are_read_at_once():
 
 
 def test_a_failed_read_of_the_identities_counts_every_unit_as_unknown():
-    from certops.inventory import NodeConfig
-    from certops.renewal.inflight import look_at_node
-
     units = group_units("TVS")
     api = _Counted("pub.lab.example.com", CucmConnectionError("timed out", node="pub", operation="snapshot"))
     look = look_at_node(api, NodeConfig.model_construct(fqdn=api.fqdn), units)  # type: ignore[arg-type]
