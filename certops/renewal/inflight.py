@@ -116,16 +116,11 @@ def nodes_holding(cluster: ClusterConfig, spec: UnitSpec) -> list[NodeConfig]:
         return []
 
 
-def look_at_node(
-    api: CucmNodeApi,
-    node: NodeConfig,
-    units: list[str],
-    served: dict[str, str | None] | None = None,
-) -> NodeLook:
+def look_at_node(api: CucmNodeApi, node: NodeConfig, units: list[str]) -> NodeLook:
     """Read ``node``: the pending CSRs and the identities (fingerprint, ``notBefore``) of ``units``.
 
-    ``served`` is what the node's TLS listeners serve for those units (read by the caller, which
-    knows how to reach them); a failed read is recorded in ``problems``, never raised.
+    What the node's TLS listeners serve is left to the caller, which knows how to reach them; a
+    failed read is recorded in ``problems``, never raised.
     """
     pending: dict[str, str] = {}
     installed: dict[str, str] = {}
@@ -156,7 +151,6 @@ def look_at_node(
         fqdn=node.fqdn,
         pending_csrs=pending,
         installed=installed,
-        served=dict(served or {}),
         issued=issued,
         problems=problems,
     )
